@@ -1,0 +1,51 @@
+# lossbench: `make bench` and `make test` each work as the first command on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   := data
+OUT    := reports
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup data test bench microbench plots report lint clean
+
+## setup: make .venv, install lossbench with its dev extra, provision Fashion-MNIST into data/
+setup: $(STAMP) data
+
+# Re-installs only when pyproject.toml changes; torch and torchvision come from the wheel cache.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Fast when the files are there (headers and sizes are checked, nothing is decompressed).
+data: $(STAMP)
+	$(BIN)/python -m bench.data --data $(DATA)
+
+## test: the whole test suite; the micro-benchmarks run once each, untimed
+test: setup
+	$(BIN)/python -m pytest
+
+## bench: train every loss of the default suite on CPU (and CUDA if present); report in reports/
+bench: setup
+	$(BIN)/python -m bench --data $(DATA) --out $(OUT)
+
+## microbench: time each loss's value + gradient against the torch built-ins (pytest-benchmark)
+microbench: setup
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only \
+		--benchmark-json=$(OUT)/microbench.json
+
+## plots: the loss / likelihood / gradient grid of every loss
+plots: setup
+	$(BIN)/python -m losses.plots --out $(OUT)/gradients.png
+
+## report: remake reports/README.md and its figures from reports/results.csv, without training
+report: setup
+	$(BIN)/python -m bench.report $(OUT)
+
+lint: setup
+	$(BIN)/ruff check losses bench tests
+
+## clean: remove the virtual environment, the data and caches (reports/ are kept)
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache .ruff_cache .hypothesis .benchmarks *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

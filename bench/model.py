@@ -1,0 +1,62 @@
+"""The softmax regression model of D2L chapter 3: scores o = xW + b, prediction argmax(o)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+NUM_INPUTS = 28 * 28
+NUM_CLASSES = 10
+INIT_STD = 0.01
+
+
+@dataclasses.dataclass
+class SoftmaxRegression:
+    """Parameters W (784, 10) and b (10,), updated in place by the trainer.
+
+    W is stored transposed, as ``weight`` (10, 784) like ``nn.Linear``: on the CPU both of a
+    step's GEMMs, xWᵀ-style forward and the gᵀx update, run 2-3× faster in that layout than
+    with a (784, 10) matrix (measured: 75 vs 154 µs and 54 vs 159 µs at batch 256).
+    Shape: x (N, 784) -> scores (N, 10), predictions (N,).
+    """
+
+    weight: torch.Tensor
+    b: torch.Tensor
+
+    @classmethod
+    def init(cls, seed: int, device: str | torch.device = "cpu") -> SoftmaxRegression:
+        """D2L's init, W ~ N(0, 0.01²) and b = 0, drawn on the CPU so every device starts equal."""
+        generator = torch.Generator().manual_seed(seed)
+        weights = torch.normal(0.0, INIT_STD, (NUM_INPUTS, NUM_CLASSES), generator=generator)
+        return cls.from_weights(weights.to(device), torch.zeros(NUM_CLASSES, device=device))
+
+    @classmethod
+    def from_weights(cls, W: torch.Tensor, b: torch.Tensor) -> SoftmaxRegression:
+        """A model from W (784, 10) and b (10,), copied."""
+        return cls(W.T.contiguous(), b.clone())
+
+    @property
+    def W(self) -> torch.Tensor:
+        """W (784, 10), a view of the stored weight."""
+        return self.weight.T
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """o = xW + b. Shape: (N, 784) -> (N, 10)."""
+        return torch.addmm(self.b, x, self.weight.T)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """argmax(o). Shape: (N, 784) -> (N,) int64."""
+        return self.scores(x).argmax(1)
+
+    def update(self, x: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
+        """One SGD update from the score gradient g (N, 10): W -= lr·xᵀg, b -= lr·Σg."""
+        self.weight.addmm_(grad.T, x, alpha=-lr)
+        self.b.sub_(grad.sum(0), alpha=lr)
+
+    def is_finite(self) -> bool:
+        return bool(torch.isfinite(self.weight).all() and torch.isfinite(self.b).all())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """{"W": (784, 10), "b": (10,)}, contiguous, on the CPU."""
+        return {"W": self.W.detach().cpu().contiguous(), "b": self.b.detach().cpu()}

@@ -1,0 +1,180 @@
+"""The grid of runs (loss × device × seed), results.csv, and resuming an interrupted study.
+
+results.csv is the single source of truth: one tidy row per (loss, device, seed, epoch),
+appended and flushed as each epoch ends. A run is finished when its last epoch is there, or a
+row says it diverged; anything else is unfinished and is trained again from the start.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from bench.train import RunConfig
+
+COLUMNS = (
+    "loss", "device", "seed", "epoch", "epochs", "lr", "batch_size", "schedule", "status",
+    "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms", "step_ms_p90",
+    "samples_per_s", "peak_mem_mb", "grad_norm", "active_frac",
+)  # fmt: skip
+# What makes rows of one study comparable; a second command into the same folder must agree.
+PROTOCOL = ("epochs", "batch_size", "schedule", "lr")
+
+
+# The default suite and each loss's learning rate: the best of a log grid by validation accuracy
+# (50,000/10,000 split of the training set, 10 epochs, cosine, batch 256; see README). Tuning
+# per run replaces these where asked.
+DEFAULT_LRS = {
+    "ce": 1.0,
+    "soft_label": 0.3,
+    "margin:kind=crammer_singer": 0.3,
+    "margin:kind=weston_watkins": 0.1,
+    "l2": 1.0,
+    "l1": 1.0,
+    "huber": 10.0,
+    "l2:on=scores": 0.01,
+    "huber:on=scores": 0.03,
+}
+
+
+class RunsError(ValueError):
+    """A results folder that cannot be used as asked; the message says what to do."""
+
+
+def slug(loss: str, device: str, seed: int) -> str:
+    """A file-name-safe key of one run, e.g. ``huber_on-probs_delta-0.1__cpu__seed0``."""
+    return f"{loss}__{device}__seed{seed}".replace(":", "_").replace("=", "-")
+
+
+def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[RunConfig]:
+    """Every (loss, device, seed) run, devices outermost so each device's data moves once."""
+    return [
+        RunConfig(loss=spec, device=device, seed=seed, lr=lrs[spec], **protocol)
+        for device in devices
+        for spec in specs
+        for seed in seeds
+    ]
+
+
+def run_key(row: dict) -> RunConfig:
+    """The run a results row belongs to."""
+    fields = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    return RunConfig(**{name: _convert(row[name], kind) for name, kind in fields.items()})
+
+
+def _convert(value, kind):
+    kind = {"str": str, "int": int, "float": float}[kind if isinstance(kind, str) else kind.__name__]
+    return kind(value)
+
+
+class Results:
+    """OUT/results.csv and OUT/run.json: appending rows, and knowing which runs are finished."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.csv_path = self.out / "results.csv"
+        self.meta_path = self.out / "run.json"
+
+    # -- reading ---------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        """All complete rows; a torn last line (a kill mid-write) is dropped with a warning."""
+        if not self.csv_path.exists():
+            return []
+        text = self.csv_path.read_text()
+        if text and not text.endswith("\n"):
+            torn = text.rsplit("\n", 1)[-1]
+            warnings.warn(
+                f"{self.csv_path}: ignoring a torn last line ({len(torn)} characters): "
+                "the previous run was killed while writing it",
+                stacklevel=2,
+            )
+            text = text[: len(text) - len(torn)]
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
+            raise RunsError(
+                f"{self.csv_path} has columns from another version of lossbench; "
+                "move it away or choose another --out"
+            )
+        return list(reader)
+
+    def finished(self, rows: list[dict] | None = None) -> set[RunConfig]:
+        """The runs whose last epoch, or divergence, is recorded."""
+        rows = self.rows() if rows is None else rows
+        return {
+            run_key(row)
+            for row in rows
+            if row["status"] == "diverged" or int(row["epoch"]) == int(row["epochs"])
+        }
+
+    # -- writing ---------------------------------------------------------------------------
+    def prepare(self, meta: dict) -> set[RunConfig]:
+        """Check OUT against this study, drop unfinished runs' rows, record meta; return finished.
+
+        Raises RunsError when OUT holds a study with another protocol (epochs, batch size,
+        schedule, learning rate): mixing them would make the tables compare unlike runs.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        rows = self.rows()
+        if rows and self.meta_path.exists():
+            old = json.loads(self.meta_path.read_text()).get("config", {})
+            changed = [k for k in PROTOCOL if old.get(k) != meta["config"].get(k)]
+            if changed:
+                what = ", ".join(f"{k} {old.get(k)} -> {meta['config'].get(k)}" for k in changed)
+                raise RunsError(
+                    f"{self.out} holds results of another configuration ({what}); "
+                    "use a new --out, or delete its results.csv to start over"
+                )
+        elif rows:
+            raise RunsError(
+                f"{self.csv_path} has no run.json beside it, so its configuration is unknown; "
+                "use a new --out, or delete results.csv to start over"
+            )
+        finished = self.finished(rows)
+        kept = [row for row in rows if run_key(row) in finished]
+        if len(kept) != len(rows) or (rows and not self.csv_path.read_text().endswith("\n")):
+            self._rewrite(kept)
+        _write_atomic(self.meta_path, json.dumps(meta, indent=2) + "\n")
+        return finished
+
+    def append(self, row: dict) -> None:
+        """Append one row and flush it to disk before returning."""
+        new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
+        with open(self.csv_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({k: _cell(row[k]) for k in COLUMNS})
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save_weights(self, config: RunConfig, state: dict[str, torch.Tensor]) -> Path:
+        path = self.out / "weights" / f"{slug(config.loss, config.device, config.seed)}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def _rewrite(self, rows: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _write_atomic(self.csv_path, buffer.getvalue())
+
+
+def _cell(value):
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,67 @@
+"""lossbench's loss library: classification losses with analytic gradients w.r.t. the scores.
+
+    import losses
+    losses.names()                                   # ['ce', 'huber', 'l1', 'l2', 'margin', 'soft_label']
+    loss = losses.get("huber", delta=0.1, on="probs")
+    value, grad = loss.value_and_grad(scores, target)  # (N,), (N, K)
+    losses.parse("margin:kind=weston_watkins:delta=0.5")  # CLI spec -> Loss; str(loss) gives it back
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from losses import cross_entropy, margin, regression  # noqa: F401  (fill the registry)
+from losses.base import REGISTRY, Loss
+
+__all__ = ["Loss", "get", "names", "parse"]
+
+
+def names() -> list[str]:
+    """The registered loss names, sorted."""
+    return sorted(REGISTRY)
+
+
+def get(name: str, **params) -> Loss:
+    """The loss registered as ``name``, with ``params``; ValueError lists what is allowed."""
+    cls = _lookup(name)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{name} has no parameter {', '.join(unknown)}; "
+            f"its parameters are: {', '.join(allowed) or '(none)'}"
+        )
+    return cls(**params)
+
+
+def parse(spec: str) -> Loss:
+    """A loss from a spec string ``name:key=value:...``, e.g. ``huber:delta=0.1:on=scores``.
+
+    Values are read as int or float where they look like numbers, else kept as strings.
+    ``str(loss)`` gives a spec that parses back to an equal loss.
+    """
+    name, *items = spec.strip().split(":")
+    params = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"bad loss spec {spec!r}: expected name:key=value:..., got {item!r}")
+        params[key.strip()] = _value(text.strip())
+    return get(name.strip(), **params)
+
+
+def _lookup(name: str) -> type[Loss]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(names())}") from None
+
+
+def _value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -1,0 +1,98 @@
+"""Regression losses on one-hot targets: L2, L1 and Huber, on softmax probabilities or raw scores.
+
+Each loss is a function h of the residual r = p − t summed over classes, written once with its
+derivative dh/dr. The link (``on``) is applied around it, never copied into it:
+
+- ``on="scores"``: p = o, so dl/do = dh/dr.
+- ``on="probs"``:  p = softmax(o), so dl/do = p ⊙ (dh/dr − ⟨p, dh/dr⟩), the softmax Jacobian
+  (diag(p) − p pᵀ) applied to dh/dr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from losses import softmax, targets
+from losses.base import Loss
+
+LINKS = ("probs", "scores")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualLoss(Loss):
+    """A loss Σ_k h(p_k − t_k) of the residual, on probabilities or on raw scores."""
+
+    on: str = "probs"
+
+    def validate_params(self) -> None:
+        if self.on not in LINKS:
+            raise ValueError(f"on must be one of {', '.join(LINKS)}, got {self.on!r}")
+
+    def residual_value_and_grad(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (Σ_k h(r_k) of shape (N,), dh/dr of shape (N, K))."""
+        raise NotImplementedError
+
+    def compute(self, scores, target):
+        if self.on == "scores":
+            return self.residual_value_and_grad(targets.residual(scores, target))
+        probs = softmax.softmax(scores)
+        value, dr = self.residual_value_and_grad(targets.residual(probs, target))
+        return value, probs * (dr - (probs * dr).sum(1, keepdim=True))
+
+    @property
+    def convex_in_scores(self) -> bool:  # type: ignore[override]
+        return self.on == "scores"
+
+
+@dataclasses.dataclass(frozen=True)
+class L2(ResidualLoss, name="l2"):
+    """Squared error ½ Σ_k (p_k − t_k)²;  dh/dr = r.
+
+    On probabilities (the default) it is the bounded Brier-type loss; on raw scores it is
+    least-squares classification, convex but unbounded (and unstable at large learning rates).
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    def residual_value_and_grad(self, r):
+        return 0.5 * (r * r).sum(1), r
+
+
+@dataclasses.dataclass(frozen=True)
+class L1(ResidualLoss, name="l1"):
+    """Absolute error Σ_k |p_k − t_k|;  dh/dr = sign(r), 0 at r = 0 (as torch).
+
+    On probabilities it is bounded (≤ 2) and so robust to label noise (Ghosh et al. 2017), but its
+    gradient −2·p_y·(e_y − p) vanishes where p_y ≈ 0: a class the model has given up on stays lost.
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    def residual_value_and_grad(self, r):
+        return r.abs().sum(1), r.sign()
+
+
+@dataclasses.dataclass(frozen=True)
+class Huber(ResidualLoss, name="huber"):
+    """Huber loss on the residual r = p − t, summed over classes.
+
+    h(r) = r²/2 if |r| <= delta else delta·(|r| − delta/2);  dh/dr = c = clamp(r, −delta, delta).
+    Both branches are c·(r − c/2): one expression, no ``torch.where``.
+    Default delta: 0.1 on probabilities, where |r| <= 1 and so delta >= 1 would be plain L2
+    (0.1 makes it quadratic only near a correct prediction); 1.0 on raw scores, torch's default.
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    delta: float | None = None
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.delta is None:
+            object.__setattr__(self, "delta", 0.1 if self.on == "probs" else 1.0)
+        if not (isinstance(self.delta, int | float) and 0 < self.delta < float("inf")):
+            raise ValueError(f"huber delta must be a positive finite number, got {self.delta!r}")
+        object.__setattr__(self, "delta", float(self.delta))
+
+    def residual_value_and_grad(self, r):
+        clipped = r.clamp(-self.delta, self.delta)
+        return r.add(clipped, alpha=-0.5).mul_(clipped).sum(1), clipped

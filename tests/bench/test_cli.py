@@ -1,0 +1,167 @@
+"""python -m bench: one-line errors with exit status 2, an end-to-end run, resume, interruption."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+
+
+def one_line_error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bench: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_unknown_loss_lists_the_registered_names(capsys, tmp_path):
+    err = one_line_error(capsys, ["--losses", "ce,hinge", "--out", str(tmp_path)])
+    assert "'hinge'" in err and "ce, huber, l1, l2, margin, soft_label" in err
+
+
+def test_bad_loss_parameter(capsys, tmp_path):
+    err = one_line_error(capsys, ["--losses", "huber:delta=-3", "--out", str(tmp_path)])
+    assert "delta" in err and "-3" in err
+
+
+def test_unknown_loss_parameter(capsys, tmp_path):
+    err = one_line_error(capsys, ["--losses", "ce:smoothing=0.1", "--out", str(tmp_path)])
+    assert "smoothing" in err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--batch-size", "-5"], "--batch-size must be at least 1"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--epochs", "ten"], "invalid int value"),
+    (["--devices", "tpu"], "unknown device 'tpu'"),
+    (["--frobnicate"], "unrecognized arguments"),
+])
+def test_bad_arguments(capsys, tmp_path, argv, words):
+    assert words in one_line_error(capsys, [*argv, "--out", str(tmp_path)])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_asked_for_explicitly_without_a_gpu(capsys, tmp_path):
+    err = one_line_error(capsys, ["--devices", "cuda", "--out", str(tmp_path)])
+    assert "no CUDA device" in err and "--devices cpu" in err
+
+
+def test_unwritable_out(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    err = one_line_error(capsys, ["--out", str(blocker / "reports")])
+    assert "not writable" in err and str(blocker) in err
+
+
+def test_missing_data_is_one_line(capsys, tmp_path, monkeypatch):
+    from bench import data as data_module
+
+    def no_files(root, **kwargs):
+        raise data_module.DataError(f"{root}: no Fashion-MNIST files; run `make setup`")
+
+    monkeypatch.setattr(data_module, "provision", no_files)
+    err = one_line_error(capsys, ["--losses", "ce", "--epochs", "1", "--seeds", "1",
+                                  "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    assert "make setup" in err
+
+
+def read_rows(out):
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.realdata
+def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist, tmp_path, capsys):
+    out = tmp_path / "out"
+    # one rate for both: fine for ce, far too large for least squares on raw scores
+    argv = ["--losses", "ce,l2:on=scores", "--lr", "1", "--epochs", "2", "--seeds", "1",
+            "--devices", "auto", "--data", str(DATA), "--out", str(out)]
+    assert main(argv) == 0
+    rows = read_rows(out)
+    ce = [r for r in rows if r["loss"] == "ce"]
+    l2 = [r for r in rows if r["loss"] == "l2:on=scores"]
+    assert [r["epoch"] for r in ce] == ["1", "2"] and all(r["status"] == "ok" for r in ce)
+    assert float(ce[-1]["test_acc"]) > 0.8
+    assert l2[-1]["status"] == "diverged" and len(l2) == int(l2[-1]["epoch"])
+    assert (out / "weights" / "ce__cpu__seed0.pt").exists()
+    report = (out / "README.md").read_text()
+    assert "diverged" in report
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in report or "No CUDA device" in report
+    printed = capsys.readouterr().out
+    assert "DIVERGED" in printed or "diverged" in printed.lower()
+
+    # the same command again: nothing is retrained, no row is duplicated
+    before = (out / "results.csv").read_text()
+    assert main([*argv, "--no-report"]) == 0
+    assert "resuming: 2 of 2 runs" in capsys.readouterr().out
+    assert (out / "results.csv").read_text() == before
+
+    # another protocol into the same folder is refused
+    err = one_line_error(capsys, [*argv[:-4], "--epochs", "3", "--data", str(DATA),
+                                  "--out", str(out)])
+    assert "another configuration" in err
+
+
+@pytest.mark.realdata
+def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
+    values = []
+    for name in ("a", "b"):
+        argv = ["--losses", "margin,l1", "--epochs", "1", "--seeds", "2", "--devices", "cpu",
+                "--data", str(DATA), "--out", str(tmp_path / name), "--no-report"]
+        assert main(argv) == 0
+        values.append([(r["loss"], r["seed"], r["train_loss"], r["test_acc"], r["grad_norm"])
+                       for r in read_rows(tmp_path / name)])
+    assert values[0] == values[1]
+    assert len(values[0]) == 4
+
+
+@pytest.mark.realdata
+def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist, tmp_path):
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "bench", "--losses", "ce", "--epochs", "60", "--seeds", "1",
+            "--devices", "cpu", "--data", str(DATA), "--out", str(out), "--no-report"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (out / "results.csv").exists() and len(read_rows(out)) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again to resume" in err
+    rows = read_rows(out)
+    assert 2 <= len(rows) < 60
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+
+    # the unfinished run is dropped and started over on the next call
+    from bench import runs
+
+    assert runs.Results(out).prepare(
+        {"command": "", "environment": {}, "config": {"epochs": 60, "batch_size": 256,
+                                                      "schedule": "cosine", "lr": None}}
+    ) == set()
+    assert read_rows(out) == []
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bench", "--losses", "nope", "--out",
+                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
