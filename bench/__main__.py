@@ -10,7 +10,6 @@ keeps every finished epoch, and the same command resumes.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shlex
 import signal
@@ -24,10 +23,11 @@ from tqdm import tqdm
 
 import losses
 from bench import data as data_module
-from bench import runs
-from bench.train import SCHEDULES, Interrupted, RunConfig, train
+from bench import noise, runs, textbook, timing, train, tune
+from bench.train import SCHEDULES, Interrupted, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
@@ -43,18 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--losses", default=",".join(runs.DEFAULT_LRS), metavar="SPEC,...",
                         help="loss specs name:key=value:..., comma-separated "
                              f"(registered: {', '.join(losses.names())}; default: the suite)")
-    parser.add_argument("--devices", default="auto", help="auto, cpu, cuda or cpu,cuda (default auto: "
-                        "cpu, and cuda when available)")
+    parser.add_argument("--devices", default="auto", help="auto, cpu, cuda or cpu,cuda (default "
+                        "auto: cpu, and cuda when available)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=None,
-                        help="one learning rate for every loss (default: each loss's own)")
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument("--lr", type=float, default=None,
+                      help="one learning rate for every loss (default: tuned per loss)")
+    rate.add_argument("--no-tune", action="store_true",
+                      help="use each loss's built-in default rate instead of tuning it")
+    parser.add_argument("--retune", action="store_true",
+                        help="tune again even where OUT/tuning.csv has the answer")
+    parser.add_argument("--tune-epochs", type=int, default=3,
+                        help="epochs per trial of the learning-rate search (default 3)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
+    parser.add_argument("--noise", default="none", metavar="SPEC,...",
+                        help="label noise levels: none, sym:RATE, pairs:RATE, comma-separated")
+    parser.add_argument("--noise-seeds", type=int, default=1,
+                        help="seeds per noisy level (default 1; clean runs use --seeds)")
     parser.add_argument("--data", type=Path, default=ROOT / "data",
                         help="Fashion-MNIST root, torchvision layout (default: data/ in the checkout)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="results folder")
-    parser.add_argument("--no-report", action="store_true", help="train only; skip README.md and figures")
+    parser.add_argument("--no-textbook", action="store_true",
+                        help="skip the D2L textbook loop (DataLoader + autograd) run beside ce")
+    parser.add_argument("--no-report", action="store_true",
+                        help="train only; skip README.md and figures")
     return parser
 
 
@@ -65,31 +79,48 @@ def resolve_devices(text: str) -> tuple[list[str], list[str]]:
         if torch.cuda.is_available():
             return ["cpu", "cuda"], []
         return ["cpu"], ["No CUDA device was available (--devices auto): only CPU runs were made."]
+    if not names:
+        raise UsageError("--devices is empty: use auto, cpu, cuda or cpu,cuda")
     for name in names:
         if name not in ("cpu", "cuda"):
             raise UsageError(f"unknown device {name!r}: use auto, cpu, cuda or cpu,cuda")
         if name == "cuda" and not torch.cuda.is_available():
             raise UsageError("--devices asks for cuda but no CUDA device is available: "
                              "use --devices cpu or auto")
-    if not names:
-        raise UsageError("--devices is empty: use auto, cpu, cuda or cpu,cuda")
     return list(dict.fromkeys(names)), []
 
 
-def resolve_losses(text: str, lr: float | None) -> dict[str, float]:
-    """Canonical spec -> learning rate, for each requested loss."""
-    defaults = {str(losses.parse(spec)): rate for spec, rate in runs.DEFAULT_LRS.items()}
-    chosen = {}
+def resolve_losses(text: str) -> list[str]:
+    """The requested loss specs, canonical (``str(losses.parse(spec))``), in order."""
+    specs = []
     for spec in filter(None, (s.strip() for s in text.split(","))):
         try:
-            canonical = str(losses.parse(spec))
+            specs.append(str(losses.parse(spec)))
         except (ValueError, KeyError) as error:
             raise UsageError(f"--losses {spec}: {error}") from None
-        base = str(losses.get(losses.parse(spec).name))
-        chosen[canonical] = lr or defaults.get(canonical) or defaults.get(base) or 0.1
-    if not chosen:
+    if not specs:
         raise UsageError("--losses is empty: give at least one loss spec")
+    return list(dict.fromkeys(specs))
+
+
+def default_rates(specs: list[str]) -> dict[str, float]:
+    """Each loss's built-in rate: its own entry, else its name's default parameters', else 0.1."""
+    defaults = {str(losses.parse(spec)): rate for spec, rate in runs.DEFAULT_LRS.items()}
+    chosen = {}
+    for spec in specs:
+        base = str(losses.get(losses.parse(spec).name))
+        chosen[spec] = defaults.get(spec) or defaults.get(base) or 0.1
     return chosen
+
+
+def resolve_noise(text: str) -> list[str]:
+    levels = []
+    for spec in filter(None, (s.strip() for s in text.split(","))):
+        try:
+            levels.append(noise.canonical(spec))
+        except ValueError as error:
+            raise UsageError(f"--noise: {error}") from None
+    return list(dict.fromkeys(levels or ["none"]))
 
 
 def check_writable(out: Path) -> None:
@@ -100,6 +131,16 @@ def check_writable(out: Path) -> None:
     except OSError as error:
         raise UsageError(f"--out {out} is not writable ({error.strerror}): "
                          "choose a folder you can write to") from None
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    for flag, value in (("--epochs", args.epochs), ("--seeds", args.seeds),
+                        ("--batch-size", args.batch_size), ("--tune-epochs", args.tune_epochs),
+                        ("--noise-seeds", args.noise_seeds)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
 
 
 def environment() -> dict[str, object]:
@@ -156,70 +197,120 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.lr is not None and not args.lr > 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}")
-    lrs = resolve_losses(args.losses, args.lr)
+    check_counts(args)
+    specs = resolve_losses(args.losses)
+    levels = resolve_noise(args.noise)
     devices, notes = resolve_devices(args.devices)
     check_writable(args.out)
 
     protocol = {"epochs": args.epochs, "batch_size": args.batch_size, "schedule": args.schedule}
-    configs = runs.expand(list(lrs), devices, range(args.seeds), lrs=lrs, **protocol)
+    rate_mode = "fixed" if args.lr is not None else "defaults" if args.no_tune else "tuned"
     meta = {
         "command": shlex.join(["python", "-m", "bench", *argv]),
-        "config": {**protocol, "lr": args.lr, "losses": lrs, "devices": devices,
-                   "seeds": list(range(args.seeds)), "data": str(args.data)},
+        "config": {**protocol, "lr": args.lr, "rates": rate_mode, "losses": specs,
+                   "devices": devices, "seeds": list(range(args.seeds)), "noise": levels,
+                   "noise_seeds": list(range(args.noise_seeds)), "tune_epochs": args.tune_epochs,
+                   "textbook": not args.no_textbook, "data": str(args.data)},
         "environment": environment(),
         "notes": notes,
     }
     results = runs.Results(args.out)
-    finished = results.prepare(meta)
-    todo = [c for c in configs if c not in finished]
-    if len(todo) < len(configs):
-        print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in {results.csv_path}")
-
+    results.prepare(meta)
     data_module.provision(args.data)
     dataset = data_module.load(args.data)
+
     try:
-        with StopFlag() as stop, tqdm(total=sum(c.epochs for c in todo), unit="epoch", dynamic_ncols=True) as bar:
-            for device in devices:
-                on_device = dataset.to(device)
-                for config in (c for c in todo if c.device == device):
-                    bar.set_postfix_str(f"{config.loss} {device} seed {config.seed}")
-                    last = {}
-
-                    def record(row, last=last):
-                        results.append(row)
-                        last.update(row)
-                        bar.update(1)
-
-                    model = train(config, on_device, on_epoch=record, should_stop=stop)
-                    if last["status"] == "diverged":
-                        bar.update(config.epochs - last["epoch"])
-                    else:
-                        results.save_weights(config, model.state_dict())
-                    tqdm.write(summary(config, last))
+        with StopFlag() as stop:
+            if rate_mode == "fixed":
+                rates = dict.fromkeys(specs, args.lr)
+            elif rate_mode == "defaults":
+                rates = default_rates(specs)
+            else:
+                rates = tune_rates(args, specs, dataset, devices[0], stop)
+            configs = study(args, specs, devices, levels, rates)
+            finished = results.resume(configs)
+            todo = [c for c in configs if c not in finished]
+            if len(todo) < len(configs):
+                print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
+                      f"{results.csv_path}")
+            train_all(todo, dataset, results, args.data, stop)
     except Interrupted:
-        done = len(results.finished())
-        print(f"interrupted: {done} finished runs are in {results.csv_path}; "
+        print(f"interrupted: {len(results.finished())} finished runs are in {results.csv_path}; "
               "run the same command again to resume", file=sys.stderr)
         return 130
     if not args.no_report:
         from bench import report
 
-        path = report.write_report(args.out, data=dataset)
-        print(f"report: {path}")
+        print(f"report: {report.write_report(args.out, data=dataset)}")
     return 0
+
+
+def tune_rates(args, specs, dataset, device, stop) -> dict[str, float]:
+    """Each loss's rate from the validation search, cached in OUT/tuning.csv."""
+    tuner = tune.Tuner(args.out / "tuning.csv", epochs=args.tune_epochs,
+                       batch_size=args.batch_size, schedule=args.schedule, retune=args.retune)
+    todo = tuner.missing(specs, device)
+    if todo:
+        with tqdm(total=len(todo), unit="trial", desc="tuning", dynamic_ncols=True) as bar:
+            def step(trial):
+                bar.set_postfix_str(f"{trial['loss']} lr {trial['lr']:g}")
+                bar.update(1)
+
+            rates = tuner.run(specs, dataset.to(device), device, on_trial=step, should_stop=stop)
+    else:
+        rates = tuner.chosen(specs, device)
+    for spec, lr in rates.items():
+        tqdm.write(f"learning rate {lr:<6g} for {spec} (best validation accuracy)")
+    return rates
+
+
+def study(args, specs, devices, levels, rates) -> list[RunConfig]:
+    """Every run of the study: clean runs over all seeds, noisy ones over the noise seeds."""
+    protocol = {"epochs": args.epochs, "batch_size": args.batch_size, "schedule": args.schedule}
+    configs = []
+    for level in levels:
+        seeds = range(args.seeds if level == "none" else args.noise_seeds)
+        configs += runs.expand(specs, devices, seeds, lrs=rates, noise=level, **protocol)
+    if not args.no_textbook and "cpu" in devices and "ce" in specs:
+        configs.append(runs.textbook_run(min(args.epochs, textbook.EPOCHS), args.batch_size))
+    return configs
+
+
+def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: Path, stop) -> None:
+    """Train each run, appending its rows as epochs end; one summary line per finished run."""
+    with tqdm(total=sum(c.epochs for c in todo), unit="epoch", dynamic_ncols=True) as bar:
+        for device in dict.fromkeys(c.device for c in todo):
+            on_device = dataset.to(device)
+            floors = {}
+            for config in (c for c in todo if c.device == device):
+                if config.batch_size not in floors:
+                    floors[config.batch_size] = timing.gemm_floor(on_device.train_x,
+                                                                  config.batch_size)
+                bar.set_postfix_str(f"{config.loss} {device} seed {config.seed} {config.noise}")
+                last = {"floor_s": floors[config.batch_size]}
+
+                def record(row, last=last):
+                    last.update(row)
+                    results.append(last)
+                    bar.update(1)
+
+                if config.trainer == textbook.NAME:
+                    textbook.train(config, data_root, on_epoch=record, should_stop=stop)
+                else:
+                    model = train.train(config, on_device, on_epoch=record, should_stop=stop)
+                if last["status"] == "diverged":
+                    bar.update(config.epochs - last["epoch"])
+                elif config.trainer != textbook.NAME:
+                    results.save_weights(config, model.state_dict())
+                tqdm.write(summary(config, last))
 
 
 def summary(config: RunConfig, row: dict) -> str:
     """One line per finished run."""
-    head = f"{config.loss:<30} {config.device:<4} seed {config.seed}  lr {config.lr:<6g}"
+    name = config.loss if config.trainer == "lossbench" else f"{config.loss} ({config.trainer})"
+    if config.noise != "none":
+        name += f" [{config.noise}]"
+    head = f"{name:<32} {config.device:<4} seed {config.seed}  lr {config.lr:<6g}"
     if row["status"] == "diverged":
         return f"{head} DIVERGED at epoch {row['epoch']}"
     return (f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "

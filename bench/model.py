@@ -49,10 +49,10 @@ class SoftmaxRegression:
         """argmax(o). Shape: (N, 784) -> (N,) int64."""
         return self.scores(x).argmax(1)
 
-    def update(self, x: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
-        """One SGD update from the score gradient g (N, 10): W -= lr·xᵀg, b -= lr·Σg."""
-        self.weight.addmm_(grad.T, x, alpha=-lr)
-        self.b.sub_(grad.sum(0), alpha=lr)
+    def update(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> None:
+        """One SGD update from the score gradient g (N, 10): W -= step·xᵀg, b -= step·Σg."""
+        self.weight.addmm_(grad.T, x, alpha=-step_size)
+        self.b.sub_(grad.sum(0), alpha=step_size)
 
     def is_finite(self) -> bool:
         return bool(torch.isfinite(self.weight).all() and torch.isfinite(self.b).all())

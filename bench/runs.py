@@ -20,9 +20,9 @@ import torch
 from bench.train import RunConfig
 
 COLUMNS = (
-    "loss", "device", "seed", "epoch", "epochs", "lr", "batch_size", "schedule", "status",
-    "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms", "step_ms_p90",
-    "samples_per_s", "peak_mem_mb", "grad_norm", "active_frac",
+    "trainer", "loss", "device", "seed", "noise", "epoch", "epochs", "lr", "batch_size",
+    "schedule", "status", "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms", "step_ms_p90",
+    "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac", "memorised",
 )  # fmt: skip
 # What makes rows of one study comparable; a second command into the same folder must agree.
 PROTOCOL = ("epochs", "batch_size", "schedule", "lr")
@@ -48,9 +48,18 @@ class RunsError(ValueError):
     """A results folder that cannot be used as asked; the message says what to do."""
 
 
-def slug(loss: str, device: str, seed: int) -> str:
+def slug(loss: str, device: str, seed: int, noise: str = "none") -> str:
     """A file-name-safe key of one run, e.g. ``huber_on-probs_delta-0.1__cpu__seed0``."""
-    return f"{loss}__{device}__seed{seed}".replace(":", "_").replace("=", "-")
+    key = f"{loss}__{device}__seed{seed}" + ("" if noise == "none" else f"__{noise}")
+    return key.replace(":", "_").replace("=", "-")
+
+
+def textbook_run(epochs: int, batch_size: int, seed: int = 0) -> RunConfig:
+    """The D2L textbook loop's run: ce on the CPU at the book's constant rate 0.1."""
+    from bench import textbook
+
+    return RunConfig(loss="ce", device="cpu", seed=seed, epochs=epochs, lr=textbook.LR,
+                     batch_size=batch_size, schedule="constant", trainer=textbook.NAME)
 
 
 def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[RunConfig]:
@@ -85,24 +94,7 @@ class Results:
     # -- reading ---------------------------------------------------------------------------
     def rows(self) -> list[dict]:
         """All complete rows; a torn last line (a kill mid-write) is dropped with a warning."""
-        if not self.csv_path.exists():
-            return []
-        text = self.csv_path.read_text()
-        if text and not text.endswith("\n"):
-            torn = text.rsplit("\n", 1)[-1]
-            warnings.warn(
-                f"{self.csv_path}: ignoring a torn last line ({len(torn)} characters): "
-                "the previous run was killed while writing it",
-                stacklevel=2,
-            )
-            text = text[: len(text) - len(torn)]
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
-            raise RunsError(
-                f"{self.csv_path} has columns from another version of lossbench; "
-                "move it away or choose another --out"
-            )
-        return list(reader)
+        return read_rows(self.csv_path, COLUMNS)
 
     def finished(self, rows: list[dict] | None = None) -> set[RunConfig]:
         """The runs whose last epoch, or divergence, is recorded."""
@@ -143,6 +135,20 @@ class Results:
         _write_atomic(self.meta_path, json.dumps(meta, indent=2) + "\n")
         return finished
 
+    def resume(self, configs: list[RunConfig]) -> set[RunConfig]:
+        """The finished runs among ``configs``; drops rows of runs that are unfinished, or stale:
+        the same (trainer, loss, device, seed, noise) as one of ``configs`` under another
+        rate (after a re-tune), so no two versions of a run ever meet in the tables."""
+        rows = self.rows()
+        finished = self.finished(rows)
+        wanted = set(configs)
+        identities = {_identity(c) for c in configs}
+        kept = [row for row in rows if (key := run_key(row)) in finished
+                and (key in wanted or _identity(key) not in identities)]
+        if len(kept) != len(rows):
+            self._rewrite(kept)
+        return finished & wanted
+
     def append(self, row: dict) -> None:
         """Append one row and flush it to disk before returning."""
         new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
@@ -155,7 +161,9 @@ class Results:
             os.fsync(f.fileno())
 
     def save_weights(self, config: RunConfig, state: dict[str, torch.Tensor]) -> Path:
-        path = self.out / "weights" / f"{slug(config.loss, config.device, config.seed)}.pt"
+        """Save a finished run's final W and b under OUT/weights/<slug>.pt, atomically."""
+        name = slug(config.loss, config.device, config.seed, config.noise)
+        path = self.out / "weights" / f"{name}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -168,6 +176,37 @@ class Results:
         writer.writeheader()
         writer.writerows(rows)
         _write_atomic(self.csv_path, buffer.getvalue())
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    """The rows of a CSV this package appends to; [] when it does not exist.
+
+    A last line without its newline was torn by a kill mid-write: it is dropped with a warning
+    (the next rewrite removes it). A header other than ``columns`` raises RunsError.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        torn = text.rsplit("\n", 1)[-1]
+        warnings.warn(
+            f"{path}: ignoring a torn last line ({len(torn)} characters): "
+            "the previous run was killed while writing it",
+            stacklevel=3,
+        )
+        text = text[: len(text) - len(torn)]
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is not None and tuple(reader.fieldnames) != columns:
+        raise RunsError(
+            f"{path} has columns from another version of lossbench; "
+            "move it away or choose another --out"
+        )
+    return list(reader)
+
+
+def _identity(config: RunConfig) -> tuple:
+    return (config.trainer, config.loss, config.device, config.seed, config.noise)
 
 
 def _cell(value):

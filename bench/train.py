@@ -11,14 +11,16 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import torch
 
 import losses
-from bench import timing
+from bench import noise, timing
 from bench.model import NUM_CLASSES, SoftmaxRegression
 
 SCHEDULES = ("cosine", "constant")
+TRAINERS = ("lossbench", "d2l-textbook")
 # A score-gradient row counts as active when some entry exceeds this: softmax gradients are
 # never exactly 0, but below it an example no longer moves the weights (hinge zeros, saturation).
 ACTIVE_GRAD = 1e-4
@@ -39,8 +41,11 @@ class RunConfig:
     lr: float = 0.1
     batch_size: int = 256
     schedule: str = "cosine"
+    trainer: str = "lossbench"
+    noise: str = "none"
 
     def __post_init__(self) -> None:
+        noise.parse(self.noise)  # raises ValueError naming a bad spec
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -49,6 +54,8 @@ class RunConfig:
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer must be one of {', '.join(TRAINERS)}, got {self.trainer!r}")
 
 
 def learning_rate(config: RunConfig, step: int, total_steps: int) -> float:
@@ -61,25 +68,33 @@ def learning_rate(config: RunConfig, step: int, total_steps: int) -> float:
 def sgd_step(model: SoftmaxRegression, loss: losses.Loss, x, labels, lr: float) -> torch.Tensor:
     """One SGD step on the batch (x (N, 784), labels (N,)); returns the per-example loss (N,).
 
-    The parameter gradients are those of the batch mean: g = dl/do / N, dW = xᵀg, db = Σ g.
+    The parameter gradients are those of the batch mean: g = dl/do / N, dW = xᵀg, db = Σ g;
+    the 1/N is folded into the step size, which saves an elementwise pass over g.
     """
     scores = model.scores(x)
     value, grad = loss.value_and_grad(scores, labels, check=False)
-    model.update(x, grad.div_(x.shape[0]), lr)
+    model.update(x, grad, lr / x.shape[0])
     return value
 
 
 @torch.no_grad()
-def evaluate(model: SoftmaxRegression, loss: losses.Loss, data) -> dict[str, float]:
-    """Accuracy on the train and test sets, and the full-batch gradient's norm and activity."""
+def evaluate(model: SoftmaxRegression, loss: losses.Loss, data, flipped=None) -> dict[str, float]:
+    """Accuracy on the train (as trained: noisy labels) and test sets, the full-batch gradient's
+    norm and activity, and, when labels were flipped (mask ``flipped``), memorisation: the share
+    of flipped training examples predicted as their wrong label."""
     train_scores = model.scores(data.train_x)
     _, grad = loss.value_and_grad(train_scores, data.train_y, check=False)
     weight_grad = grad.T @ data.train_x / grad.shape[0]
+    hits = train_scores.argmax(1) == data.train_y
+    memorised = float("nan")
+    if flipped is not None and flipped.any():
+        memorised = (hits & flipped).sum().item() / flipped.sum().item()
     return {
-        "train_acc": (train_scores.argmax(1) == data.train_y).float().mean().item(),
+        "train_acc": hits.float().mean().item(),
         "test_acc": (model.predict(data.test_x) == data.test_y).float().mean().item(),
         "grad_norm": torch.linalg.vector_norm(weight_grad).item(),
         "active_frac": (grad.abs().amax(1) > ACTIVE_GRAD).float().mean().item(),
+        "memorised": memorised,
     }
 
 
@@ -102,12 +117,19 @@ def train(
 ) -> SoftmaxRegression:
     """Train one model; call ``on_epoch(row)`` as each epoch ends; return the final model.
 
-    ``data`` has train_x (N, 784), train_y (N,), test_x, test_y, all on ``config.device``.
+    ``data`` has train_x (N, 784), train_y (N,), test_x, test_y, all on ``config.device``;
+    ``config.noise`` flips training labels (seeded by the run's seed); test labels stay clean.
     A row whose loss or parameters are no longer finite has status "diverged" and ends the run.
     ``should_stop()`` is polled after every step; when true, raises :class:`Interrupted`.
     """
     device = torch.device(config.device)
     loss = losses.parse(config.loss)
+    flipped = None
+    if config.noise != "none":
+        labels = noise.flip(data.train_y, config.noise, config.seed)
+        flipped = labels != data.train_y
+        data = SimpleNamespace(train_x=data.train_x, train_y=labels,
+                               test_x=data.test_x, test_y=data.test_y)
     model = SoftmaxRegression.init(config.seed, device)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = data.train_x.shape[0], config.batch_size
@@ -140,9 +162,10 @@ def train(
         train_loss = loss_sum.item() / n
         diverged = not (math.isfinite(train_loss) and model.is_finite())
         metrics = (
-            dict.fromkeys(("train_acc", "test_acc", "grad_norm", "active_frac"), float("nan"))
+            dict.fromkeys(("train_acc", "test_acc", "grad_norm", "active_frac", "memorised"),
+                          float("nan"))
             if diverged
-            else evaluate(model, loss, data)
+            else evaluate(model, loss, data, flipped)
         )
         on_epoch(
             {

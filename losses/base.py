@@ -91,6 +91,13 @@ class Loss:
         parts = [self.name] + [f"{k}={_format(v)}" for k, v in self.params().items()]
         return ":".join(parts)
 
+    def describe(self) -> dict[str, str]:
+        """What makes this loss comparable to others, in words: where it is applied, the
+        target encoding, the margin; every loss here is summed over classes per example and
+        averaged over the batch by the caller."""
+        return {"applied to": "raw scores", "target": "one-hot", "margin": "—",
+                "reduction": "sum over classes; mean over the batch"}
+
     def plot(self, axes=None):
         """Draw this loss's loss, likelihood exp(-l) and gradient curves (see losses.plots)."""
         from losses import plots

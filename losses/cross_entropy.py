@@ -21,6 +21,9 @@ class CrossEntropy(Loss, name="ce"):
 
     convex_in_scores = True
 
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "applied to": "log-softmax of the scores"}
+
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)
         if target.is_floating_point():
@@ -46,6 +49,10 @@ class SoftLabel(Loss, name="soft_label"):
         if not (isinstance(self.smoothing, int | float) and 0 <= self.smoothing <= 1):
             raise ValueError(f"smoothing must lie in [0, 1], got {self.smoothing!r}")
         object.__setattr__(self, "smoothing", float(self.smoothing))
+
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "applied to": "log-softmax of the scores",
+                "target": f"(1 − ε)·one-hot + ε/K, ε = {self.smoothing:g}"}
 
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)

@@ -30,6 +30,10 @@ class ResidualLoss(Loss):
         if self.on not in LINKS:
             raise ValueError(f"on must be one of {', '.join(LINKS)}, got {self.on!r}")
 
+    def describe(self) -> dict[str, str]:
+        applied = "softmax probabilities" if self.on == "probs" else "raw scores"
+        return {**super().describe(), "applied to": applied}
+
     def residual_value_and_grad(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (Σ_k h(r_k) of shape (N,), dh/dr of shape (N, K))."""
         raise NotImplementedError

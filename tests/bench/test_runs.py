@@ -108,3 +108,20 @@ def test_results_without_run_json_are_refused(tmp_path):
 def test_prepare_records_meta(tmp_path):
     runs.Results(tmp_path).prepare(meta(seeds=[0, 1]))
     assert json.loads((tmp_path / "run.json").read_text())["config"]["seeds"] == [0, 1]
+
+
+def test_resume_drops_runs_made_stale_by_a_new_rate(tmp_path):
+    results = runs.Results(tmp_path)
+    results.prepare(meta())
+    old_b = RunConfig("huber:on=probs:delta=0.1", seed=0, epochs=2, lr=3.0)
+    for r in (row(A, 1), row(A, 2), row(old_b, 1), row(old_b, 2)):
+        results.append(r)
+    # re-tuned: huber now trains at 10.0; its finished rows at 3.0 must not meet the new ones
+    assert results.resume([A, B]) == {A}
+    assert {r["lr"] for r in results.rows()} == {"1.0"} or {r["lr"] for r in results.rows()} == {"1"}
+    assert [r["loss"] for r in results.rows()] == ["ce", "ce"]
+
+
+def test_noisy_runs_keep_their_own_weights_file():
+    assert runs.slug("ce", "cpu", 0, "sym:0.4") == "ce__cpu__seed0__sym_0.4"
+    assert runs.slug("ce", "cpu", 0) == "ce__cpu__seed0"

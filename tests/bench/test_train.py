@@ -2,8 +2,6 @@
 
 import dataclasses
 import math
-from types import SimpleNamespace
-
 import pytest
 import torch
 
@@ -16,23 +14,10 @@ SPECS = ["ce", "soft_label", "margin", "margin:kind=weston_watkins", "l2", "l1",
          "l2:on=scores", "huber:on=scores"]
 
 
-def synthetic(n_train=300, n_test=100, seed=0):
-    """A small linearly separable-ish problem with the real shapes (784 inputs, 10 classes)."""
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.rand(10, 784, generator=g)
-    def draw(n):
-        y = torch.randint(0, 10, (n,), generator=g)
-        x = (centers[y] + 0.3 * torch.rand(n, 784, generator=g)).clamp(0, 1)
-        return x, y
-    train_x, train_y = draw(n_train)
-    test_x, test_y = draw(n_test)
-    return SimpleNamespace(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
-
-
 @pytest.mark.parametrize("spec", SPECS)
-def test_sgd_step_equals_autograd_and_torch_sgd(spec):
+def test_sgd_step_equals_autograd_and_torch_sgd(spec, make_data):
     loss = losses.parse(spec)
-    data = synthetic()
+    data = make_data()
     x, y = data.train_x[:64].double(), data.train_y[:64]
     ours = SoftmaxRegression.init(seed=3)
     ours = SoftmaxRegression.from_weights(ours.W.double(), ours.b.double())
@@ -96,9 +81,9 @@ def test_run_config_rejects_bad_values(field, value, message):
         RunConfig("ce", **{field: value})
 
 
-def test_training_learns_and_reports_every_epoch():
+def test_training_learns_and_reports_every_epoch(make_data):
     rows = []
-    train(RunConfig("ce", epochs=3, lr=0.5, batch_size=32), synthetic(), on_epoch=rows.append)
+    train(RunConfig("ce", epochs=3, lr=0.5, batch_size=32), make_data(), on_epoch=rows.append)
     assert [row["epoch"] for row in rows] == [1, 2, 3]
     assert all(row["status"] == "ok" for row in rows)
     assert rows[-1]["test_acc"] > 0.9  # the classes are well separated
@@ -109,8 +94,8 @@ def test_training_learns_and_reports_every_epoch():
         assert 0 <= row["active_frac"] <= 1 and row["grad_norm"] >= 0
 
 
-def test_same_config_gives_identical_results():
-    data = synthetic()
+def test_same_config_gives_identical_results(make_data):
+    data = make_data()
     first, second = [], []
     config = RunConfig("huber", epochs=2, lr=3.0, batch_size=64, seed=7)
     model_a = train(config, data, on_epoch=first.append)
@@ -120,17 +105,17 @@ def test_same_config_gives_identical_results():
     assert [[r[k] for k in keys] for r in first] == [[r[k] for k in keys] for r in second]
 
 
-def test_seeds_change_init_and_shuffle():
-    data = synthetic()
+def test_seeds_change_init_and_shuffle(make_data):
+    data = make_data()
     a = train(RunConfig("ce", epochs=1, seed=0, batch_size=64), data)
     b = train(RunConfig("ce", epochs=1, seed=1, batch_size=64), data)
     assert not torch.equal(a.W, b.W)
 
 
-def test_divergent_run_stops_with_status_diverged():
+def test_divergent_run_stops_with_status_diverged(make_data):
     rows = []
     # Least squares on raw scores at a large rate blows up (DESIGN.md: diverges at >= 0.1).
-    model = train(RunConfig("l2:on=scores", epochs=5, lr=50.0, batch_size=32), synthetic(),
+    model = train(RunConfig("l2:on=scores", epochs=5, lr=50.0, batch_size=32), make_data(),
                   on_epoch=rows.append)
     assert rows[-1]["status"] == "diverged"
     assert rows[-1]["epoch"] < 5  # stopped at the epoch it diverged, not run to the end
@@ -139,7 +124,7 @@ def test_divergent_run_stops_with_status_diverged():
     assert not model.is_finite() or not math.isfinite(rows[-1]["train_loss"])
 
 
-def test_should_stop_interrupts_after_a_step_without_recording_the_epoch():
+def test_should_stop_interrupts_after_a_step_without_recording_the_epoch(make_data):
     rows, calls = [], []
 
     def should_stop():
@@ -147,13 +132,13 @@ def test_should_stop_interrupts_after_a_step_without_recording_the_epoch():
         return len(calls) >= 3
 
     with pytest.raises(Interrupted):
-        train(RunConfig("ce", epochs=2, batch_size=32), synthetic(), on_epoch=rows.append,
+        train(RunConfig("ce", epochs=2, batch_size=32), make_data(), on_epoch=rows.append,
               should_stop=should_stop)
     assert rows == [] and len(calls) == 3
 
 
-def test_evaluate_counts_hinge_examples_without_gradient_as_inactive():
-    data = synthetic()
+def test_evaluate_counts_hinge_examples_without_gradient_as_inactive(make_data):
+    data = make_data()
     model = train(RunConfig("margin", epochs=3, lr=0.3, batch_size=32), data)
     metrics = evaluate(model, losses.parse("margin"), data)
     # a trained hinge model satisfies most margins: those examples send no gradient
