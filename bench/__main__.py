@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import losses
 from bench import data as data_module
-from bench import noise, runs, textbook, timing, train, tune
+from bench import noise, peers, reference, runs, speed, textbook, timing, train, tune
 from bench.train import SCHEDULES, Interrupted, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="label noise levels: none, sym:RATE, pairs:RATE, comma-separated")
     parser.add_argument("--noise-seeds", type=int, default=1,
                         help="seeds per noisy level (default 1; clean runs use --seeds)")
+    parser.add_argument("--batch-sizes", default="", metavar="N,...",
+                        help="also sweep these batch sizes for speed (ce, 1 seed, 2 epochs), "
+                             "e.g. 64,256,1024,4096; rows go to OUT/speed.csv")
+    parser.add_argument("--reference-iters", type=int, default=100, metavar="N",
+                        help="L-BFGS iterations for the convex losses' full-batch optimum "
+                             "(default 100; 0 skips it); cached in OUT/reference.csv")
+    parser.add_argument("--peers", action="store_true",
+                        help="also fit scikit-learn's SGDClassifier losses and LogisticRegression "
+                             "(needs pip install '.[peers]'); rows in OUT/peers.csv")
     parser.add_argument("--data", type=Path, default=ROOT / "data",
                         help="Fashion-MNIST root, torchvision layout (default: data/ in the checkout)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="results folder")
@@ -123,6 +132,15 @@ def resolve_noise(text: str) -> list[str]:
     return list(dict.fromkeys(levels or ["none"]))
 
 
+def resolve_batch_sizes(text: str) -> list[int]:
+    sizes = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        if not item.isdigit() or int(item) < 1:
+            raise UsageError(f"--batch-sizes: {item!r} is not a positive whole number")
+        sizes.append(int(item))
+    return list(dict.fromkeys(sizes))
+
+
 def check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +159,10 @@ def check_counts(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
+    if args.reference_iters < 0:
+        raise UsageError(f"--reference-iters must be 0 or more, got {args.reference_iters}")
+    if args.peers and not peers.available():
+        raise UsageError("--peers needs scikit-learn: pip install '.[peers]' (or make peers)")
 
 
 def environment() -> dict[str, object]:
@@ -200,6 +222,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     check_counts(args)
     specs = resolve_losses(args.losses)
     levels = resolve_noise(args.noise)
+    batch_sizes = resolve_batch_sizes(args.batch_sizes)
     devices, notes = resolve_devices(args.devices)
     check_writable(args.out)
 
@@ -234,6 +257,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
                       f"{results.csv_path}")
             train_all(todo, dataset, results, args.data, stop)
+            if batch_sizes:
+                lr = rates.get("ce", runs.DEFAULT_LRS["ce"])
+                rows = speed.sweep(dataset, devices, batch_sizes, lr=lr, should_stop=stop)
+                runs.write_rows(args.out / "speed.csv", runs.COLUMNS, rows)
+                print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} "
+                      f"-> {args.out / 'speed.csv'}")
+            if args.reference_iters:
+                convex_references(args, specs, dataset)
+            if args.peers:
+                peer_rows(args, dataset)
     except Interrupted:
         print(f"interrupted: {len(results.finished())} finished runs are in {results.csv_path}; "
               "run the same command again to resume", file=sys.stderr)
@@ -262,6 +295,42 @@ def tune_rates(args, specs, dataset, device, stop) -> dict[str, float]:
     for spec, lr in rates.items():
         tqdm.write(f"learning rate {lr:<6g} for {spec} (best validation accuracy)")
     return rates
+
+
+REFERENCE_COLUMNS = ("loss", "max_iter", "train_loss", "train_acc", "test_acc", "iterations",
+                     "seconds")
+
+
+def convex_references(args, specs, dataset) -> None:
+    """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv."""
+    path = args.out / "reference.csv"
+    rows = [r for r in runs.read_rows(path, REFERENCE_COLUMNS)
+            if int(r["max_iter"]) == args.reference_iters]
+    done = {r["loss"] for r in rows}
+    todo = [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
+    for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True):
+        result = reference.optimum(spec, dataset, max_iter=args.reference_iters)
+        rows.append({**result, "max_iter": args.reference_iters})
+        runs.write_rows(path, REFERENCE_COLUMNS, rows)
+        tqdm.write(f"L-BFGS optimum of {spec}: train loss {result['train_loss']:.4f}, "
+                   f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)")
+
+
+def peer_rows(args, dataset) -> None:
+    """scikit-learn peers, cached in OUT/peers.csv for this number of epochs."""
+    path = args.out / "peers.csv"
+    cached = runs.read_rows(path, peers.COLUMNS)
+    if any(r["peer"] == "SGDClassifier" and int(r["epochs"]) == args.epochs for r in cached):
+        return
+    rows = []
+
+    def report_row(row):
+        rows.append(row)
+        runs.write_rows(path, peers.COLUMNS, rows)
+        tqdm.write(f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
+                   f"in {row['fit_s']:.1f} s")
+
+    peers.run(dataset, epochs=args.epochs, on_row=report_row)
 
 
 def study(args, specs, devices, levels, rates) -> list[RunConfig]:

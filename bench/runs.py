@@ -171,11 +171,7 @@ class Results:
         return path
 
     def _rewrite(self, rows: list[dict]) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        _write_atomic(self.csv_path, buffer.getvalue())
+        write_rows(self.csv_path, COLUMNS, rows)
 
 
 def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
@@ -203,6 +199,15 @@ def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
             "move it away or choose another --out"
         )
     return list(reader)
+
+
+def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """Write a whole CSV atomically (a temporary file, then a rename): never half a table."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _cell(row[k]) for k in columns} for row in rows)
+    _write_atomic(Path(path), buffer.getvalue())
 
 
 def _identity(config: RunConfig) -> tuple:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,8 @@ WORKERS = 4  # d2l.get_dataloader_workers()
 
 def loaders(root: Path, batch_size: int, seed: int) -> tuple[DataLoader, DataLoader]:
     """D2L's ``load_data_fashion_mnist``: ToTensor per image, shuffled training batches."""
+    # The book asks for 4 workers whatever the machine; torch warns about that on 2 cores.
+    warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
     to_tensor = transforms.ToTensor()
     train = datasets.FashionMNIST(root, train=True, transform=to_tensor, download=False)
     test = datasets.FashionMNIST(root, train=False, transform=to_tensor, download=False)
@@ -70,7 +73,7 @@ def train(
             optimizer.zero_grad()
             value.mean().backward()
             optimizer.step()
-            total_loss += float(value.sum())
+            total_loss += value.detach().sum().item()
             correct += int((y_hat.argmax(1) == y).sum())
             now = time.perf_counter()  # the book's step includes fetching the batch
             step_s.append(now - step_started)

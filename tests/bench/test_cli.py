@@ -89,7 +89,8 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
     out = tmp_path / "out"
     # one rate for both: fine for ce, far too large for least squares on raw scores
     argv = ["--losses", "ce,l2:on=scores", "--lr", "1", "--epochs", "2", "--seeds", "1",
-            "--devices", "auto", "--data", str(DATA), "--out", str(out)]
+            "--devices", "auto", "--no-textbook", "--reference-iters", "0",
+            "--data", str(DATA), "--out", str(out)]
     assert main(argv) == 0
     rows = read_rows(out)
     ce = [r for r in rows if r["loss"] == "ce"]
@@ -112,8 +113,9 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
     assert (out / "results.csv").read_text() == before
 
     # another protocol into the same folder is refused
-    err = one_line_error(capsys, [*argv[:-4], "--epochs", "3", "--data", str(DATA),
-                                  "--out", str(out)])
+    changed = [*argv]
+    changed[changed.index("--epochs") + 1] = "3"
+    err = one_line_error(capsys, changed)
     assert "another configuration" in err
 
 
@@ -122,6 +124,7 @@ def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
     values = []
     for name in ("a", "b"):
         argv = ["--losses", "margin,l1", "--epochs", "1", "--seeds", "2", "--devices", "cpu",
+                "--no-tune", "--no-textbook", "--reference-iters", "0",
                 "--data", str(DATA), "--out", str(tmp_path / name), "--no-report"]
         assert main(argv) == 0
         values.append([(r["loss"], r["seed"], r["train_loss"], r["test_acc"], r["grad_norm"])
@@ -134,7 +137,8 @@ def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
 def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist, tmp_path):
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "bench", "--losses", "ce", "--epochs", "60", "--seeds", "1",
-            "--devices", "cpu", "--data", str(DATA), "--out", str(out), "--no-report"]
+            "--devices", "cpu", "--no-tune", "--no-textbook", "--reference-iters", "0",
+            "--data", str(DATA), "--out", str(out), "--no-report"]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 120
@@ -165,3 +169,40 @@ def test_subprocess_error_has_no_traceback(tmp_path):
                              str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.realdata
+def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--losses", "ce,margin", "--epochs", "1", "--seeds", "1", "--tune-epochs", "1",
+            "--noise", "none,sym:0.4", "--batch-sizes", "256,1024", "--reference-iters", "5",
+            "--devices", "cpu", "--data", str(DATA), "--out", str(out), "--no-report"]
+    assert main(argv) == 0
+    rows = read_rows(out)
+    assert {(r["trainer"], r["loss"], r["noise"]) for r in rows} == {
+        ("lossbench", "ce", "none"), ("lossbench", "margin:kind=crammer_singer:delta=1", "none"),
+        ("lossbench", "ce", "sym:0.4"), ("lossbench", "margin:kind=crammer_singer:delta=1", "sym:0.4"),
+        ("d2l-textbook", "ce", "none"),
+    }
+    noisy = [r for r in rows if r["noise"] == "sym:0.4"]
+    assert all(0 <= float(r["memorised"]) <= 1 for r in noisy)
+    assert all(float(r["floor_s"]) > 0 for r in rows)
+    with open(out / "tuning.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2 * 10  # every rate of the grid, per loss
+    with open(out / "speed.csv") as f:
+        assert {r["batch_size"] for r in csv.DictReader(f)} == {"256", "1024"}
+    with open(out / "reference.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2  # both losses are convex
+    printed = capsys.readouterr().out
+    assert "learning rate" in printed and "d2l-textbook" in printed
+    # a re-run tunes nothing and trains nothing
+    assert main(argv) == 0
+    assert "resuming: 5 of 5 runs" in capsys.readouterr().out
+
+
+def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):
+    from bench import peers
+
+    monkeypatch.setattr(peers, "available", lambda: False)
+    err = one_line_error(capsys, ["--peers", "--out", str(tmp_path)])
+    assert "pip install '.[peers]'" in err

@@ -1,0 +1,33 @@
+"""Micro-benchmarks of one training step per loss (batch 256, the real input width).
+
+Untimed in `make test` (--benchmark-disable); `make microbench` times them. A step is the
+trainer's own: scores, value and gradient, parameter update (bench.train.sgd_step).
+"""
+
+import pytest
+import torch
+
+import losses
+from bench import runs
+from bench.model import SoftmaxRegression
+from bench.train import sgd_step
+
+SPECS = [str(losses.parse(spec)) for spec in runs.DEFAULT_LRS]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_training_step(benchmark, batch, spec):
+    benchmark.group = "training step, batch 256"
+    x, labels = batch
+    model = SoftmaxRegression.init(seed=0)
+    loss = losses.parse(spec)
+    # a tiny rate keeps the weights finite however many rounds the timer runs
+    value = benchmark(sgd_step, model, loss, x, labels, 1e-6)
+    assert value.shape == (256,) and torch.isfinite(value).all()
+    assert model.is_finite()
