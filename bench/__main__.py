@@ -40,44 +40,91 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--losses", default=",".join(runs.DEFAULT_LRS), metavar="SPEC,...",
-                        help="loss specs name:key=value:..., comma-separated "
-                             f"(registered: {', '.join(losses.names())}; default: the suite)")
-    parser.add_argument("--devices", default="auto", help="auto, cpu, cuda or cpu,cuda (default "
-                        "auto: cpu, and cuda when available)")
+    parser.add_argument(
+        "--losses",
+        default=",".join(runs.DEFAULT_LRS),
+        metavar="SPEC,...",
+        help="loss specs name:key=value:..., comma-separated "
+        f"(registered: {', '.join(losses.names())}; default: the suite)",
+    )
+    parser.add_argument(
+        "--devices",
+        default="auto",
+        help="auto, cpu, cuda or cpu,cuda (default auto: cpu, and cuda when available)",
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     parser.add_argument("--batch-size", type=int, default=256)
     rate = parser.add_mutually_exclusive_group()
-    rate.add_argument("--lr", type=float, default=None,
-                      help="one learning rate for every loss (default: tuned per loss)")
-    rate.add_argument("--no-tune", action="store_true",
-                      help="use each loss's built-in default rate instead of tuning it")
-    parser.add_argument("--retune", action="store_true",
-                        help="tune again even where OUT/tuning.csv has the answer")
-    parser.add_argument("--tune-epochs", type=int, default=3,
-                        help="epochs per trial of the learning-rate search (default 3)")
+    rate.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="one learning rate for every loss (default: tuned per loss)",
+    )
+    rate.add_argument(
+        "--no-tune",
+        action="store_true",
+        help="use each loss's built-in default rate instead of tuning it",
+    )
+    parser.add_argument(
+        "--retune", action="store_true", help="tune again even where OUT/tuning.csv has the answer"
+    )
+    parser.add_argument(
+        "--tune-epochs",
+        type=int,
+        default=3,
+        help="epochs per trial of the learning-rate search (default 3)",
+    )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
-    parser.add_argument("--noise", default="none", metavar="SPEC,...",
-                        help="label noise levels: none, sym:RATE, pairs:RATE, comma-separated")
-    parser.add_argument("--noise-seeds", type=int, default=1,
-                        help="seeds per noisy level (default 1; clean runs use --seeds)")
-    parser.add_argument("--batch-sizes", default="", metavar="N,...",
-                        help="also sweep these batch sizes for speed (ce, 1 seed, 2 epochs), "
-                             "e.g. 64,256,1024,4096; rows go to OUT/speed.csv")
-    parser.add_argument("--reference-iters", type=int, default=100, metavar="N",
-                        help="L-BFGS iterations for the convex losses' full-batch optimum "
-                             "(default 100; 0 skips it); cached in OUT/reference.csv")
-    parser.add_argument("--peers", action="store_true",
-                        help="also fit scikit-learn's SGDClassifier losses and LogisticRegression "
-                             "(needs pip install '.[peers]'); rows in OUT/peers.csv")
-    parser.add_argument("--data", type=Path, default=ROOT / "data",
-                        help="Fashion-MNIST root, torchvision layout (default: data/ in the checkout)")
+    parser.add_argument(
+        "--noise",
+        default="none",
+        metavar="SPEC,...",
+        help="label noise levels: none, sym:RATE, pairs:RATE, comma-separated",
+    )
+    parser.add_argument(
+        "--noise-seeds",
+        type=int,
+        default=1,
+        help="seeds per noisy level (default 1; clean runs use --seeds)",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        default="",
+        metavar="N,...",
+        help="also sweep these batch sizes for speed (ce, 1 seed, 2 epochs), "
+        "e.g. 64,256,1024,4096; rows go to OUT/speed.csv",
+    )
+    parser.add_argument(
+        "--reference-iters",
+        type=int,
+        default=100,
+        metavar="N",
+        help="L-BFGS iterations for the convex losses' full-batch optimum "
+        "(default 100; 0 skips it); cached in OUT/reference.csv",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also fit scikit-learn's SGDClassifier losses and LogisticRegression "
+        "(needs pip install '.[peers]'); rows in OUT/peers.csv",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT / "data",
+        help="Fashion-MNIST root, torchvision layout (default: data/ in the checkout)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="results folder")
-    parser.add_argument("--no-textbook", action="store_true",
-                        help="skip the D2L textbook loop (DataLoader + autograd) run beside ce")
-    parser.add_argument("--no-report", action="store_true",
-                        help="train only; skip README.md and figures")
+    parser.add_argument(
+        "--no-textbook",
+        action="store_true",
+        help="skip the D2L textbook loop (DataLoader + autograd) run beside ce",
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="train only; skip README.md and figures"
+    )
     return parser
 
 
@@ -94,8 +141,9 @@ def resolve_devices(text: str) -> tuple[list[str], list[str]]:
         if name not in ("cpu", "cuda"):
             raise UsageError(f"unknown device {name!r}: use auto, cpu, cuda or cpu,cuda")
         if name == "cuda" and not torch.cuda.is_available():
-            raise UsageError("--devices asks for cuda but no CUDA device is available: "
-                             "use --devices cpu or auto")
+            raise UsageError(
+                "--devices asks for cuda but no CUDA device is available: use --devices cpu or auto"
+            )
     return list(dict.fromkeys(names)), []
 
 
@@ -147,14 +195,19 @@ def check_writable(out: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=out):
             pass
     except OSError as error:
-        raise UsageError(f"--out {out} is not writable ({error.strerror}): "
-                         "choose a folder you can write to") from None
+        raise UsageError(
+            f"--out {out} is not writable ({error.strerror}): choose a folder you can write to"
+        ) from None
 
 
 def check_counts(args: argparse.Namespace) -> None:
-    for flag, value in (("--epochs", args.epochs), ("--seeds", args.seeds),
-                        ("--batch-size", args.batch_size), ("--tune-epochs", args.tune_epochs),
-                        ("--noise-seeds", args.noise_seeds)):
+    for flag, value in (
+        ("--epochs", args.epochs),
+        ("--seeds", args.seeds),
+        ("--batch-size", args.batch_size),
+        ("--tune-epochs", args.tune_epochs),
+        ("--noise-seeds", args.noise_seeds),
+    ):
         if value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     if args.lr is not None and not args.lr > 0:
@@ -230,10 +283,19 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     rate_mode = "fixed" if args.lr is not None else "defaults" if args.no_tune else "tuned"
     meta = {
         "command": shlex.join(["python", "-m", "bench", *argv]),
-        "config": {**protocol, "lr": args.lr, "rates": rate_mode, "losses": specs,
-                   "devices": devices, "seeds": list(range(args.seeds)), "noise": levels,
-                   "noise_seeds": list(range(args.noise_seeds)), "tune_epochs": args.tune_epochs,
-                   "textbook": not args.no_textbook, "data": str(args.data)},
+        "config": {
+            **protocol,
+            "lr": args.lr,
+            "rates": rate_mode,
+            "losses": specs,
+            "devices": devices,
+            "seeds": list(range(args.seeds)),
+            "noise": levels,
+            "noise_seeds": list(range(args.noise_seeds)),
+            "tune_epochs": args.tune_epochs,
+            "textbook": not args.no_textbook,
+            "data": str(args.data),
+        },
         "environment": environment(),
         "notes": notes,
     }
@@ -254,22 +316,29 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             finished = results.resume(configs)
             todo = [c for c in configs if c not in finished]
             if len(todo) < len(configs):
-                print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
-                      f"{results.csv_path}")
+                print(
+                    f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
+                    f"{results.csv_path}"
+                )
             train_all(todo, dataset, results, args.data, stop)
             if batch_sizes:
                 lr = rates.get("ce", runs.DEFAULT_LRS["ce"])
                 rows = speed.sweep(dataset, devices, batch_sizes, lr=lr, should_stop=stop)
                 runs.write_rows(args.out / "speed.csv", runs.COLUMNS, rows)
-                print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} "
-                      f"-> {args.out / 'speed.csv'}")
+                print(
+                    f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} "
+                    f"-> {args.out / 'speed.csv'}"
+                )
             if args.reference_iters:
                 convex_references(args, specs, dataset)
             if args.peers:
                 peer_rows(args, dataset)
     except Interrupted:
-        print(f"interrupted: {len(results.finished())} finished runs are in {results.csv_path}; "
-              "run the same command again to resume", file=sys.stderr)
+        print(
+            f"interrupted: {len(results.finished())} finished runs are in {results.csv_path}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     if not args.no_report:
         from bench import report
@@ -280,11 +349,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def tune_rates(args, specs, dataset, device, stop) -> dict[str, float]:
     """Each loss's rate from the validation search, cached in OUT/tuning.csv."""
-    tuner = tune.Tuner(args.out / "tuning.csv", epochs=args.tune_epochs,
-                       batch_size=args.batch_size, schedule=args.schedule, retune=args.retune)
+    tuner = tune.Tuner(
+        args.out / "tuning.csv",
+        epochs=args.tune_epochs,
+        batch_size=args.batch_size,
+        schedule=args.schedule,
+        retune=args.retune,
+    )
     todo = tuner.missing(specs, device)
     if todo:
         with tqdm(total=len(todo), unit="trial", desc="tuning", dynamic_ncols=True) as bar:
+
             def step(trial):
                 bar.set_postfix_str(f"{trial['loss']} lr {trial['lr']:g}")
                 bar.update(1)
@@ -297,23 +372,35 @@ def tune_rates(args, specs, dataset, device, stop) -> dict[str, float]:
     return rates
 
 
-REFERENCE_COLUMNS = ("loss", "max_iter", "train_loss", "train_acc", "test_acc", "iterations",
-                     "seconds")
+REFERENCE_COLUMNS = (
+    "loss",
+    "max_iter",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "iterations",
+    "seconds",
+)
 
 
 def convex_references(args, specs, dataset) -> None:
     """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv."""
     path = args.out / "reference.csv"
-    rows = [r for r in runs.read_rows(path, REFERENCE_COLUMNS)
-            if int(r["max_iter"]) == args.reference_iters]
+    rows = [
+        r
+        for r in runs.read_rows(path, REFERENCE_COLUMNS)
+        if int(r["max_iter"]) == args.reference_iters
+    ]
     done = {r["loss"] for r in rows}
     todo = [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
     for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True):
         result = reference.optimum(spec, dataset, max_iter=args.reference_iters)
         rows.append({**result, "max_iter": args.reference_iters})
         runs.write_rows(path, REFERENCE_COLUMNS, rows)
-        tqdm.write(f"L-BFGS optimum of {spec}: train loss {result['train_loss']:.4f}, "
-                   f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)")
+        tqdm.write(
+            f"L-BFGS optimum of {spec}: train loss {result['train_loss']:.4f}, "
+            f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)"
+        )
 
 
 def peer_rows(args, dataset) -> None:
@@ -327,8 +414,10 @@ def peer_rows(args, dataset) -> None:
     def report_row(row):
         rows.append(row)
         runs.write_rows(path, peers.COLUMNS, rows)
-        tqdm.write(f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
-                   f"in {row['fit_s']:.1f} s")
+        tqdm.write(
+            f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
+            f"in {row['fit_s']:.1f} s"
+        )
 
     peers.run(dataset, epochs=args.epochs, on_row=report_row)
 
@@ -353,8 +442,9 @@ def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: 
             floors = {}
             for config in (c for c in todo if c.device == device):
                 if config.batch_size not in floors:
-                    floors[config.batch_size] = timing.gemm_floor(on_device.train_x,
-                                                                  config.batch_size)
+                    floors[config.batch_size] = timing.gemm_floor(
+                        on_device.train_x, config.batch_size
+                    )
                 bar.set_postfix_str(f"{config.loss} {device} seed {config.seed} {config.noise}")
                 last = {"floor_s": floors[config.batch_size]}
 
@@ -382,8 +472,10 @@ def summary(config: RunConfig, row: dict) -> str:
     head = f"{name:<32} {config.device:<4} seed {config.seed}  lr {config.lr:<6g}"
     if row["status"] == "diverged":
         return f"{head} DIVERGED at epoch {row['epoch']}"
-    return (f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
-            f"step {row['step_ms'] * 1000:.0f} µs  epoch {row['epoch_s']:.2f} s")
+    return (
+        f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
+        f"step {row['step_ms'] * 1000:.0f} µs  epoch {row['epoch_s']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ from losses import softmax
 BINS = 15
 
 
-def metrics(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
-            bins: int = BINS) -> dict[str, float]:
+def metrics(
+    scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, bins: int = BINS
+) -> dict[str, float]:
     """NLL, Brier score, expected and maximum calibration error (equal-width confidence bins).
 
     Shape: scores (N, K), labels (N,). NLL is the mean −log p_y; Brier the mean Σ_k (p_k − t_k)².
@@ -38,12 +39,18 @@ def metrics(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0
             gap = (correct[members].mean() - confidence[members].mean()).abs().item()
             ece += members.double().mean().item() * gap
             mce = max(mce, gap)
-    return {"nll": nll, "brier": (brier**2).sum(1).mean().item(), "ece": ece, "mce": mce,
-            "temperature": temperature}
+    return {
+        "nll": nll,
+        "brier": (brier**2).sum(1).mean().item(),
+        "ece": ece,
+        "mce": mce,
+        "temperature": temperature,
+    }
 
 
-def reliability(scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0,
-                bins: int = BINS) -> list[dict[str, float]]:
+def reliability(
+    scores: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, bins: int = BINS
+) -> list[dict[str, float]]:
     """Per confidence bin: its centre, mean confidence, accuracy and share of examples."""
     probs = softmax.softmax(scores.double() / temperature)
     confidence, predicted = probs.max(1)
@@ -54,10 +61,14 @@ def reliability(scores: torch.Tensor, labels: torch.Tensor, temperature: float =
     for b in range(bins):
         members = (which == b).to(scores.device)
         if members.any():
-            rows.append({"bin": (edges[b] + edges[b + 1]).item() / 2,
-                         "confidence": confidence[members].mean().item(),
-                         "accuracy": correct[members].mean().item(),
-                         "share": members.double().mean().item()})
+            rows.append(
+                {
+                    "bin": (edges[b] + edges[b + 1]).item() / 2,
+                    "confidence": confidence[members].mean().item(),
+                    "accuracy": correct[members].mean().item(),
+                    "share": members.double().mean().item(),
+                }
+            )
     return rows
 
 

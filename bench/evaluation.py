@@ -37,15 +37,24 @@ def calibration_table(out: Path, runs: pd.DataFrame, data) -> tuple[pd.DataFrame
         if model is None:
             continue
         test_scores = model.scores(data.test_x.cpu())
-        temperature = calibration.fit_temperature(model.scores(validation.test_x),
-                                                  validation.test_y)
+        temperature = calibration.fit_temperature(
+            model.scores(validation.test_x), validation.test_y
+        )
         for scaled, t in (("before", 1.0), ("after", temperature)):
             row = calibration.metrics(test_scores, data.test_y.cpu(), temperature=t)
-            metrics.append({"loss": run.loss, "device": run.device, "seed": run.seed,
-                            "scaling": scaled, **row})
+            metrics.append(
+                {"loss": run.loss, "device": run.device, "seed": run.seed, "scaling": scaled, **row}
+            )
             for b in calibration.reliability(test_scores, data.test_y.cpu(), temperature=t):
-                bins.append({"loss": run.loss, "device": run.device, "seed": run.seed,
-                             "scaling": scaled, **b})
+                bins.append(
+                    {
+                        "loss": run.loss,
+                        "device": run.device,
+                        "seed": run.seed,
+                        "scaling": scaled,
+                        **b,
+                    }
+                )
     return pd.DataFrame(metrics), pd.DataFrame(bins)
 
 
@@ -65,6 +74,14 @@ def per_class_accuracy(out: Path, runs: pd.DataFrame, data, classes) -> pd.DataF
             continue
         counts = confusion(model, data)
         recall = counts.diag() / counts.sum(1).clamp_min(1)
-        rows += [{"loss": run.loss, "device": run.device, "seed": run.seed, "class": name,
-                  "accuracy": recall[k].item()} for k, name in enumerate(classes)]
+        rows += [
+            {
+                "loss": run.loss,
+                "device": run.device,
+                "seed": run.seed,
+                "class": name,
+                "accuracy": recall[k].item(),
+            }
+            for k, name in enumerate(classes)
+        ]
     return pd.DataFrame(rows)

@@ -43,11 +43,17 @@ def run(data, *, epochs: int, seed: int = 0, logistic_max_iter: int = 1000, on_r
     sgd_classifier, logistic_regression, convergence_warning = _sklearn()
     train_x, train_y = data.train_x.cpu().numpy(), data.train_y.cpu().numpy()
     test_x, test_y = data.test_x.cpu().numpy(), data.test_y.cpu().numpy()
-    models = [("SGDClassifier", loss, sgd_classifier(loss=loss, max_iter=epochs, tol=None,
-                                                     random_state=seed))
-              for loss in SGD_LOSSES]
-    models.append(("LogisticRegression", "lbfgs, C=1",
-                   logistic_regression(max_iter=logistic_max_iter)))
+    models = [
+        (
+            "SGDClassifier",
+            loss,
+            sgd_classifier(loss=loss, max_iter=epochs, tol=None, random_state=seed),
+        )
+        for loss in SGD_LOSSES
+    ]
+    models.append(
+        ("LogisticRegression", "lbfgs, C=1", logistic_regression(max_iter=logistic_max_iter))
+    )
     rows = []
     for peer, loss, model in models:
         started = time.perf_counter()
@@ -55,11 +61,15 @@ def run(data, *, epochs: int, seed: int = 0, logistic_max_iter: int = 1000, on_r
             # a fixed epoch budget is the point of the comparison, not a defect
             warnings.simplefilter("ignore", convergence_warning)
             model.fit(train_x, train_y)
-        row = {"peer": peer, "loss": loss, "epochs": epochs if peer == "SGDClassifier" else
-               int(max(model.n_iter_)), "seed": seed,
-               "train_acc": float(model.score(train_x, train_y)),
-               "test_acc": float(model.score(test_x, test_y)),
-               "fit_s": time.perf_counter() - started}
+        row = {
+            "peer": peer,
+            "loss": loss,
+            "epochs": epochs if peer == "SGDClassifier" else int(max(model.n_iter_)),
+            "seed": seed,
+            "train_acc": float(model.score(train_x, train_y)),
+            "test_acc": float(model.score(test_x, test_y)),
+            "fit_s": time.perf_counter() - started,
+        }
         rows.append(row)
         on_row(row)
     return rows

@@ -27,9 +27,15 @@ def optimum(spec: str, data, *, max_iter: int = 200, seed: int = 0) -> dict[str,
     model = SoftmaxRegression.init(seed, data.train_x.device)
     params = [model.weight.requires_grad_(False), model.b.requires_grad_(False)]
     x, labels, n = data.train_x, data.train_y, data.train_x.shape[0]
-    optimizer = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-9, tolerance_change=1e-12,
-                                  line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        params,
+        lr=1,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         value, grad = loss.value_and_grad(model.scores(x), labels, check=False)

@@ -21,8 +21,9 @@ from bench.train import RunConfig
 
 COLUMNS = (
     "trainer", "loss", "device", "seed", "noise", "epoch", "epochs", "lr", "batch_size",
-    "schedule", "status", "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms", "step_ms_p90",
-    "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac", "memorised",
+    "schedule", "status", "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms",
+    "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac",
+    "memorised",
 )  # fmt: skip
 # What makes rows of one study comparable; a second command into the same folder must agree.
 PROTOCOL = ("epochs", "batch_size", "schedule", "lr")
@@ -58,8 +59,16 @@ def textbook_run(epochs: int, batch_size: int, seed: int = 0) -> RunConfig:
     """The D2L textbook loop's run: ce on the CPU at the book's constant rate 0.1."""
     from bench import textbook
 
-    return RunConfig(loss="ce", device="cpu", seed=seed, epochs=epochs, lr=textbook.LR,
-                     batch_size=batch_size, schedule="constant", trainer=textbook.NAME)
+    return RunConfig(
+        loss="ce",
+        device="cpu",
+        seed=seed,
+        epochs=epochs,
+        lr=textbook.LR,
+        batch_size=batch_size,
+        schedule="constant",
+        trainer=textbook.NAME,
+    )
 
 
 def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[RunConfig]:
@@ -79,7 +88,9 @@ def run_key(row: dict) -> RunConfig:
 
 
 def _convert(value, kind):
-    kind = {"str": str, "int": int, "float": float}[kind if isinstance(kind, str) else kind.__name__]
+    kind = {"str": str, "int": int, "float": float}[
+        kind if isinstance(kind, str) else kind.__name__
+    ]
     return kind(value)
 
 
@@ -143,8 +154,12 @@ class Results:
         finished = self.finished(rows)
         wanted = set(configs)
         identities = {_identity(c) for c in configs}
-        kept = [row for row in rows if (key := run_key(row)) in finished
-                and (key in wanted or _identity(key) not in identities)]
+        kept = [
+            row
+            for row in rows
+            if (key := run_key(row)) in finished
+            and (key in wanted or _identity(key) not in identities)
+        ]
         if len(kept) != len(rows):
             self._rewrite(kept)
         return finished & wanted

@@ -13,16 +13,29 @@ from bench.train import RunConfig, train
 BATCH_SIZES = (64, 256, 1024, 4096)
 
 
-def sweep(dataset, devices: list[str], batch_sizes, *, lr: float, epochs: int = 2,
-          loss: str = "ce", should_stop=lambda: False) -> list[dict]:
+def sweep(
+    dataset,
+    devices: list[str],
+    batch_sizes,
+    *,
+    lr: float,
+    epochs: int = 2,
+    loss: str = "ce",
+    should_stop=lambda: False,
+) -> list[dict]:
     """Train ``loss`` once per (device, batch size); return every epoch's row."""
     rows = []
     for device in devices:
         on_device = dataset.to(device)
         for batch_size in batch_sizes:
             floor = timing.gemm_floor(on_device.train_x, batch_size)
-            config = RunConfig(loss=loss, device=device, seed=0, epochs=epochs, lr=lr,
-                               batch_size=batch_size)
-            train(config, on_device, on_epoch=lambda row, f=floor: rows.append({**row, "floor_s": f}),
-                  should_stop=should_stop)
+            config = RunConfig(
+                loss=loss, device=device, seed=0, epochs=epochs, lr=lr, batch_size=batch_size
+            )
+            train(
+                config,
+                on_device,
+                on_epoch=lambda row, f=floor: rows.append({**row, "floor_s": f}),
+                should_stop=should_stop,
+            )
     return rows

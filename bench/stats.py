@@ -33,7 +33,9 @@ def mean_ci(values) -> tuple[float, float, float]:
     return series.mean(), std, t95(n - 1) * std / math.sqrt(n) if n > 1 else math.nan
 
 
-def paired_differences(final: pd.DataFrame, reference: str, value: str = "test_acc") -> pd.DataFrame:
+def paired_differences(
+    final: pd.DataFrame, reference: str, value: str = "test_acc"
+) -> pd.DataFrame:
     """Each loss against ``reference``, seed by seed, per device.
 
     ``final`` has one row per (loss, device, seed) with a ``value`` column. Returns one row per
@@ -48,8 +50,17 @@ def paired_differences(final: pd.DataFrame, reference: str, value: str = "test_a
         for loss in table.columns.drop(reference):
             diff = (table[loss] - table[reference]).dropna()
             mean, _, half = mean_ci(diff)
-            rows.append({"device": device, "loss": loss, "reference": reference,
-                         "seeds": len(diff), "difference": mean, "ci95": half,
-                         "clear": bool(len(diff) > 1 and abs(mean) > half)})
-    return pd.DataFrame(rows, columns=["device", "loss", "reference", "seeds", "difference",
-                                       "ci95", "clear"])
+            rows.append(
+                {
+                    "device": device,
+                    "loss": loss,
+                    "reference": reference,
+                    "seeds": len(diff),
+                    "difference": mean,
+                    "ci95": half,
+                    "clear": bool(len(diff) > 1 and abs(mean) > half),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["device", "loss", "reference", "seeds", "difference", "ci95", "clear"]
+    )

@@ -16,8 +16,15 @@ RUN = ["trainer", "loss", "device", "seed", "noise"]
 GROUP = ["trainer", "loss", "device"]
 # Accuracy targets on the test set (the fair-comparison issue), for the default suite's losses
 # with their default parameters (L2 and Huber on probabilities; both margin kinds).
-TARGETS = {"ce": 0.845, "soft_label": 0.845, "margin": 0.84, "margin:kind=weston_watkins": 0.84,
-           "l2": 0.84, "huber": 0.84, "l1": 0.83}
+TARGETS = {
+    "ce": 0.845,
+    "soft_label": 0.845,
+    "margin": 0.84,
+    "margin:kind=weston_watkins": 0.84,
+    "l2": 0.84,
+    "huber": 0.84,
+    "l1": 0.83,
+}
 THRESHOLDS = (0.80, 0.83)
 
 
@@ -43,15 +50,20 @@ def accuracy(final: pd.DataFrame) -> pd.DataFrame:
     for key, group in clean.groupby(GROUP, sort=False):
         ok = group[group["status"] == "ok"]
         mean, std, half = stats.mean_ci(ok["test_acc"])
-        rows.append({
-            **dict(zip(GROUP, key, strict=True)),
-            "lr": group["lr"].iloc[0],
-            "seeds": len(group),
-            "diverged": int((group["status"] == "diverged").sum()),
-            "diverged_epoch": group.loc[group["status"] == "diverged", "epoch"].min(),
-            "test_acc": mean, "test_acc_std": std, "test_acc_ci95": half,
-            "train_acc": ok["train_acc"].mean(), "train_loss": ok["train_loss"].mean(),
-        })
+        rows.append(
+            {
+                **dict(zip(GROUP, key, strict=True)),
+                "lr": group["lr"].iloc[0],
+                "seeds": len(group),
+                "diverged": int((group["status"] == "diverged").sum()),
+                "diverged_epoch": group.loc[group["status"] == "diverged", "epoch"].min(),
+                "test_acc": mean,
+                "test_acc_std": std,
+                "test_acc_ci95": half,
+                "train_acc": ok["train_acc"].mean(),
+                "train_loss": ok["train_loss"].mean(),
+            }
+        )
     table = pd.DataFrame(rows)
     return table.sort_values("test_acc", ascending=False, na_position="last").reset_index(drop=True)
 
@@ -61,14 +73,18 @@ def speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     over seeds), samples/s, epoch seconds, the GEMM floor and epoch time / floor, peak memory."""
     keys = final.loc[final["noise"] == "none", RUN]
     done = rows.merge(keys, on=RUN)
-    per_run = done.groupby(RUN).agg(
-        step_us=("step_ms", lambda s: 1000 * s.median()),
-        step_p90_us=("step_ms_p90", lambda s: 1000 * s.median()),
-        samples_per_s=("samples_per_s", "median"),
-        epoch_s=("epoch_s", "median"),
-        floor_s=("floor_s", "median"),
-        peak_mem_mb=("peak_mem_mb", "max"),
-    ).reset_index()
+    per_run = (
+        done.groupby(RUN)
+        .agg(
+            step_us=("step_ms", lambda s: 1000 * s.median()),
+            step_p90_us=("step_ms_p90", lambda s: 1000 * s.median()),
+            samples_per_s=("samples_per_s", "median"),
+            epoch_s=("epoch_s", "median"),
+            floor_s=("floor_s", "median"),
+            peak_mem_mb=("peak_mem_mb", "max"),
+        )
+        .reset_index()
+    )
     table = per_run.groupby(GROUP, sort=False).mean(numeric_only=True).reset_index()
     table["x_floor"] = table["epoch_s"] / table["floor_s"]
     return table.drop(columns=["seed"]).sort_values(["device", "step_us"]).reset_index(drop=True)
@@ -100,16 +116,21 @@ def learning_speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(per_run)
     if table.empty:
         return table
-    return table.groupby(GROUP, sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    return (
+        table.groupby(GROUP, sort=False).mean(numeric_only=True).drop(columns="seed").reset_index()
+    )
 
 
 def noise(final: pd.DataFrame) -> pd.DataFrame:
     """Per (loss, device, noise): clean test accuracy and memorisation, mean over seeds."""
     mine = final[(final["trainer"] == "lossbench") & (final["status"] == "ok")]
-    return (mine.groupby(["loss", "device", "noise"], sort=False)
-            .agg(test_acc=("test_acc", "mean"), memorised=("memorised", "mean"),
-                 seeds=("seed", "count"))
-            .reset_index())
+    return (
+        mine.groupby(["loss", "device", "noise"], sort=False)
+        .agg(
+            test_acc=("test_acc", "mean"), memorised=("memorised", "mean"), seeds=("seed", "count")
+        )
+        .reset_index()
+    )
 
 
 def targets(table: pd.DataFrame) -> pd.DataFrame:

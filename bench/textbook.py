@@ -37,8 +37,14 @@ def loaders(root: Path, batch_size: int, seed: int) -> tuple[DataLoader, DataLoa
     test = datasets.FashionMNIST(root, train=False, transform=to_tensor, download=False)
     generator = torch.Generator().manual_seed(seed)
     return (
-        DataLoader(train, batch_size, shuffle=True, num_workers=WORKERS, generator=generator,
-                   persistent_workers=True),
+        DataLoader(
+            train,
+            batch_size,
+            shuffle=True,
+            num_workers=WORKERS,
+            generator=generator,
+            persistent_workers=True,
+        ),
         DataLoader(test, batch_size, shuffle=False, num_workers=WORKERS, persistent_workers=True),
     )
 
@@ -82,22 +88,24 @@ def train(
                 raise Interrupted(f"stopped in epoch {epoch} of the textbook loop")
         epoch_s = time.perf_counter() - started
         step = torch.tensor(step_s, dtype=torch.float64)
-        on_epoch({
-            **dataclasses.asdict(config),
-            "epoch": epoch,
-            "status": "ok" if math.isfinite(total_loss) else "diverged",
-            "train_loss": total_loss / n,
-            "train_acc": correct / n,
-            "test_acc": accuracy(net, test_iter),
-            "epoch_s": epoch_s,
-            "step_ms": step.median().item() * 1e3,
-            "step_ms_p90": step.quantile(0.9).item() * 1e3,
-            "samples_per_s": n / epoch_s,
-            "peak_mem_mb": peak_memory_mb(torch.device("cpu")),
-            "grad_norm": float("nan"),
-            "active_frac": float("nan"),
-            "memorised": float("nan"),
-        })
+        on_epoch(
+            {
+                **dataclasses.asdict(config),
+                "epoch": epoch,
+                "status": "ok" if math.isfinite(total_loss) else "diverged",
+                "train_loss": total_loss / n,
+                "train_acc": correct / n,
+                "test_acc": accuracy(net, test_iter),
+                "epoch_s": epoch_s,
+                "step_ms": step.median().item() * 1e3,
+                "step_ms_p90": step.quantile(0.9).item() * 1e3,
+                "samples_per_s": n / epoch_s,
+                "peak_mem_mb": peak_memory_mb(torch.device("cpu")),
+                "grad_norm": float("nan"),
+                "active_frac": float("nan"),
+                "memorised": float("nan"),
+            }
+        )
     return net
 
 

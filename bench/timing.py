@@ -51,7 +51,9 @@ class CudaStepTimer:
 
     def read(self) -> torch.Tensor:
         torch.cuda.synchronize()
-        ms = [s.elapsed_time(e) for s, e in zip(self._starts, self._stops, strict=False)][: self._count]
+        ms = [s.elapsed_time(e) for s, e in zip(self._starts, self._stops, strict=False)][
+            : self._count
+        ]
         self._count = 0
         return torch.tensor(ms, dtype=torch.float64) / 1000.0
 

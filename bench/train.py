@@ -17,7 +17,7 @@ import torch
 
 import losses
 from bench import noise, timing
-from bench.model import NUM_CLASSES, SoftmaxRegression
+from bench.model import SoftmaxRegression
 
 SCHEDULES = ("cosine", "constant")
 TRAINERS = ("lossbench", "d2l-textbook")
@@ -53,7 +53,9 @@ class RunConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
         if self.trainer not in TRAINERS:
             raise ValueError(f"trainer must be one of {', '.join(TRAINERS)}, got {self.trainer!r}")
 
@@ -128,8 +130,9 @@ def train(
     if config.noise != "none":
         labels = noise.flip(data.train_y, config.noise, config.seed)
         flipped = labels != data.train_y
-        data = SimpleNamespace(train_x=data.train_x, train_y=labels,
-                               test_x=data.test_x, test_y=data.test_y)
+        data = SimpleNamespace(
+            train_x=data.train_x, train_y=labels, test_x=data.test_x, test_y=data.test_y
+        )
     model = SoftmaxRegression.init(config.seed, device)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = data.train_x.shape[0], config.batch_size
@@ -162,8 +165,9 @@ def train(
         train_loss = loss_sum.item() / n
         diverged = not (math.isfinite(train_loss) and model.is_finite())
         metrics = (
-            dict.fromkeys(("train_acc", "test_acc", "grad_norm", "active_frac", "memorised"),
-                          float("nan"))
+            dict.fromkeys(
+                ("train_acc", "test_acc", "grad_norm", "active_frac", "memorised"), float("nan")
+            )
             if diverged
             else evaluate(model, loss, data, flipped)
         )

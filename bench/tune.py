@@ -37,24 +37,36 @@ def split(data, size: int = VALIDATION_SIZE, seed: int = 0, num_classes: int = 1
     held = []
     for c in range(num_classes):
         members = (labels == c).nonzero().squeeze(1)
-        held.append(members[torch.randperm(len(members), generator=generator)[: size // num_classes]])
+        held.append(
+            members[torch.randperm(len(members), generator=generator)[: size // num_classes]]
+        )
     held = torch.cat(held)
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[held] = False
     kept = keep.nonzero().squeeze(1)
     held, kept = held.to(data.train_x.device), kept.to(data.train_x.device)
     return SimpleNamespace(
-        train_x=data.train_x[kept], train_y=data.train_y[kept],
-        test_x=data.train_x[held], test_y=data.train_y[held],
+        train_x=data.train_x[kept],
+        train_y=data.train_y[kept],
+        test_x=data.train_x[held],
+        test_y=data.train_y[held],
     )
 
 
 class Tuner:
     """Chooses and caches each loss's rate; OUT/tuning.csv holds every trial."""
 
-    def __init__(self, path: Path, *, epochs: int, batch_size: int, schedule: str,
-                 grid: tuple[float, ...] = GRID, retune: bool = False,
-                 validation_size: int = VALIDATION_SIZE):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        epochs: int,
+        batch_size: int,
+        schedule: str,
+        grid: tuple[float, ...] = GRID,
+        retune: bool = False,
+        validation_size: int = VALIDATION_SIZE,
+    ):
         self.path = Path(path)
         self.validation_size = validation_size
         self.protocol = {"epochs": epochs, "batch_size": batch_size, "schedule": schedule}
@@ -71,9 +83,14 @@ class Tuner:
         done = {(row["loss"], float(row["lr"])) for row in self._matching(device)}
         return [(spec, lr) for spec in specs for lr in self.grid if (spec, lr) not in done]
 
-    def run(self, specs: list[str], data, device: str,
-            on_trial: Callable[[dict], None] = lambda row: None,
-            should_stop: Callable[[], bool] = lambda: False) -> dict[str, float]:
+    def run(
+        self,
+        specs: list[str],
+        data,
+        device: str,
+        on_trial: Callable[[dict], None] = lambda row: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> dict[str, float]:
         """Train the missing trials on the split of ``data``; return loss -> chosen rate."""
         todo = self.missing(specs, device)
         if todo:
@@ -83,8 +100,14 @@ class Tuner:
                 rows = []
                 train(config, train_part, on_epoch=rows.append, should_stop=should_stop)
                 last = rows[-1]
-                trial = {**self.protocol, "loss": spec, "device": device, "lr": lr,
-                         "status": last["status"], "val_acc": last["test_acc"]}
+                trial = {
+                    **self.protocol,
+                    "loss": spec,
+                    "device": device,
+                    "lr": lr,
+                    "status": last["status"],
+                    "val_acc": last["test_acc"],
+                }
                 self._append(trial)
                 on_trial(trial)
         return self.chosen(specs, device)
@@ -96,19 +119,28 @@ class Tuner:
             acc, lr = float(row["val_acc"]), float(row["lr"])
             if row["loss"] not in specs or row["status"] != "ok" or math.isnan(acc):
                 continue
-            if row["loss"] not in best or (acc, -lr) > (best[row["loss"]][0], -best[row["loss"]][1]):
+            if row["loss"] not in best or (acc, -lr) > (
+                best[row["loss"]][0],
+                -best[row["loss"]][1],
+            ):
                 best[row["loss"]] = (acc, lr)
         unknown = [s for s in specs if s not in best]
         if unknown:
-            raise ValueError(f"no usable learning rate for {', '.join(unknown)}: every trial diverged")
+            raise ValueError(
+                f"no usable learning rate for {', '.join(unknown)}: every trial diverged"
+            )
         return {spec: best[spec][1] for spec in specs}
 
     def _matching(self, device: str) -> list[dict]:
         want = {k: str(v) for k, v in self.protocol.items()}
         grid = set(self.grid)
-        return [row for row in self.trials()
-                if row["device"] == device and float(row["lr"]) in grid
-                and all(row[k] == v for k, v in want.items())]
+        return [
+            row
+            for row in self.trials()
+            if row["device"] == device
+            and float(row["lr"]) in grid
+            and all(row[k] == v for k, v in want.items())
+        ]
 
     def _append(self, trial: dict) -> None:
         new = not self.path.exists()
@@ -117,6 +149,8 @@ class Tuner:
             writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in trial.items()})
+            writer.writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in trial.items()}
+            )
             f.flush()
             os.fsync(f.fileno())

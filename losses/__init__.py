@@ -1,10 +1,10 @@
 """lossbench's loss library: classification losses with analytic gradients w.r.t. the scores.
 
     import losses
-    losses.names()                                   # ['ce', 'huber', 'l1', 'l2', 'margin', 'soft_label']
+    losses.names()                      # ['ce', 'huber', 'l1', 'l2', 'margin', 'soft_label']
     loss = losses.get("huber", delta=0.1, on="probs")
-    value, grad = loss.value_and_grad(scores, target)  # (N,), (N, K)
-    losses.parse("margin:kind=weston_watkins:delta=0.5")  # CLI spec -> Loss; str(loss) gives it back
+    value, grad = loss.value_and_grad(scores, target)     # (N,), (N, K)
+    losses.parse("margin:kind=weston_watkins:delta=0.5")  # a CLI spec; str(loss) gives it back
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def _lookup(name: str) -> type[Loss]:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(names())}") from None
+        raise ValueError(
+            f"unknown loss {name!r}; registered losses: {', '.join(names())}"
+        ) from None
 
 
 def _value(text: str) -> object:

@@ -47,16 +47,22 @@ class Loss:
         """Raise ValueError for parameters out of range; subclasses extend it."""
 
     # -- the one method a loss writes ---------------------------------------------------------
-    def compute(self, scores: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute(
+        self, scores: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (value (N,), grad (N, K)) for validated inputs; ``target`` is as given."""
         raise NotImplementedError
 
     # -- the public protocol ------------------------------------------------------------------
-    def __call__(self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+    def __call__(
+        self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
+    ) -> torch.Tensor:
         """Per-example loss, shape (N,)."""
         return self.value_and_grad(scores, target, check=check)[0]
 
-    def grad(self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+    def grad(
+        self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
+    ) -> torch.Tensor:
         """Gradient of each example's loss with respect to its scores, shape (N, K)."""
         return self.value_and_grad(scores, target, check=check)[1]
 
@@ -95,8 +101,12 @@ class Loss:
         """What makes this loss comparable to others, in words: where it is applied, the
         target encoding, the margin; every loss here is summed over classes per example and
         averaged over the batch by the caller."""
-        return {"applied to": "raw scores", "target": "one-hot", "margin": "—",
-                "reduction": "sum over classes; mean over the batch"}
+        return {
+            "applied to": "raw scores",
+            "target": "one-hot",
+            "margin": "—",
+            "reduction": "sum over classes; mean over the batch",
+        }
 
     def plot(self, axes=None):
         """Draw this loss's loss, likelihood exp(-l) and gradient curves (see losses.plots)."""

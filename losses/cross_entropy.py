@@ -51,8 +51,11 @@ class SoftLabel(Loss, name="soft_label"):
         object.__setattr__(self, "smoothing", float(self.smoothing))
 
     def describe(self) -> dict[str, str]:
-        return {**super().describe(), "applied to": "log-softmax of the scores",
-                "target": f"(1 − ε)·one-hot + ε/K, ε = {self.smoothing:g}"}
+        return {
+            **super().describe(),
+            "applied to": "log-softmax of the scores",
+            "target": f"(1 − ε)·one-hot + ε/K, ε = {self.smoothing:g}",
+        }
 
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)

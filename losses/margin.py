@@ -52,11 +52,17 @@ class Margin(Loss, name="margin"):
 
     def describe(self) -> dict[str, str]:
         delta = "K×K matrix" if isinstance(self.delta, torch.Tensor) else f"{self.delta:g}"
-        kind = {"crammer_singer": "Crammer–Singer (worst rival)",
-                "weston_watkins": "Weston–Watkins (every rival)"}[self.kind]
+        kind = {
+            "crammer_singer": "Crammer–Singer (worst rival)",
+            "weston_watkins": "Weston–Watkins (every rival)",
+        }[self.kind]
         over = "max over rivals" if self.kind == "crammer_singer" else "sum over rivals"
-        return {**super().describe(), "target": "class label", "margin": f"Δ = {delta}, {kind}",
-                "reduction": f"{over}; mean over the batch"}
+        return {
+            **super().describe(),
+            "target": "class label",
+            "margin": f"Δ = {delta}, {kind}",
+            "reduction": f"{over}; mean over the batch",
+        }
 
     def check_against(self, scores):
         if isinstance(self.delta, torch.Tensor) and self.delta.shape[0] != scores.shape[1]:

@@ -41,15 +41,18 @@ def test_unknown_loss_parameter(capsys, tmp_path):
     assert "smoothing" in err
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--seeds", "0"], "--seeds must be at least 1"),
-    (["--batch-size", "-5"], "--batch-size must be at least 1"),
-    (["--lr", "0"], "--lr must be positive"),
-    (["--epochs", "ten"], "invalid int value"),
-    (["--devices", "tpu"], "unknown device 'tpu'"),
-    (["--frobnicate"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--batch-size", "-5"], "--batch-size must be at least 1"),
+        (["--lr", "0"], "--lr must be positive"),
+        (["--epochs", "ten"], "invalid int value"),
+        (["--devices", "tpu"], "unknown device 'tpu'"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
 def test_bad_arguments(capsys, tmp_path, argv, words):
     assert words in one_line_error(capsys, [*argv, "--out", str(tmp_path)])
 
@@ -74,8 +77,21 @@ def test_missing_data_is_one_line(capsys, tmp_path, monkeypatch):
         raise data_module.DataError(f"{root}: no Fashion-MNIST files; run `make setup`")
 
     monkeypatch.setattr(data_module, "provision", no_files)
-    err = one_line_error(capsys, ["--losses", "ce", "--epochs", "1", "--seeds", "1",
-                                  "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    err = one_line_error(
+        capsys,
+        [
+            "--losses",
+            "ce",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--data",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert "make setup" in err
 
 
@@ -88,9 +104,25 @@ def read_rows(out):
 def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist, tmp_path, capsys):
     out = tmp_path / "out"
     # one rate for both: fine for ce, far too large for least squares on raw scores
-    argv = ["--losses", "ce,l2:on=scores", "--lr", "1", "--epochs", "2", "--seeds", "1",
-            "--devices", "auto", "--no-textbook", "--reference-iters", "0",
-            "--data", str(DATA), "--out", str(out)]
+    argv = [
+        "--losses",
+        "ce,l2:on=scores",
+        "--lr",
+        "1",
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--devices",
+        "auto",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     rows = read_rows(out)
     ce = [r for r in rows if r["loss"] == "ce"]
@@ -123,12 +155,32 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
 def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
     values = []
     for name in ("a", "b"):
-        argv = ["--losses", "margin,l1", "--epochs", "1", "--seeds", "2", "--devices", "cpu",
-                "--no-tune", "--no-textbook", "--reference-iters", "0",
-                "--data", str(DATA), "--out", str(tmp_path / name), "--no-report"]
+        argv = [
+            "--losses",
+            "margin,l1",
+            "--epochs",
+            "1",
+            "--seeds",
+            "2",
+            "--devices",
+            "cpu",
+            "--no-tune",
+            "--no-textbook",
+            "--reference-iters",
+            "0",
+            "--data",
+            str(DATA),
+            "--out",
+            str(tmp_path / name),
+            "--no-report",
+        ]
         assert main(argv) == 0
-        values.append([(r["loss"], r["seed"], r["train_loss"], r["test_acc"], r["grad_norm"])
-                       for r in read_rows(tmp_path / name)])
+        values.append(
+            [
+                (r["loss"], r["seed"], r["train_loss"], r["test_acc"], r["grad_norm"])
+                for r in read_rows(tmp_path / name)
+            ]
+        )
     assert values[0] == values[1]
     assert len(values[0]) == 4
 
@@ -136,11 +188,36 @@ def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
 @pytest.mark.realdata
 def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist, tmp_path):
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "bench", "--losses", "ce", "--epochs", "60", "--seeds", "1",
-            "--devices", "cpu", "--no-tune", "--no-textbook", "--reference-iters", "0",
-            "--data", str(DATA), "--out", str(out), "--no-report"]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    argv = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--losses",
+        "ce",
+        "--epochs",
+        "60",
+        "--seeds",
+        "1",
+        "--devices",
+        "cpu",
+        "--no-tune",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        "--no-report",
+    ]
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if (out / "results.csv").exists() and len(read_rows(out)) >= 2:
@@ -157,16 +234,27 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist
     # the unfinished run is dropped and started over on the next call
     from bench import runs
 
-    assert runs.Results(out).prepare(
-        {"command": "", "environment": {}, "config": {"epochs": 60, "batch_size": 256,
-                                                      "schedule": "cosine", "lr": None}}
-    ) == set()
+    assert (
+        runs.Results(out).prepare(
+            {
+                "command": "",
+                "environment": {},
+                "config": {"epochs": 60, "batch_size": 256, "schedule": "cosine", "lr": None},
+            }
+        )
+        == set()
+    )
     assert read_rows(out) == []
 
 
 def test_subprocess_error_has_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bench", "--losses", "nope", "--out",
-                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--losses", "nope", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -174,14 +262,36 @@ def test_subprocess_error_has_no_traceback(tmp_path):
 @pytest.mark.realdata
 def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--losses", "ce,margin", "--epochs", "1", "--seeds", "1", "--tune-epochs", "1",
-            "--noise", "none,sym:0.4", "--batch-sizes", "256,1024", "--reference-iters", "5",
-            "--devices", "cpu", "--data", str(DATA), "--out", str(out), "--no-report"]
+    argv = [
+        "--losses",
+        "ce,margin",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--tune-epochs",
+        "1",
+        "--noise",
+        "none,sym:0.4",
+        "--batch-sizes",
+        "256,1024",
+        "--reference-iters",
+        "5",
+        "--devices",
+        "cpu",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        "--no-report",
+    ]
     assert main(argv) == 0
     rows = read_rows(out)
     assert {(r["trainer"], r["loss"], r["noise"]) for r in rows} == {
-        ("lossbench", "ce", "none"), ("lossbench", "margin:kind=crammer_singer:delta=1", "none"),
-        ("lossbench", "ce", "sym:0.4"), ("lossbench", "margin:kind=crammer_singer:delta=1", "sym:0.4"),
+        ("lossbench", "ce", "none"),
+        ("lossbench", "margin:kind=crammer_singer:delta=1", "none"),
+        ("lossbench", "ce", "sym:0.4"),
+        ("lossbench", "margin:kind=crammer_singer:delta=1", "sym:0.4"),
         ("d2l-textbook", "ce", "none"),
     }
     noisy = [r for r in rows if r["noise"] == "sym:0.4"]

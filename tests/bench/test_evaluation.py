@@ -28,8 +28,9 @@ def test_tables_from_saved_weights(make_data, tmp_path):
     config = RunConfig("margin", epochs=1, lr=0.3, batch_size=64)
     model = train(config, data)
     runs.Results(tmp_path).save_weights(config, model.state_dict())
-    table = pd.DataFrame([{"loss": "margin", "device": "cpu", "seed": 0},
-                          {"loss": "ce", "device": "cpu", "seed": 0}])  # no weights: skipped
+    table = pd.DataFrame(
+        [{"loss": "margin", "device": "cpu", "seed": 0}, {"loss": "ce", "device": "cpu", "seed": 0}]
+    )  # no weights: skipped
     metrics, bins = evaluation.calibration_table(tmp_path, table, data)
     assert set(metrics.scaling) == {"before", "after"} and set(metrics.loss) == {"margin"}
     after = metrics.set_index("scaling").loc["after"]

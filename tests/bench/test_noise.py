@@ -43,10 +43,16 @@ def test_no_noise_is_a_copy():
     assert noise.canonical("sym:0") == "none" and noise.canonical("sym:0.40") == "sym:0.4"
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("sym", "sym:RATE"), ("gauss:0.1", "sym:RATE"), ("sym:x", "not a number"),
-    ("sym:1.5", "[0, 1]"), ("pairs:-0.1", "[0, 1]"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("sym", "sym:RATE"),
+        ("gauss:0.1", "sym:RATE"),
+        ("sym:x", "not a number"),
+        ("sym:1.5", "[0, 1]"),
+        ("pairs:-0.1", "[0, 1]"),
+    ],
+)
 def test_bad_noise_specs_name_the_problem(spec, words):
     with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
         noise.parse(spec)
@@ -57,8 +63,11 @@ def test_bad_noise_specs_name_the_problem(spec, words):
 def test_noisy_training_reports_memorisation_and_keeps_test_labels_clean(make_data):
     data = make_data(n_train=400)
     rows = []
-    train(RunConfig("ce", epochs=3, lr=0.5, batch_size=32, noise="sym:0.4"), data,
-          on_epoch=rows.append)
+    train(
+        RunConfig("ce", epochs=3, lr=0.5, batch_size=32, noise="sym:0.4"),
+        data,
+        on_epoch=rows.append,
+    )
     last = rows[-1]
     assert 0 <= last["memorised"] <= 1
     assert last["test_acc"] > 0.8  # the clean test set is still learnt

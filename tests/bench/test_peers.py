@@ -35,7 +35,12 @@ def test_peers_unavailable_is_a_clear_error(monkeypatch):
 def test_textbook_run_is_ce_on_cpu_at_the_books_rate():
     config = runs.textbook_run(epochs=30, batch_size=256)
     assert (config.loss, config.device, config.lr, config.schedule, config.trainer) == (
-        "ce", "cpu", 0.1, "constant", textbook.NAME)
+        "ce",
+        "cpu",
+        0.1,
+        "constant",
+        textbook.NAME,
+    )
 
 
 @pytest.mark.realdata
@@ -43,8 +48,7 @@ def test_textbook_loop_trains_like_the_book(fashion_mnist, tmp_path):
     from bench.__main__ import ROOT
 
     rows = []
-    textbook.train(runs.textbook_run(epochs=1, batch_size=256), ROOT / "data",
-                   on_epoch=rows.append)
+    textbook.train(runs.textbook_run(epochs=1, batch_size=256), ROOT / "data", on_epoch=rows.append)
     (row,) = rows
     assert set(COLUMNS) - {"floor_s"} <= set(row)
     # D2L's chapter 3.7 reaches ~0.78 after one epoch at lr 0.1

@@ -9,8 +9,11 @@ from bench.train import RunConfig
 
 
 def meta(**config):
-    return {"command": "python -m bench", "environment": {},
-            "config": {"epochs": 2, "batch_size": 256, "schedule": "cosine", "lr": None, **config}}
+    return {
+        "command": "python -m bench",
+        "environment": {},
+        "config": {"epochs": 2, "batch_size": 256, "schedule": "cosine", "lr": None, **config},
+    }
 
 
 def row(config: RunConfig, epoch: int, status="ok", **values):
@@ -28,9 +31,15 @@ def test_slug_is_a_safe_file_name():
 
 
 def test_expand_covers_loss_device_seed():
-    configs = runs.expand(["ce", "l1:on=probs"], ["cpu", "cuda"], range(2),
-                          lrs={"ce": 1.0, "l1:on=probs": 0.5}, epochs=3, batch_size=64,
-                          schedule="cosine")
+    configs = runs.expand(
+        ["ce", "l1:on=probs"],
+        ["cpu", "cuda"],
+        range(2),
+        lrs={"ce": 1.0, "l1:on=probs": 0.5},
+        epochs=3,
+        batch_size=64,
+        schedule="cosine",
+    )
     assert len(configs) == 8
     assert configs[0].device == "cpu" and configs[-1].device == "cuda"
     assert {c.lr for c in configs if c.loss == "l1:on=probs"} == {0.5}
@@ -118,7 +127,9 @@ def test_resume_drops_runs_made_stale_by_a_new_rate(tmp_path):
         results.append(r)
     # re-tuned: huber now trains at 10.0; its finished rows at 3.0 must not meet the new ones
     assert results.resume([A, B]) == {A}
-    assert {r["lr"] for r in results.rows()} == {"1.0"} or {r["lr"] for r in results.rows()} == {"1"}
+    assert {r["lr"] for r in results.rows()} == {"1.0"} or {r["lr"] for r in results.rows()} == {
+        "1"
+    }
     assert [r["loss"] for r in results.rows()] == ["ce", "ce"]
 
 

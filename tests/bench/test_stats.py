@@ -27,11 +27,13 @@ def test_single_value_has_no_interval():
 
 def test_paired_differences_cancel_the_seed_effect():
     # seed 2 is a bad seed for both losses; paired, "a" is always exactly 0.01 better
-    final = pd.DataFrame([
-        {"loss": loss, "device": "cpu", "seed": seed, "test_acc": base + bump}
-        for seed, base in enumerate([0.84, 0.86, 0.80])
-        for loss, bump in (("a", 0.01), ("b", 0.0), ("c", 0.0))
-    ])
+    final = pd.DataFrame(
+        [
+            {"loss": loss, "device": "cpu", "seed": seed, "test_acc": base + bump}
+            for seed, base in enumerate([0.84, 0.86, 0.80])
+            for loss, bump in (("a", 0.01), ("b", 0.0), ("c", 0.0))
+        ]
+    )
     final.loc[(final.loss == "c") & (final.seed == 1), "test_acc"] += 0.02
     table = stats.paired_differences(final, reference="b").set_index("loss")
     assert table.loc["a", "difference"] == pytest.approx(0.01)

@@ -10,19 +10,40 @@ from bench import runs, stats, tables
 
 def frame(records):
     base = dict.fromkeys(runs.COLUMNS, 0.0)
-    base.update(trainer="lossbench", device="cpu", noise="none", status="ok", epochs=3,
-                batch_size=256, lr=1.0, samples_per_s=60000.0, epoch_s=1.0, floor_s=0.5)
+    base.update(
+        trainer="lossbench",
+        device="cpu",
+        noise="none",
+        status="ok",
+        epochs=3,
+        batch_size=256,
+        lr=1.0,
+        samples_per_s=60000.0,
+        epoch_s=1.0,
+        floor_s=0.5,
+    )
     return pd.DataFrame([{**base, **r} for r in records])
 
 
 def curve(loss, seed, accs, **extra):
-    return [{"loss": loss, "seed": seed, "epoch": e + 1, "test_acc": a, "step_ms": 0.2 + 0.1 * e,
-             **extra} for e, a in enumerate(accs)]
+    return [
+        {
+            "loss": loss,
+            "seed": seed,
+            "epoch": e + 1,
+            "test_acc": a,
+            "step_ms": 0.2 + 0.1 * e,
+            **extra,
+        }
+        for e, a in enumerate(accs)
+    ]
 
 
 ROWS = frame(
-    curve("ce", 0, [0.79, 0.82, 0.84]) + curve("ce", 1, [0.80, 0.83, 0.85])
-    + curve("l1:on=probs", 0, [0.70, 0.75, 0.78]) + curve("l1:on=probs", 1, [0.71, 0.74, 0.77])
+    curve("ce", 0, [0.79, 0.82, 0.84])
+    + curve("ce", 1, [0.80, 0.83, 0.85])
+    + curve("l1:on=probs", 0, [0.70, 0.75, 0.78])
+    + curve("l1:on=probs", 1, [0.71, 0.74, 0.77])
     + curve("l2:on=scores", 0, [math.nan], status="diverged")
     + curve("huber:on=probs:delta=0.1", 0, [0.80, 0.81])  # unfinished: 2 of 3 epochs
     + curve("ce", 0, [0.70, 0.74, 0.76], noise="sym:0.4", memorised=0.1)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+
 import pytest
 import torch
 
@@ -10,8 +11,17 @@ from bench import timing
 from bench.model import SoftmaxRegression
 from bench.train import Interrupted, RunConfig, evaluate, learning_rate, sgd_step, train
 
-SPECS = ["ce", "soft_label", "margin", "margin:kind=weston_watkins", "l2", "l1", "huber",
-         "l2:on=scores", "huber:on=scores"]
+SPECS = [
+    "ce",
+    "soft_label",
+    "margin",
+    "margin:kind=weston_watkins",
+    "l2",
+    "l1",
+    "huber",
+    "l2:on=scores",
+    "huber:on=scores",
+]
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -46,11 +56,14 @@ def _autograd_value(loss, scores, labels):
         return torch.nn.functional.cross_entropy(scores, labels, reduction="none")
     if loss.name == "soft_label":
         return torch.nn.functional.cross_entropy(
-            scores, labels, reduction="none", label_smoothing=loss.smoothing)
+            scores, labels, reduction="none", label_smoothing=loss.smoothing
+        )
     if loss.name == "margin":
         v = loss.delta + scores - scores.gather(1, labels[:, None])
         v = v.masked_fill(t.bool(), float("-inf"))
-        return v.max(1).values.clamp_min(0) if loss.kind == "crammer_singer" else v.clamp_min(0).sum(1)
+        return (
+            v.max(1).values.clamp_min(0) if loss.kind == "crammer_singer" else v.clamp_min(0).sum(1)
+        )
     p = torch.softmax(scores, 1) if loss.on == "probs" else scores
     r = p - t
     if loss.name == "l2":
@@ -73,8 +86,13 @@ def test_cosine_schedule_starts_at_lr_and_decays_to_near_zero():
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("epochs", 0, "epochs"), ("batch_size", 0, "batch size"), ("lr", -1.0, "learning rate"),
-     ("lr", float("nan"), "learning rate"), ("schedule", "step", "schedule")],
+    [
+        ("epochs", 0, "epochs"),
+        ("batch_size", 0, "batch size"),
+        ("lr", -1.0, "learning rate"),
+        ("lr", float("nan"), "learning rate"),
+        ("schedule", "step", "schedule"),
+    ],
 )
 def test_run_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -115,8 +133,11 @@ def test_seeds_change_init_and_shuffle(make_data):
 def test_divergent_run_stops_with_status_diverged(make_data):
     rows = []
     # Least squares on raw scores at a large rate blows up (DESIGN.md: diverges at >= 0.1).
-    model = train(RunConfig("l2:on=scores", epochs=5, lr=50.0, batch_size=32), make_data(),
-                  on_epoch=rows.append)
+    model = train(
+        RunConfig("l2:on=scores", epochs=5, lr=50.0, batch_size=32),
+        make_data(),
+        on_epoch=rows.append,
+    )
     assert rows[-1]["status"] == "diverged"
     assert rows[-1]["epoch"] < 5  # stopped at the epoch it diverged, not run to the end
     assert all(row["status"] == "ok" for row in rows[:-1])
@@ -132,8 +153,12 @@ def test_should_stop_interrupts_after_a_step_without_recording_the_epoch(make_da
         return len(calls) >= 3
 
     with pytest.raises(Interrupted):
-        train(RunConfig("ce", epochs=2, batch_size=32), make_data(), on_epoch=rows.append,
-              should_stop=should_stop)
+        train(
+            RunConfig("ce", epochs=2, batch_size=32),
+            make_data(),
+            on_epoch=rows.append,
+            should_stop=should_stop,
+        )
     assert rows == [] and len(calls) == 3
 
 

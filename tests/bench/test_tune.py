@@ -23,8 +23,9 @@ def test_split_is_stratified_disjoint_and_seeded(make_data):
 def test_tuner_picks_the_best_validation_rate_and_caches_it(tmp_path, make_data):
     data = make_data(n_train=3000)
     path = tmp_path / "tuning.csv"
-    tuner = tune.Tuner(path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3),
-                       validation_size=500)
+    tuner = tune.Tuner(
+        path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3), validation_size=500
+    )
     trials = []
     rates = tuner.run(["ce"], data, "cpu", on_trial=trials.append)
     assert rates == {"ce": 0.3}  # 1e-4 barely moves the weights in one epoch
@@ -36,13 +37,20 @@ def test_tuner_picks_the_best_validation_rate_and_caches_it(tmp_path, make_data)
     # another protocol is not served from the cache; --retune forgets it
     other = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", grid=(1e-4, 0.3))
     assert len(other.missing(["ce"], "cpu")) == 2
-    fresh = tune.Tuner(path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3),
-                       retune=True)
+    fresh = tune.Tuner(
+        path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3), retune=True
+    )
     assert len(fresh.missing(["ce"], "cpu")) == 2
 
 
 def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data):
-    tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant",
-                       grid=(1e4,), validation_size=500)
+    tuner = tune.Tuner(
+        tmp_path / "t.csv",
+        epochs=1,
+        batch_size=32,
+        schedule="constant",
+        grid=(1e4,),
+        validation_size=500,
+    )
     with pytest.raises(ValueError, match="every trial diverged"):
         tuner.run(["l2:on=scores"], make_data(n_train=3000), "cpu")
