@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tune-epochs",
         type=int,
-        default=3,
-        help="epochs per trial of the learning-rate search (default 3)",
+        default=None,
+        help="epochs per trial of the learning-rate search (default: --epochs, so the rate is "
+        "chosen for the schedule it will run)",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     parser.add_argument(
@@ -201,6 +202,8 @@ def check_writable(out: Path) -> None:
 
 
 def check_counts(args: argparse.Namespace) -> None:
+    if args.tune_epochs is None:
+        args.tune_epochs = args.epochs
     for flag, value in (
         ("--epochs", args.epochs),
         ("--seeds", args.seeds),

@@ -1,8 +1,8 @@
 """Per-loss learning rates chosen on a validation split, never on the test set, and cached.
 
 10,000 training images (1,000 per class, seeded) are held out; each loss trains on the other
-50,000 for a few epochs at every rate of a log grid, and the rate with the best validation
-accuracy wins. Results go to OUT/tuning.csv as they finish, so a re-run tunes only what is
+50,000 under the study's protocol at every rate of a log grid (all rates at once, stacked), and
+the rate with the best validation accuracy wins. Results go to OUT/tuning.csv as they finish, so a re-run tunes only what is
 missing (``--retune`` starts afresh).
 """
 
@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import torch
 
 from bench.runs import read_rows
-from bench.train import RunConfig, train
+from bench import stacked
+from bench.train import Interrupted, RunConfig
 
 # Half-decade steps over the range every loss here needs (DESIGN.md: 0.001 to 30).
 GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -91,25 +92,23 @@ class Tuner:
         on_trial: Callable[[dict], None] = lambda row: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> dict[str, float]:
-        """Train the missing trials on the split of ``data``; return loss -> chosen rate."""
+        """Train the missing trials on the split of ``data``; return loss -> chosen rate.
+
+        A loss's missing rates train together as one stacked model (bench.stacked): the same
+        batches for every rate, one matmul per step. ``should_stop`` is polled between losses.
+        """
         todo = self.missing(specs, device)
         if todo:
             train_part = split(data, self.validation_size)
-            for spec, lr in todo:
-                config = RunConfig(loss=spec, device=device, seed=0, lr=lr, **self.protocol)
-                rows = []
-                train(config, train_part, on_epoch=rows.append, should_stop=should_stop)
-                last = rows[-1]
-                trial = {
-                    **self.protocol,
-                    "loss": spec,
-                    "device": device,
-                    "lr": lr,
-                    "status": last["status"],
-                    "val_acc": last["test_acc"],
-                }
-                self._append(trial)
-                on_trial(trial)
+            for spec in dict.fromkeys(s for s, _ in todo):
+                if should_stop():
+                    raise Interrupted("stopped while tuning")
+                rates = [lr for s, lr in todo if s == spec]
+                config = RunConfig(loss=spec, device=device, seed=0, **self.protocol)
+                for result in stacked.train_rates(config, rates, train_part):
+                    trial = {**self.protocol, "loss": spec, "device": device, **result}
+                    self._append(trial)
+                    on_trial(trial)
         return self.chosen(specs, device)
 
     def chosen(self, specs: list[str], device: str) -> dict[str, float]:
