@@ -17,8 +17,8 @@ from types import SimpleNamespace
 
 import torch
 
-from bench.runs import read_rows
 from bench import stacked
+from bench.runs import read_rows
 from bench.train import Interrupted, RunConfig
 
 # Half-decade steps over the range every loss here needs (DESIGN.md: 0.001 to 30).
