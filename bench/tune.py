@@ -2,8 +2,8 @@
 
 10,000 training images (1,000 per class, seeded) are held out; each loss trains on the other
 50,000 under the study's protocol at every rate of a log grid (all rates at once, stacked), and
-the rate with the best validation accuracy wins. Results go to OUT/tuning.csv as they finish, so a re-run tunes only what is
-missing (``--retune`` starts afresh).
+the rate with the best validation accuracy wins. Results go to OUT/tuning.csv as they finish,
+so a re-run tunes only what is missing (``--retune`` starts afresh).
 """
 
 from __future__ import annotations
