@@ -32,7 +32,7 @@ PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 ## tuning included: under 5 minutes on 2 cores; a re-run reuses every finished run -> reports/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 \
-		--batch-sizes 64,256,1024,4096 --out $(OUT)
+		--batch-sizes 64,256,1024,4096 --reference-iters 50 --textbook-epochs 3 --out $(OUT)
 
 ## study: the full protocol (5 seeds, the whole noise sweep, L-BFGS optimum, scikit-learn
 ## peers): under an hour on this CPU -> reports/study/

@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the D2L textbook loop (DataLoader + autograd) run beside ce",
     )
     parser.add_argument(
+        "--textbook-epochs",
+        type=int,
+        default=textbook.EPOCHS,
+        help=f"epochs of the textbook loop (default {textbook.EPOCHS}, the book's)",
+    )
+    parser.add_argument(
         "--no-report", action="store_true", help="train only; skip README.md and figures"
     )
     return parser
@@ -210,6 +216,7 @@ def check_counts(args: argparse.Namespace) -> None:
         ("--batch-size", args.batch_size),
         ("--tune-epochs", args.tune_epochs),
         ("--noise-seeds", args.noise_seeds),
+        ("--textbook-epochs", args.textbook_epochs),
     ):
         if value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
@@ -296,7 +303,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "noise": levels,
             "noise_seeds": list(range(args.noise_seeds)),
             "tune_epochs": args.tune_epochs,
-            "textbook": not args.no_textbook,
+            "textbook": 0 if args.no_textbook else args.textbook_epochs,
             "data": str(args.data),
         },
         "environment": environment(),
@@ -433,7 +440,7 @@ def study(args, specs, devices, levels, rates) -> list[RunConfig]:
         seeds = range(args.seeds if level == "none" else args.noise_seeds)
         configs += runs.expand(specs, devices, seeds, lrs=rates, noise=level, **protocol)
     if not args.no_textbook and "cpu" in devices and "ce" in specs:
-        configs.append(runs.textbook_run(min(args.epochs, textbook.EPOCHS), args.batch_size))
+        configs.append(runs.textbook_run(args.textbook_epochs, args.batch_size))
     return configs
 
 

@@ -277,6 +277,8 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
         "256,1024",
         "--reference-iters",
         "5",
+        "--textbook-epochs",
+        "1",
         "--devices",
         "cpu",
         "--data",
