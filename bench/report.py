@@ -428,6 +428,8 @@ def _speed(out, rows, final, sweep) -> str:
         "and torch's max allocated on a GPU.",
         "",
         markdown_table(shown),
+        "",
+        _drift(rows, final),
     ]
     textbook = table[table["trainer"] == "d2l-textbook"]
     ours = table[(table["trainer"] == "lossbench") & (table["loss"] == "ce")]
@@ -468,6 +470,22 @@ def _speed(out, rows, final, sweep) -> str:
     return "\n".join(text)
 
 
+def _drift(rows, final) -> str:
+    """How much the same loss's step time moved between its runs: the machine's own noise."""
+    keys = final.loc[(final["noise"] == "none") & (final["trainer"] == "lossbench"), tables.RUN]
+    per_run = rows.merge(keys, on=tables.RUN).groupby(tables.RUN)["step_ms"].median()
+    spread = per_run.groupby(["loss", "device"]).agg(lambda s: s.max() / s.min())
+    if spread.empty or per_run.groupby(["loss", "device"]).size().max() < 2:
+        return ""
+    worst = spread.idxmax()
+    return (
+        f"Between seeds of one loss, the median step moved by up to {spread.max():.2f}× "
+        f"({worst[0]} on {worst[1]}): on a shared machine the speed of the same work drifts, so "
+        "differences between losses smaller than that are noise; `make microbench` times each "
+        "loss's value and gradient in isolation."
+    )
+
+
 def _microbench(path: Path) -> str:
     """Summary of `make microbench`'s pytest-benchmark JSON, when it is there."""
     if not path.exists():
@@ -496,12 +514,15 @@ def _noise(out, final) -> str:
     shown = shown.sort_values(levels[-1] if levels else "none", ascending=False)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     order = ["none"] + sorted(levels)
+    hue_order = sorted(table["loss"].unique())  # the same colour for a loss in both panels
     table["noise"] = pd.Categorical(table["noise"], order, ordered=True)
-    sns.pointplot(table, x="noise", y="test_acc", hue="loss", ax=axes[0], order=order)
+    sns.pointplot(table, x="noise", y="test_acc", hue="loss", hue_order=hue_order, ax=axes[0],
+                  order=order)
     axes[0].set(ylabel="clean test accuracy", title="Accuracy under label noise")
     axes[0].legend(fontsize=7)
     noisy = table[table["noise"] != "none"]
-    sns.barplot(noisy, x="noise", y="memorised", hue="loss", ax=axes[1], order=sorted(levels))
+    sns.barplot(noisy, x="noise", y="memorised", hue="loss", hue_order=hue_order, ax=axes[1],
+                order=sorted(levels))
     axes[1].set(ylabel="share of flipped labels fitted", title="Memorisation of flipped labels")
     axes[1].legend().remove()
     return (
@@ -577,6 +598,7 @@ def _per_class(out, final, accuracy, data) -> str:
                     xticklabels=classes, yticklabels=classes, annot_kws={"size": 7})
         ax.set(title=f"{run['loss']} (seed {int(run['seed'])}, acc {run['test_acc']:.4f})",
                xlabel="predicted", ylabel="true")
+    fig.subplots_adjust(wspace=0.35)
     return (
         "## Per-class errors\n\n"
         "Test accuracy of each class (recall), mean over seeds: which classes each loss "
@@ -599,7 +621,7 @@ def _predictions(out, final, accuracy, data) -> str:
     classes = _classes()
     fig, axes = plt.subplots(2, 9, figsize=(13, 3.6))
     for k, ax in enumerate(axes.flat):
-        ax.imshow(images[k].view(28, 28), cmap="gray_r")
+        ax.imshow(images[k].view(28, 28).numpy(), cmap="gray_r")
         wrong = bool(predicted[k] != labels[k])
         ax.set_title(f"{classes[labels[k]]}\n{classes[predicted[k]]}", fontsize=8,
                      color="crimson" if wrong else "black")
