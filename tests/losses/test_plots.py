@@ -20,7 +20,8 @@ def test_curves_are_finite_and_read_from_the_loss_itself(loss):
     frame = plots.curves(loss, points=101)
     assert len(frame) == 101 and frame[["x", "loss", "likelihood", "grad"]].notna().all().all()
     assert (frame["likelihood"] - frame["loss"].map(lambda v: math.exp(-v))).abs().max() < 1e-12
-    scores = torch.stack([torch.tensor(frame["s"].values), torch.zeros(101, dtype=torch.float64)], 1)
+    sweep = torch.tensor(frame["s"].values)
+    scores = torch.stack([sweep, torch.zeros_like(sweep)], 1)
     value, grad = loss.value_and_grad(scores, torch.zeros(101, dtype=torch.int64))
     assert torch.equal(torch.tensor(frame["grad"].values), grad[:, 0])
     assert torch.equal(torch.tensor(frame["loss"].values), value)
