@@ -510,7 +510,9 @@ def _noise(out, final) -> str:
     levels = [c for c in accuracy.columns if c != "none"]
     shown = accuracy.reset_index()
     for level in levels:
-        shown[f"memorised {level}"] = memorised[level].values if level in memorised else math.nan
+        shown[f"memorised {level}"] = (
+            shown["loss"].map(memorised[level]) if level in memorised else math.nan
+        )
     shown = shown.sort_values(levels[-1] if levels else "none", ascending=False)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     order = ["none"] + sorted(levels)

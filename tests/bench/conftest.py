@@ -21,7 +21,7 @@ def synthetic(n_train=300, n_test=100, seed=0):
     return SimpleNamespace(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_data():
     """``make_data(n_train=300, n_test=100, seed=0)`` -> a synthetic dataset."""
     return synthetic
