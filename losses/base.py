@@ -76,7 +76,8 @@ class Loss:
         checks are always made: they cost nothing.
         """
         targets.check_scores(scores)
-        if target.is_floating_point() and not self.accepts_soft_targets:
+        soft = isinstance(target, torch.Tensor) and target.is_floating_point()
+        if soft and not self.accepts_soft_targets:
             raise ValueError(
                 f"{self.name} needs integer class labels of shape (N,), "
                 f"not probability rows of shape {tuple(target.shape)}"

@@ -1,0 +1,174 @@
+"""One body of tests for every registered loss and parameter set (sklearn's test_loss style).
+
+A loss registered in the library is tested here the moment it appears in LOSSES: values and
+gradients against an independent reference through autograd, shapes, dtypes, devices,
+extreme scores and soft targets. Loss-specific files add only what is special.
+"""
+
+import pytest
+import reference_formulas as ref
+import torch
+
+import losses
+
+K = 5
+DELTA_MATRIX = torch.tensor(
+    [[0.0 if i == j else 0.5 + 0.25 * ((i + 2 * j) % 3) for j in range(K)] for i in range(K)],
+    dtype=torch.float64,
+)
+LOSSES = (
+    [losses.get(name) for name in losses.names()]
+    + [losses.get(name, on="scores") for name in ("l2", "l1", "huber")]
+    + [losses.get("huber", delta=d) for d in (0.05, 0.5, 2.0)]
+    + [losses.get("huber", on="scores", delta=0.3)]
+    + [losses.get("soft_label", smoothing=e) for e in (0.0, 0.5, 1.0)]
+    + [losses.get("margin", kind="weston_watkins"), losses.get("margin", delta=0.5),
+       losses.get("margin", kind="weston_watkins", delta=2.0),
+       losses.get("margin", delta=DELTA_MATRIX),
+       losses.get("margin", kind="weston_watkins", delta=DELTA_MATRIX)]
+)
+SOFT = [loss for loss in LOSSES if loss.accepts_soft_targets]
+
+
+def ids(loss):
+    return str(loss).replace("matrix5x5", "Kx5")
+
+
+def random_case(n=7, k=K, seed=0, scale=3.0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    scores = (torch.randn(n, k, generator=g, dtype=torch.float64) * scale).to(dtype)
+    labels = torch.randint(0, k, (n,), generator=g)
+    soft = torch.softmax(torch.randn(n, k, generator=g, dtype=torch.float64) * 2, 1).to(dtype)
+    return scores, labels, soft
+
+
+def away_from_kinks(loss, scores, labels):
+    """Nudge scores so no hinge violation or L1 residual sits within 1e-3 of its kink."""
+    if loss.name == "margin":
+        delta = loss.delta[labels] if isinstance(loss.delta, torch.Tensor) else loss.delta
+        violation = delta + scores - scores.gather(1, labels[:, None])
+        near = (violation.abs() < 1e-3) & ~torch.nn.functional.one_hot(labels, K).bool()
+        return scores + 1e-2 * near
+    return scores
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+@pytest.mark.parametrize("seed", range(3))
+def test_value_and_grad_match_autograd_of_the_reference_on_labels(loss, seed):
+    scores, labels, _ = random_case(seed=seed)
+    scores = away_from_kinks(loss, scores, labels)
+    value, grad = loss.value_and_grad(scores, labels)
+    want_value, want_grad = ref.value_and_grad(loss, scores, labels)
+    torch.testing.assert_close(value, want_value, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", SOFT, ids=ids)
+def test_grad_matches_autograd_on_soft_targets(loss):
+    scores, _, soft = random_case(seed=11)
+    value, grad = loss.value_and_grad(scores, soft)
+    want_value, want_grad = ref.value_and_grad(loss, scores, soft)
+    torch.testing.assert_close(value, want_value, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", SOFT, ids=ids)
+def test_one_hot_rows_give_the_same_result_as_labels(loss):
+    scores, labels, _ = random_case(seed=4)
+    one_hot = torch.nn.functional.one_hot(labels, K).double()
+    for a, b in zip(loss.value_and_grad(scores, labels), loss.value_and_grad(scores, one_hot),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes_dtype_and_device_are_kept(loss, dtype):
+    scores, labels, _ = random_case(n=9, dtype=dtype)
+    value, grad = loss.value_and_grad(scores, labels)
+    assert value.shape == (9,) and grad.shape == (9, K)
+    assert value.dtype == grad.dtype == dtype
+    assert value.device == grad.device == scores.device
+    meta = loss.value_and_grad(scores.to("meta"), labels.to("meta"), check=False)
+    assert all(t.device.type == "meta" for t in meta)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+def test_call_grad_and_value_and_grad_agree(loss):
+    scores, labels, _ = random_case(seed=2)
+    value, grad = loss.value_and_grad(scores, labels)
+    assert torch.equal(loss(scores, labels), value)
+    assert torch.equal(loss.grad(scores, labels), grad)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+def test_float32_scores_of_1e4_give_finite_values_and_gradients(loss):
+    scores = torch.tensor([[1e4, -1e4, 0.0, 3.0, -2.0], [-1e4, 1e4, 1e4, 0.0, 0.0],
+                           [1e4, 1e4, 1e4, 1e4, 1e4]], dtype=torch.float32)
+    labels = torch.tensor([1, 0, 4])
+    value, grad = loss.value_and_grad(scores, labels)
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    assert (value >= 0).all()
+    if loss.accepts_soft_targets:
+        soft = torch.full((3, K), 1.0 / K)
+        assert all(torch.isfinite(t).all() for t in loss.value_and_grad(scores, soft))
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+def test_loss_is_non_negative_and_minimal_at_its_target(loss):
+    scores, labels, _ = random_case(n=20, seed=5)
+    assert (loss(scores, labels) >= -1e-12).all()
+    one_hot = torch.nn.functional.one_hot(labels, K).double()
+    confident = one_hot * 30
+    if loss.name in ("l2", "l1", "huber") and loss.on == "scores":
+        confident = one_hot  # on raw scores the target itself is the minimum
+    if loss.name == "soft_label":
+        # smoothing moves the minimum to softmax(o) = the smoothed target, not to certainty
+        smoothed = (1 - loss.smoothing) * one_hot + loss.smoothing / K
+        confident = torch.log(smoothed).clamp_min(-50)  # finite scores, as the contract asks
+    best = loss(confident, labels)
+    assert (best <= loss(scores, labels) + 1e-12).all()
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids)
+def test_str_parses_back_to_an_equal_loss(loss):
+    if isinstance(getattr(loss, "delta", None), torch.Tensor):
+        pytest.skip("a K×K margin matrix has no spec string")
+    assert losses.parse(str(loss)) == loss
+
+
+def test_margin_needs_labels_and_says_so():
+    scores, _, soft = random_case()
+    with pytest.raises(ValueError, match="margin needs integer class labels"):
+        losses.get("margin")(scores, soft)
+
+
+@pytest.mark.parametrize("name, params, words", [
+    ("huber", {"delta": 0}, "delta"), ("huber", {"delta": -3}, "delta"),
+    ("huber", {"delta": float("inf")}, "delta"), ("huber", {"on": "logits"}, "on must be"),
+    ("l2", {"on": "probabilities"}, "on must be"), ("soft_label", {"smoothing": -0.1}, r"\[0, 1\]"),
+    ("soft_label", {"smoothing": 1.5}, r"\[0, 1\]"), ("margin", {"kind": "svm"}, "kind"),
+    ("margin", {"delta": 0}, "delta"), ("margin", {"delta": torch.ones(3, 4)}, "K×K"),
+    ("margin", {"delta": -torch.ones(3, 3)}, "non-negative"),
+    ("margin", {"delta": torch.full((3, 3), float("nan"))}, "finite"),
+])
+def test_parameters_out_of_range_raise_value_error(name, params, words):
+    with pytest.raises(ValueError, match=words):
+        losses.get(name, **params)
+
+
+def test_delta_matrix_must_fit_the_scores():
+    loss = losses.get("margin", delta=torch.ones(3, 3))
+    scores, labels, _ = random_case()
+    with pytest.raises(ValueError, match="3×3 but scores have K = 5"):
+        loss(scores, labels)
+
+
+def test_huber_default_delta_is_not_plain_l2_on_probabilities():
+    huber = losses.get("huber")
+    assert huber.delta < 1  # residuals of probabilities lie in [-1, 1]
+    assert losses.get("huber", on="scores").delta == 1.0
+    scores, labels, _ = random_case(scale=5)
+    assert not torch.allclose(huber(scores, labels), losses.get("l2")(scores, labels))
+    assert torch.allclose(losses.get("huber", delta=1.0)(scores, labels),
+                          losses.get("l2")(scores, labels), rtol=0, atol=1e-12)
