@@ -332,13 +332,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 )
             train_all(todo, dataset, results, args.data, stop)
             if batch_sizes:
-                lr = rates.get("ce", runs.DEFAULT_LRS["ce"])
-                rows = speed.sweep(dataset, devices, batch_sizes, lr=lr, should_stop=stop)
-                runs.write_rows(args.out / "speed.csv", runs.COLUMNS, rows)
-                print(
-                    f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} "
-                    f"-> {args.out / 'speed.csv'}"
-                )
+                batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop)
             if args.reference_iters:
                 convex_references(args, specs, dataset)
             if args.peers:
@@ -380,6 +374,18 @@ def tune_rates(args, specs, dataset, device, stop) -> dict[str, float]:
     for spec, lr in rates.items():
         tqdm.write(f"learning rate {lr:<6g} for {spec} (best validation accuracy)")
     return rates
+
+
+def batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop) -> None:
+    """The speed sweep into OUT/speed.csv; kept when it already covers these sizes and devices."""
+    path = args.out / "speed.csv"
+    done = {(r["device"], int(r["batch_size"])) for r in runs.read_rows(path, runs.COLUMNS)}
+    if {(d, b) for d in devices for b in batch_sizes} <= done:
+        return
+    lr = rates.get("ce", runs.DEFAULT_LRS["ce"])
+    rows = speed.sweep(dataset, devices, batch_sizes, lr=lr, should_stop=stop)
+    runs.write_rows(path, runs.COLUMNS, rows)
+    print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
 
 
 REFERENCE_COLUMNS = (

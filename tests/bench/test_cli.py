@@ -309,7 +309,9 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     assert "learning rate" in printed and "d2l-textbook" in printed
     # a re-run tunes nothing and trains nothing
     assert main(argv) == 0
-    assert "resuming: 5 of 5 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "resuming: 5 of 5 runs" in printed
+    assert "batch-size sweep" not in printed and "L-BFGS" not in printed  # cached too
 
 
 def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):
