@@ -217,7 +217,10 @@ def _accuracy(out, rows, final, accuracy, reference, peers) -> str:
         "Final test accuracy of the clean runs (no label noise), mean ± sample standard deviation "
         "over seeds with the half-width of the 95% confidence interval of the mean (Student's t). "
         "For the convex losses, the last columns give the full-batch optimum of the same "
-        "training objective found by L-BFGS: the ceiling that SGD is chasing.",
+        "training objective found by L-BFGS"
+        + (f" (at most {int(reference['max_iter'].iloc[0])} iterations, from the same init)"
+           if not reference.empty else "")
+        + ": the ceiling that SGD is chasing.",
         "",
         markdown_table(shown),
     ]
