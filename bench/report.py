@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import losses  # noqa: E402
 from bench import evaluation, stats, tables  # noqa: E402
@@ -117,7 +118,15 @@ def write_report(out: Path, *, data=None) -> Path:
     parts.append(_speed(out, rows, final, _read_csv(out / "speed.csv")))
     parts.append(_noise(out, final))
     if data is not None:
-        parts.append(_calibration(out, final, accuracy, data))
+        # the temperature is fitted on a split of the training images: a test-only object
+        # (test_x, test_y) still gets the per-class and prediction figures
+        if all(hasattr(data, name) for name in ("train_x", "train_y", "to")):
+            parts.append(_calibration(out, final, accuracy, data))
+        else:
+            parts.append(
+                "## Calibration\n\nSkipped: the data given has no training images to "
+                "fit the temperature on."
+            )
         parts.append(_per_class(out, final, accuracy, data))
         parts.append(_predictions(out, final, accuracy, data))
     else:
@@ -133,6 +142,13 @@ def _save(fig, out: Path, name: str) -> str:
     fig.savefig(out / name, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return name
+
+
+def _epoch_axes(fig, axes) -> None:
+    """Whole epochs on the x axes, and room between panels for the right one's y label."""
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.subplots_adjust(wspace=0.3)
 
 
 def _header(meta: dict, final: pd.DataFrame, unfinished: int) -> str:
@@ -251,6 +267,7 @@ def _accuracy(out, rows, final, accuracy, reference, peers) -> str:
     axes[1].set(title="Training loss per epoch (each loss on its own scale)",
                 ylabel="running mean of the trained loss", yscale="log")
     axes[0].legend(fontsize=7, loc="lower right")
+    _epoch_axes(fig, axes)
     text += ["", f"![learning curves]({_save(fig, out, 'curves.png')})"]
 
     finished = final[(final["noise"] == "none") & (final["status"] == "ok")]
@@ -390,6 +407,7 @@ def _learning_speed(out, rows, final) -> str:
                  legend=False)
     axes[1].set(ylabel="share of training examples", ylim=(0, 1.02),
                 title="Examples still sending a gradient (some |∂l/∂o| > 1e-4)")
+    _epoch_axes(fig, axes)
     return (
         "## Learning speed, and what drives it\n\n"
         "Epochs, steps and training seconds until the test accuracy first reaches 80% and 83% "
@@ -614,10 +632,17 @@ def _per_class(out, final, accuracy, data) -> str:
 
 
 def _predictions(out, final, accuracy, data) -> str:
+    # the best loss by its mean over seeds (the accuracy table's first row), then its best seed
+    ranked = accuracy[accuracy["trainer"] == "lossbench"].dropna(subset=["test_acc"])
+    if ranked.empty:
+        return ""
+    top = ranked.iloc[0]
     best_runs = _best_runs(final, accuracy)
+    best_runs = best_runs[(best_runs["loss"] == top["loss"])
+                          & (best_runs["device"] == top["device"])]
     if best_runs.empty:
         return ""
-    best = best_runs.sort_values("test_acc", ascending=False).iloc[0]
+    best = best_runs.iloc[0]
     model = evaluation.load_model(out, best["loss"], best["device"], int(best["seed"]))
     if model is None:
         return ""
@@ -633,7 +658,11 @@ def _predictions(out, final, accuracy, data) -> str:
         ax.axis("off")
     fig.suptitle(f"First 18 test images, true / predicted by {best['loss']} "
                  f"(seed {int(best['seed'])}; red: wrong)", fontsize=10)
-    return f"## Predictions\n\n![predictions]({_save(fig, out, 'predictions.png')})"
+    return (
+        f"## Predictions\n\nThe best loss by mean test accuracy, {best['loss']} on "
+        f"{best['device']}, with its best seed ({int(best['seed'])}, test accuracy "
+        f"{best['test_acc']:.4f}):\n\n![predictions]({_save(fig, out, 'predictions.png')})"
+    )
 
 
 def _gradients(out) -> str:
@@ -667,6 +696,14 @@ def _reading(accuracy, final, rows) -> str:
     spread = mine.groupby("device")["test_acc"].agg(["max", "min"])
     for device, row in spread.iterrows():
         lines.append(f"- On {device} the losses span {row['max'] - row['min']:.4f} of accuracy.")
+    speed = tables.speed(rows, final)
+    for device, group in speed[speed["trainer"] == "lossbench"].groupby("device"):
+        fast, slow = group.loc[group["step_us"].idxmin()], group.loc[group["step_us"].idxmax()]
+        lines.append(
+            f"- On {device} the median step is shortest under {fast['loss']} "
+            f"({fast['step_us']:,.0f} µs) and longest under {slow['loss']} "
+            f"({slow['step_us']:,.0f} µs, {slow['step_us'] / fast['step_us']:.2f}×)."
+        )
     diverged = final[final["status"] == "diverged"]
     for run in diverged.itertuples():
         lines.append(f"- {run.loss} (seed {run.seed}, noise {run.noise}) diverged at epoch "

@@ -1,7 +1,14 @@
 """The report: every section and figure from a small synthetic study, numbers from the rows."""
 
+import json
+import math
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from bench import report, runs, tables
 from bench.train import RunConfig, train
@@ -15,7 +22,7 @@ def make_study(out, data):
         "command": "python -m bench --epochs 2",
         "config": {"epochs": 2, "batch_size": 64, "schedule": "cosine", "lr": None,
                    "rates": "tuned", "devices": ["cpu"], "seeds": [0, 1],
-                   "noise": ["none", "sym:0.4"]},
+                   "noise": ["none", "sym:0.4"], "data": "/nonexistent/fashion-mnist"},
         "environment": {"python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1",
                         "cpu": "test CPU", "threads": 2, "cuda": "no CUDA device"},
         "notes": ["a note for the report"],
@@ -99,10 +106,10 @@ def test_gpu_name_is_shown_when_there_is_one(written):
 
 def test_remade_from_the_command_line_without_data(written, tmp_path, capsys):
     out, _, _ = written
-    # no data folder in run.json: the image sections say why they are skipped
+    # run.json's data folder does not exist: the image sections say why they are skipped
     assert report.main([str(out)]) == 0
     text = (out / "README.md").read_text()
-    assert "## Accuracy" in text
+    assert "## Accuracy" in text and "Skipped: the data could not be loaded" in text
     assert report.main([str(tmp_path)]) == 2
     assert "has no results.csv" in capsys.readouterr().err
 
@@ -121,3 +128,132 @@ def test_targets_table_explains_a_miss_with_the_measured_cause():
     text = report._targets(accuracy, pd.DataFrame([{"loss": "ce", "test_acc": 0.8448}]),
                            None, None, None)
     assert "the L-BFGS optimum of this objective scores 0.8448" in text
+
+
+# -- a hand-written OUT: no training, the contract's files only (fast) ----------------------------
+FINISHED = ["ce", "margin:kind=crammer_singer:delta=1", "l1:on=probs"]
+
+
+def hand_written_rows(seed=0):
+    """3 losses x cpu x 2 seeds x 3 epochs, a run diverged at epoch 2, a run stopped at epoch 1."""
+    rng = np.random.default_rng(seed)
+    plan = [(loss, s, 3, "ok") for loss in FINISHED for s in (0, 1)]
+    plan += [("l2:on=scores", 0, 2, "diverged"), ("huber", 0, 1, "ok")]
+    rows = []
+    for loss, s, last, status in plan:
+        for epoch in range(1, last + 1):
+            gone = status == "diverged" and epoch == last
+            rows.append({
+                "trainer": "lossbench", "loss": loss, "device": "cpu", "seed": s, "noise": "none",
+                "epoch": epoch, "epochs": 3, "lr": 0.3, "batch_size": 256, "schedule": "cosine",
+                "status": "diverged" if gone else "ok",
+                "train_loss": math.nan if gone else 1.5 / epoch + 0.05 * rng.random(),
+                "train_acc": 0.7 + 0.03 * epoch + 0.01 * rng.random(),
+                "test_acc": 0.1 if gone else 0.7 + 0.03 * epoch + 0.01 * rng.random(),
+                "epoch_s": 0.2 + 0.05 * rng.random(), "step_ms": 0.8 + 0.3 * rng.random(),
+                "step_ms_p90": 1.2 + 0.3 * rng.random(), "samples_per_s": 3e5 * (1 + rng.random()),
+                "floor_s": 0.1, "peak_mem_mb": 400.0, "grad_norm": 1.0 / epoch,
+                "active_frac": 1.0 / epoch, "memorised": math.nan,
+            })  # fmt: skip
+    frame = pd.DataFrame(rows)[list(runs.COLUMNS)]
+    # margin has the best single seed, ce the best mean: the predictions must come from ce
+    for loss, accs in (("ce", (0.80, 0.80)), ("margin:kind=crammer_singer:delta=1", (0.70, 0.85))):
+        for s, acc in zip((0, 1), accs, strict=True):
+            last = (frame.loss == loss) & (frame.seed == s) & (frame.epoch == 3)
+            frame.loc[last, "test_acc"] = acc
+    return frame
+
+
+def hand_written_out(out, cuda="no CUDA device"):
+    """OUT with results.csv, run.json and random weights; returns a test-only data object."""
+    (out / "weights").mkdir(parents=True)
+    hand_written_rows().to_csv(out / "results.csv", index=False)
+    meta = {
+        "command": "python -m bench --epochs 3 --seeds 2",
+        "config": {"epochs": 3, "batch_size": 256, "schedule": "cosine", "lr": None,
+                   "rates": "defaults", "devices": ["cpu"], "seeds": [0, 1], "noise": ["none"],
+                   "data": str(out / "no-data-here")},
+        "environment": {"python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1",
+                        "cpu": "test CPU", "threads": 2, "cuda": cuda},
+        "notes": ["a hand-written note"],
+    }  # fmt: skip
+    (out / "run.json").write_text(json.dumps(meta))
+    g = torch.Generator().manual_seed(0)
+    for loss in FINISHED:
+        for s in (0, 1):
+            weights = {"W": 0.01 * torch.randn(784, 10, generator=g), "b": torch.zeros(10)}
+            torch.save(weights, out / "weights" / f"{runs.slug(loss, 'cpu', s)}.pt")
+    return SimpleNamespace(test_x=torch.rand(20, 784, generator=g),
+                           test_y=torch.randint(0, 10, (20,), generator=g))
+
+
+@pytest.fixture(scope="module")
+def hand_written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hand")
+    data = hand_written_out(out)
+    return out, report.write_report(out, data=data).read_text()
+
+
+def _table(text, heading):
+    """The Markdown table lines of the section under ``heading``."""
+    section = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+def test_hand_written_tables_have_headers_and_every_finished_loss(hand_written):
+    _, text = hand_written
+    accuracy, speed = _table(text, "## Accuracy"), _table(text, "## Speed")
+    assert accuracy[0].startswith("| loss | device | lr | test acc (mean ± sd) |")
+    assert speed[0].startswith("| loss | device | median step µs | p90 step µs | samples/s |")
+    for loss in FINISHED:
+        assert any(line.startswith(f"| {loss} | cpu |") for line in accuracy), loss
+        assert any(line.startswith(f"| {loss} | cpu |") for line in speed), loss
+
+
+def test_hand_written_diverged_shown_unfinished_excluded_and_counted(hand_written):
+    _, text = hand_written
+    accuracy = _table(text, "## Accuracy")
+    assert any(line.startswith("| l2:on=scores | cpu |") and "diverged at epoch 2" in line
+               for line in accuracy)
+    assert not any(line.startswith("| huber") for line in accuracy + _table(text, "## Speed"))
+    assert "7 runs finished, 1 unfinished (excluded from every table)" in text
+    assert "l2:on=scores (seed 0, noise none) diverged at epoch 2" in text
+
+
+def test_hand_written_cells_equal_pandas_own_numbers(hand_written):
+    out, text = hand_written
+    frame = pd.read_csv(out / "results.csv")
+    last = frame[frame.epoch == 3]
+    for loss in FINISHED:
+        acc = last[last.loss == loss].test_acc
+        assert f"| {acc.mean():.4f} ± {acc.std():.4f} |" in text, loss
+        steps = frame[frame.loss == loss].groupby("seed").step_ms.median().mean() * 1000
+        line = next(r for r in _table(text, "## Speed") if r.startswith(f"| {loss} |"))
+        assert line.split(" | ")[2] == f"{steps:,.0f}", loss
+
+
+def test_hand_written_states_no_gpu_and_figures_exist(hand_written):
+    out, text = hand_written
+    assert "no CUDA device was available" in text and "a hand-written note" in text
+    assert "```\npython -m bench --epochs 3 --seeds 2\n```" in text
+    names = [part.split(")")[0] for part in text.split("](")[1:]]
+    assert {"curves.png", "final_accuracy.png", "step_time.png", "dynamics.png",
+            "predictions.png", "gradients.png"} <= set(names)
+    for name in names:
+        assert (out / name).stat().st_size > 1000, name
+    assert "The best loss by mean test accuracy, ce on cpu, with its best seed" in text
+    # test images only: calibration needs training images, and says so
+    assert "## Calibration\n\nSkipped: the data given has no training images" in text
+
+
+def test_hand_written_gpu_name_and_remade_without_data(tmp_path, monkeypatch):
+    from losses import plots
+
+    monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
+    hand_written_out(tmp_path, cuda="NVIDIA H100 80GB HBM3")
+    assert report.main([str(tmp_path)]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "- GPU: NVIDIA H100 80GB HBM3" in text and "no CUDA device" not in text
+    # run.json's data folder is empty: the image sections say why they are skipped
+    assert "Skipped: the data could not be loaded" in text
+    assert "predictions.png" not in text
