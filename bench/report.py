@@ -508,18 +508,37 @@ def _drift(rows, final) -> str:
 
 
 def _microbench(path: Path) -> str:
-    """Summary of `make microbench`'s pytest-benchmark JSON, when it is there."""
+    """Summary of `make microbench`'s pytest-benchmark JSON, when it is there: each loss's
+    value + gradient against torch's forward + backward, and one training step per loss."""
     if not path.exists():
         return ""
     saved = json.loads(path.read_text())
-    frame = pd.DataFrame([{"group": b.get("group") or "", "name": b["name"],
-                           "median µs": b["stats"]["median"] * 1e6} for b in saved["benchmarks"]])
+    frame = pd.DataFrame([{"group": b.get("group") or "", "test": b["name"].split("[")[0],
+                           "case": b.get("param") or b["name"],
+                           "median_us": b["stats"]["median"] * 1e6}
+                          for b in saved["benchmarks"]])
     if frame.empty:
         return ""
     machine = saved.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", ""))
-    return (f"### Micro-benchmarks (`make microbench`, {saved.get('datetime', '')[:10]}, {cpu})"
-            "\n\n" + markdown_table(frame.sort_values(["group", "median µs"])))
+    text = [f"### Micro-benchmarks (`make microbench`, {saved.get('datetime', '')[:10]}, {cpu})"]
+    versus = frame.pivot_table(index="case", columns="test", values="median_us")
+    ours, theirs = "test_lossbench_value_and_grad", "test_torch_builtin_forward_backward"
+    if {ours, theirs} <= set(versus.columns):
+        pairs = versus[[ours, theirs]].dropna()
+        text += ["", "Value and gradient on 65536×10 (median µs): lossbench's analytic gradient "
+                 "against the torch built-in's forward and autograd backward.", "",
+                 markdown_table(pd.DataFrame({
+                     "loss": pairs.index, "lossbench µs": pairs[ours].map(_num),
+                     "torch µs": pairs[theirs].map(_num),
+                     "torch / lossbench": (pairs[theirs] / pairs[ours]).map(lambda v: f"{v:.2f}"),
+                 }))]
+    steps = frame[frame["test"] == "test_training_step"]
+    if not steps.empty:
+        text += ["", "One training step at batch 256 (median µs):", "",
+                 markdown_table(pd.DataFrame({"loss": steps["case"],
+                                              "step µs": steps["median_us"].map(_num)}))]
+    return "\n".join(text)
 
 
 def _noise(out, final) -> str:

@@ -257,3 +257,19 @@ def test_hand_written_gpu_name_and_remade_without_data(tmp_path, monkeypatch):
     # run.json's data folder is empty: the image sections say why they are skipped
     assert "Skipped: the data could not be loaded" in text
     assert "predictions.png" not in text
+
+
+def test_microbench_summary_pairs_ours_with_torch(tmp_path):
+    def bench(name, param, group, median):
+        return {"name": f"{name}[{param}]", "param": param, "group": group,
+                "stats": {"median": median}}
+
+    saved = {"datetime": "2026-11-25T00:00:00", "machine_info": {"cpu": {"brand_raw": "CPU X"}},
+             "benchmarks": [bench("test_lossbench_value_and_grad", "ce", "ce", 1e-3),
+                            bench("test_torch_builtin_forward_backward", "ce", "ce", 4e-3),
+                            bench("test_training_step", "ce", "step", 2e-4)]}
+    path = tmp_path / "microbench.json"
+    path.write_text(__import__("json").dumps(saved))
+    text = report._microbench(path)
+    assert "CPU X" in text and "| ce | 1,000 | 4,000 | 4.00 |" in text and "| ce | 200 |" in text
+    assert report._microbench(tmp_path / "absent.json") == ""
