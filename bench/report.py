@@ -293,6 +293,10 @@ def _targets(accuracy, reference, out, final, data) -> str:
         reasons = []
         if row.loss in optimum.index:
             reasons.append(f"the L-BFGS optimum of this objective scores {optimum[row.loss]:.4f}")
+            if optimum[row.loss] < row.target:
+                reasons.append("so no optimiser of this unregularised objective reaches the "
+                               "target; closing the gap needs regularisation (weight decay), "
+                               "which the protocol leaves out for every loss alike")
         if data is not None:
             dead = _dead_classes(out, final, row.loss, row.device, data)
             if dead:

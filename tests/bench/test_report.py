@@ -128,6 +128,7 @@ def test_targets_table_explains_a_miss_with_the_measured_cause():
     text = report._targets(accuracy, pd.DataFrame([{"loss": "ce", "test_acc": 0.8448}]),
                            None, None, None)
     assert "the L-BFGS optimum of this objective scores 0.8448" in text
+    assert "needs regularisation" in text
 
 
 # -- a hand-written OUT: no training, the contract's files only (fast) ----------------------------
