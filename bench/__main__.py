@@ -455,14 +455,12 @@ def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: 
     with tqdm(total=sum(c.epochs for c in todo), unit="epoch", dynamic_ncols=True) as bar:
         for device in dict.fromkeys(c.device for c in todo):
             on_device = dataset.to(device)
-            floors = {}
             for config in (c for c in todo if c.device == device):
-                if config.batch_size not in floors:
-                    floors[config.batch_size] = timing.gemm_floor(
-                        on_device.train_x, config.batch_size
-                    )
+                # measured right before each run: a shared machine's speed drifts over minutes,
+                # and "× floor" should compare the run with the floor of the same moment
+                floor = timing.gemm_floor(on_device.train_x, config.batch_size, repeats=2)
                 bar.set_postfix_str(f"{config.loss} {device} seed {config.seed} {config.noise}")
-                last = {"floor_s": floors[config.batch_size]}
+                last = {"floor_s": floor}
 
                 def record(row, last=last):
                     last.update(row)
