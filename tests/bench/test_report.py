@@ -122,13 +122,18 @@ def test_markdown_table_escapes_and_formats():
 
 def test_targets_table_explains_a_miss_with_the_measured_cause():
     accuracy = pd.DataFrame([{"trainer": "lossbench", "loss": "ce", "device": "cpu",
-                              "test_acc": 0.844, "test_acc_ci95": 0.001}])
+                              "test_acc": 0.844, "test_acc_ci95": 0.001, "train_loss": 0.39}])
     table = tables.targets(accuracy)
     assert not table["met"].iloc[0]
-    text = report._targets(accuracy, pd.DataFrame([{"loss": "ce", "test_acc": 0.8448}]),
-                           None, None, None)
+    optimum = pd.DataFrame([{"loss": "ce", "test_acc": 0.8448, "train_loss": 0.37}])
+    text = report._targets(accuracy, optimum, None, None, None)
     assert "the L-BFGS optimum of this objective scores 0.8448" in text
     assert "needs regularisation" in text
+    # an L-BFGS that stopped above SGD's training loss is no optimum: it is not cited
+    early = optimum.assign(train_loss=0.41)
+    assert not report.converged(accuracy, early)["ce"]
+    text = report._targets(accuracy, early, None, None, None)
+    assert "L-BFGS" not in text and "0.0010 short" in text
 
 
 # -- a hand-written OUT: no training, the contract's files only (fast) ----------------------------
