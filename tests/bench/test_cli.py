@@ -95,6 +95,13 @@ def test_missing_data_is_one_line(capsys, tmp_path, monkeypatch):
     assert "make setup" in err
 
 
+def quick_args(out, *extra, losses="ce", epochs=1, seeds=1):
+    """A fast CPU run on the real data: built-in rates, no textbook loop, no L-BFGS."""
+    return ["--losses", losses, "--epochs", str(epochs), "--seeds", str(seeds),
+            "--devices", "cpu", "--no-tune", "--no-textbook", "--reference-iters", "0",
+            "--data", str(DATA), "--out", str(out), *extra]
+
+
 def read_rows(out):
     with open(out / "results.csv") as f:
         return list(csv.DictReader(f))
@@ -155,25 +162,7 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
 def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
     values = []
     for name in ("a", "b"):
-        argv = [
-            "--losses",
-            "margin,l1",
-            "--epochs",
-            "1",
-            "--seeds",
-            "2",
-            "--devices",
-            "cpu",
-            "--no-tune",
-            "--no-textbook",
-            "--reference-iters",
-            "0",
-            "--data",
-            str(DATA),
-            "--out",
-            str(tmp_path / name),
-            "--no-report",
-        ]
+        argv = quick_args(tmp_path / name, "--no-report", losses="margin,l1", seeds=2)
         assert main(argv) == 0
         values.append(
             [
@@ -188,28 +177,7 @@ def test_same_command_twice_gives_identical_results(fashion_mnist, tmp_path):
 @pytest.mark.realdata
 def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist, tmp_path):
     out = tmp_path / "out"
-    argv = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--losses",
-        "ce",
-        "--epochs",
-        "60",
-        "--seeds",
-        "1",
-        "--devices",
-        "cpu",
-        "--no-tune",
-        "--no-textbook",
-        "--reference-iters",
-        "0",
-        "--data",
-        str(DATA),
-        "--out",
-        str(out),
-        "--no-report",
-    ]
+    argv = [sys.executable, "-m", "bench", *quick_args(out, "--no-report", epochs=60)]
     process = subprocess.Popen(
         argv,
         cwd=ROOT,
