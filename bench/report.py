@@ -121,13 +121,13 @@ def write_report(out: Path, *, data=None) -> Path:
         # the temperature is fitted on a split of the training images: a test-only object
         # (test_x, test_y) still gets the per-class and prediction figures
         if all(hasattr(data, name) for name in ("train_x", "train_y", "to")):
-            parts.append(_calibration(out, final, accuracy, data))
+            parts.append(_calibration(out, final, data))
         else:
             parts.append(
                 "## Calibration\n\nSkipped: the data given has no training images to "
                 "fit the temperature on."
             )
-        parts.append(_per_class(out, final, accuracy, data))
+        parts.append(_per_class(out, final, data))
         parts.append(_predictions(out, final, accuracy, data))
     else:
         parts.append(f"## Calibration, per-class errors, predictions\n\nSkipped: {data_note}.")
@@ -599,7 +599,7 @@ def _noise(out, final) -> str:
     )
 
 
-def _best_runs(final, accuracy) -> pd.DataFrame:
+def _best_runs(final) -> pd.DataFrame:
     """One clean run per lossbench loss and device: its best seed."""
     mine = final[(final["trainer"] == "lossbench") & (final["noise"] == "none")
                  & (final["status"] == "ok")]
@@ -607,7 +607,7 @@ def _best_runs(final, accuracy) -> pd.DataFrame:
                     ["loss", "device", "seed", "test_acc"]]
 
 
-def _calibration(out, final, accuracy, data) -> str:
+def _calibration(out, final, data) -> str:
     runs = final[(final["trainer"] == "lossbench") & (final["noise"] == "none")
                  & (final["status"] == "ok")][["loss", "device", "seed"]]
     metrics, bins = evaluation.calibration_table(out, runs, data)
@@ -643,8 +643,8 @@ def _calibration(out, final, accuracy, data) -> str:
     )
 
 
-def _per_class(out, final, accuracy, data) -> str:
-    best_runs = _best_runs(final, accuracy)
+def _per_class(out, final, data) -> str:
+    best_runs = _best_runs(final)
     if best_runs.empty:
         return ""
     classes = _classes()
@@ -678,7 +678,7 @@ def _predictions(out, final, accuracy, data) -> str:
     if ranked.empty:
         return ""
     top = ranked.iloc[0]
-    best_runs = _best_runs(final, accuracy)
+    best_runs = _best_runs(final)
     best_runs = best_runs[(best_runs["loss"] == top["loss"])
                           & (best_runs["device"] == top["device"])]
     if best_runs.empty:

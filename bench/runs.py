@@ -166,14 +166,7 @@ class Results:
 
     def append(self, row: dict) -> None:
         """Append one row and flush it to disk before returning."""
-        new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
-        with open(self.csv_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({k: _cell(row[k]) for k in COLUMNS})
-            f.flush()
-            os.fsync(f.fileno())
+        append_row(self.csv_path, COLUMNS, row)
 
     def save_weights(self, config: RunConfig, state: dict[str, torch.Tensor]) -> Path:
         """Save a finished run's final W and b under OUT/weights/<slug>.pt, atomically."""
@@ -214,6 +207,21 @@ def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
             "move it away or choose another --out"
         )
     return list(reader)
+
+
+def append_row(path: Path, columns: tuple[str, ...], row: dict) -> None:
+    """Append one row (a header first into a new file), flushed and fsynced before returning:
+    a kill can tear at most the line being written, which read_rows then drops."""
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: _cell(row[k]) for k in columns})
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:

@@ -8,9 +8,7 @@ so a re-run tunes only what is missing (``--retune`` starts afresh).
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +16,7 @@ from types import SimpleNamespace
 import torch
 
 from bench import stacked
-from bench.runs import read_rows
+from bench.runs import append_row, read_rows
 from bench.train import Interrupted, RunConfig
 
 # Half-decade steps over the range every loss here needs (DESIGN.md: 0.001 to 30).
@@ -142,14 +140,4 @@ class Tuner:
         ]
 
     def _append(self, trial: dict) -> None:
-        new = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(
-                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in trial.items()}
-            )
-            f.flush()
-            os.fsync(f.fileno())
+        append_row(self.path, COLUMNS, trial)
