@@ -749,6 +749,22 @@ def _reading(accuracy, final, rows) -> str:
     for run in diverged.itertuples():
         lines.append(f"- {run.loss} (seed {run.seed}, noise {run.noise}) diverged at epoch "
                      f"{run.epoch}.")
+    clean = final[(final["trainer"] == "lossbench") & (final["noise"] == "none")
+                  & (final["status"] == "ok")]
+    if clean["seed"].nunique() > 1:
+        paired = stats.paired_differences(clean, reference=best["loss"])
+        tied = paired.loc[~paired["clear"], "loss"].tolist()
+        if tied:
+            lines.append(f"- Within the seed spread of the best (paired 95% CI includes 0): "
+                         f"{', '.join(tied)}.")
+    noisy = tables.noise(final)
+    noisy = noisy[noisy["noise"].str.startswith("sym:")]
+    if not noisy.empty:
+        level = max(noisy["noise"], key=lambda n: float(n.split(":")[1]))
+        at = noisy[noisy["noise"] == level].sort_values("test_acc", ascending=False)
+        lines.append(f"- Under the strongest symmetric label noise ({level}) the most robust is "
+                     f"{at.iloc[0]['loss']} ({at.iloc[0]['test_acc']:.4f} clean test accuracy), "
+                     f"the least {at.iloc[-1]['loss']} ({at.iloc[-1]['test_acc']:.4f}).")
     unstable = mine[mine["test_acc_std"] > 3 * mine["test_acc_std"].median()]
     for run in unstable.itertuples():
         lines.append(f"- {run.loss} varies across seeds (sd {run.test_acc_std:.4f}): see the "
