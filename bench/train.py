@@ -128,10 +128,10 @@ def train(
     loss = losses.parse(config.loss)
     flipped = None
     if config.noise != "none":
-        labels = noise.flip(data.train_y, config.noise, config.seed)
-        flipped = labels != data.train_y
+        noisy = noise.flip(data.train_y, config.noise, config.seed)
+        flipped = noisy != data.train_y
         data = SimpleNamespace(
-            train_x=data.train_x, train_y=labels, test_x=data.test_x, test_y=data.test_y
+            train_x=data.train_x, train_y=noisy, test_x=data.test_x, test_y=data.test_y
         )
     model = SoftmaxRegression.init(config.seed, device)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
