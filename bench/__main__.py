@@ -409,7 +409,8 @@ def convex_references(args, specs, dataset) -> None:
     ]
     done = {r["loss"] for r in rows}
     todo = [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
-    for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True):
+    for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True,
+                     disable=not todo):
         result = reference.optimum(spec, dataset, max_iter=args.reference_iters)
         rows.append({**result, "max_iter": args.reference_iters})
         runs.write_rows(path, REFERENCE_COLUMNS, rows)
@@ -452,7 +453,8 @@ def study(args, specs, devices, levels, rates) -> list[RunConfig]:
 
 def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: Path, stop) -> None:
     """Train each run, appending its rows as epochs end; one summary line per finished run."""
-    with tqdm(total=sum(c.epochs for c in todo), unit="epoch", dynamic_ncols=True) as bar:
+    total = sum(c.epochs for c in todo)
+    with tqdm(total=total, unit="epoch", dynamic_ncols=True, disable=not total) as bar:
         for device in dict.fromkeys(c.device for c in todo):
             on_device = dataset.to(device)
             for config in (c for c in todo if c.device == device):
