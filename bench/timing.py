@@ -72,13 +72,13 @@ def synchronize(device: torch.device) -> None:
 def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> float:
     """Seconds for one epoch's GEMMs alone: the floor under any training epoch of this model.
 
-    One pass over all rows of ``train_x`` in batches: the forward scores x·Wᵀ + b and the weight
-    update gᵀx, in the layout the trainer uses, with no gather, loss or bookkeeping. The best of
+    One pass over all rows of ``train_x`` in batches: the forward scores (W xᵀ + b)ᵀ and the
+    weight update gᵀx, in the layout the trainer uses (the fastest measured, see bench.model), with no gather, loss or bookkeeping. The best of
     ``repeats`` passes, measured on ``train_x``'s device in the calling process.
     """
     device = train_x.device
     weight = torch.full((10, train_x.shape[1]), 0.01, device=device)
-    bias = torch.zeros(10, device=device)
+    bias = torch.zeros(10, 1, device=device)
     grad = torch.full((batch_size, 10), 1e-3, device=device)
     best = float("inf")
     for _ in range(repeats):
@@ -86,7 +86,7 @@ def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> floa
         started = time.perf_counter()
         for start in range(0, train_x.shape[0], batch_size):
             x = train_x[start : start + batch_size]
-            torch.addmm(bias, x, weight.T)
+            torch.addmm(bias, weight, x.T)
             weight.addmm_(grad[: x.shape[0]].T, x, alpha=-1e-6)
         synchronize(device)
         best = min(best, time.perf_counter() - started)

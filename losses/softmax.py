@@ -22,5 +22,7 @@ def log_softmax(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def softmax(scores: torch.Tensor) -> torch.Tensor:
-    """softmax(o) over the class dimension. Shape: (N, K) -> (N, K)."""
-    return log_softmax(scores)[1]
+    """softmax(o) = exp(o − max o) / Σ exp(o − max o) over the class dimension, without the log
+    that :func:`log_softmax` also takes. Shape: (N, K) -> (N, K)."""
+    exp = (scores - scores.amax(1, keepdim=True)).exp_()
+    return exp.div_(exp.sum(1, keepdim=True))

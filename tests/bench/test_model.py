@@ -1,0 +1,37 @@
+"""The model: o = xW + b whatever the layout it is computed in, and the GEMM floor."""
+
+import torch
+
+from bench import timing
+from bench.model import SoftmaxRegression
+
+
+def test_scores_are_x_w_plus_b_in_float64():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(784, 10, generator=g, dtype=torch.float64)
+    b = torch.randn(10, generator=g, dtype=torch.float64)
+    x = torch.rand(37, 784, generator=g, dtype=torch.float64)
+    model = SoftmaxRegression.from_weights(W, b)
+    torch.testing.assert_close(model.scores(x), x @ W + b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.predict(x), (x @ W + b).argmax(1))
+    assert model.scores(x).shape == (37, 10)
+
+
+def test_update_is_sgd_on_w_and_b():
+    g = torch.Generator().manual_seed(1)
+    W = torch.randn(784, 10, generator=g, dtype=torch.float64)
+    b = torch.randn(10, generator=g, dtype=torch.float64)
+    x = torch.rand(5, 784, generator=g, dtype=torch.float64)
+    grad = torch.randn(5, 10, generator=g, dtype=torch.float64)
+    model = SoftmaxRegression.from_weights(W, b)
+    model.update(x, grad, 0.5)
+    torch.testing.assert_close(model.W, W - 0.5 * x.T @ grad)
+    torch.testing.assert_close(model.b, b - 0.5 * grad.sum(0))
+
+
+def test_gemm_floor_is_a_positive_time_and_leaves_the_data_alone():
+    x = torch.rand(1000, 784)
+    before = x.clone()
+    seconds = timing.gemm_floor(x, 256, repeats=2)
+    assert 0 < seconds < 10
+    assert torch.equal(x, before)
