@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 import losses
 from bench import data as data_module
-from bench import noise, peers, reference, runs, speed, textbook, timing, train, tune
-from bench.train import SCHEDULES, Interrupted, RunConfig
+from bench import graphs, noise, peers, reference, runs, speed, textbook, timing, train, tune
+from bench.train import SCHEDULES, STEP_MODES, Interrupted, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         "chosen for the schedule it will run)",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
+    parser.add_argument(
+        "--step-mode",
+        choices=STEP_MODES,
+        default="auto",
+        help="how training steps run: auto (default) replays each step as a CUDA graph on a GPU, "
+        "falling back to eager with a warning, and runs eager on the CPU; eager; device (the "
+        "graph's step, not captured); cuda-graph (an error if capture fails)",
+    )
     parser.add_argument(
         "--noise",
         default="none",
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         return run(build_parser().parse_args(argv), argv)
-    except (UsageError, runs.RunsError, data_module.DataError) as error:
+    except (UsageError, runs.RunsError, data_module.DataError, graphs.CaptureError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
 
@@ -287,6 +295,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     levels = resolve_noise(args.noise)
     batch_sizes = resolve_batch_sizes(args.batch_sizes)
     devices, notes = resolve_devices(args.devices)
+    if args.step_mode == "cuda-graph" and "cpu" in devices:
+        raise UsageError(
+            "--step-mode cuda-graph needs CUDA: use --devices cuda, or --step-mode auto"
+        )
     check_writable(args.out)
 
     protocol = {"epochs": args.epochs, "batch_size": args.batch_size, "schedule": args.schedule}
@@ -303,6 +315,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "noise": levels,
             "noise_seeds": list(range(args.noise_seeds)),
             "tune_epochs": args.tune_epochs,
+            "step_mode": args.step_mode,
             "textbook": 0 if args.no_textbook else args.textbook_epochs,
             "data": str(args.data),
         },
@@ -330,7 +343,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                     f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
                     f"{results.csv_path}"
                 )
-            train_all(todo, dataset, results, args.data, stop)
+            train_all(todo, dataset, results, args.data, stop, args.step_mode)
             if batch_sizes:
                 batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop)
             if args.reference_iters:
@@ -383,7 +396,9 @@ def batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop) -> None:
     if {(d, b) for d in devices for b in batch_sizes} <= done:
         return
     lr = rates.get("ce", runs.DEFAULT_LRS["ce"])
-    rows = speed.sweep(dataset, devices, batch_sizes, lr=lr, should_stop=stop)
+    rows = speed.sweep(
+        dataset, devices, batch_sizes, lr=lr, should_stop=stop, step_mode=args.step_mode
+    )
     runs.write_rows(path, runs.COLUMNS, rows)
     print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
 
@@ -451,7 +466,8 @@ def study(args, specs, devices, levels, rates) -> list[RunConfig]:
     return configs
 
 
-def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: Path, stop) -> None:
+def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: Path, stop,
+              step_mode: str = "auto") -> None:  # fmt: skip
     """Train each run, appending its rows as epochs end; one summary line per finished run."""
     total = sum(c.epochs for c in todo)
     with tqdm(total=total, unit="epoch", dynamic_ncols=True, disable=not total) as bar:
@@ -472,7 +488,9 @@ def train_all(todo: list[RunConfig], dataset, results: runs.Results, data_root: 
                 if config.trainer == textbook.NAME:
                     textbook.train(config, data_root, on_epoch=record, should_stop=stop)
                 else:
-                    model = train.train(config, on_device, on_epoch=record, should_stop=stop)
+                    model = train.train(
+                        config, on_device, on_epoch=record, should_stop=stop, step_mode=step_mode
+                    )
                 if last["status"] == "diverged":
                     bar.update(config.epochs - last["epoch"])
                 elif config.trainer != textbook.NAME:

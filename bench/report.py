@@ -457,6 +457,7 @@ def _speed(out, rows, final, sweep) -> str:
             "GEMM floor s": table["floor_s"].map(lambda v: f"{v:.3f}"),
             "× floor": table["x_floor"].map(lambda v: f"{v:.2f}"),
             "peak MB": table["peak_mem_mb"].map(_num),
+            "steps": table["step_mode"],
         }
     )
     text = [
@@ -465,10 +466,13 @@ def _speed(out, rows, final, sweep) -> str:
         "Single-model runs only. Step = gather the batch, scores, loss value and gradient, "
         "parameter update; timed with perf_counter on the CPU, CUDA events on a GPU (read at "
         "epoch end, no synchronisation in the loop). Median over epochs of each epoch's median "
-        "step, mean over seeds. 'GEMM floor' is one epoch of the two GEMMs alone (forward x·Wᵀ "
-        "and update gᵀx, batch by batch over all 60,000 images), measured in the same process; "
-        "'× floor' is the epoch time over it. Peak memory is the process's peak RSS on the CPU "
-        "and torch's max allocated on a GPU.",
+        "step, mean over seeds. 'Steps' says how they ran: eager (Python launches each op, the "
+        "rows and the rate handed in per step) or cuda-graph (the whole step replayed as one "
+        "captured CUDA graph, reading its rows and rate from device buffers). 'GEMM floor' is one "
+        "epoch of the two GEMMs alone (forward (W xᵀ)ᵀ and update gᵀx, in the trainer's layout, "
+        "batch by batch over all 60,000 images), measured in the same process right before the "
+        "run; '× floor' is the epoch time over it. Peak memory is the process's peak RSS on the "
+        "CPU and torch's max allocated on a GPU.",
         "",
         markdown_table(shown),
         "",

@@ -21,7 +21,7 @@ from bench.train import RunConfig
 
 COLUMNS = (
     "trainer", "loss", "device", "seed", "noise", "epoch", "epochs", "lr", "batch_size",
-    "schedule", "status", "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms",
+    "schedule", "status", "step_mode", "train_loss", "train_acc", "test_acc", "epoch_s", "step_ms",
     "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac",
     "memorised",
 )  # fmt: skip

@@ -22,6 +22,7 @@ def sweep(
     epochs: int = 2,
     loss: str = "ce",
     should_stop=lambda: False,
+    step_mode: str = "auto",
 ) -> list[dict]:
     """Train ``loss`` once per (device, batch size); return every epoch's row."""
     rows = []
@@ -37,5 +38,6 @@ def sweep(
                 on_device,
                 on_epoch=lambda row, f=floor: rows.append({**row, "floor_s": f}),
                 should_stop=should_stop,
+                step_mode=step_mode,
             )
     return rows

@@ -70,7 +70,8 @@ def accuracy(final: pd.DataFrame) -> pd.DataFrame:
 
 def speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     """Per (trainer, loss, device), clean finished runs: step times (median over epochs, mean
-    over seeds), samples/s, epoch seconds, the GEMM floor and epoch time / floor, peak memory."""
+    over seeds), samples/s, epoch seconds, the GEMM floor and epoch time / floor, peak memory,
+    and how the steps ran (``step_mode``: eager, or replayed as a CUDA graph)."""
     keys = final.loc[final["noise"] == "none", RUN]
     done = rows.merge(keys, on=RUN)
     per_run = (
@@ -86,6 +87,8 @@ def speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     table = per_run.groupby(GROUP, sort=False).mean(numeric_only=True).reset_index()
+    modes = done.groupby(GROUP, sort=False)["step_mode"].agg(lambda s: "/".join(sorted(set(s))))
+    table = table.merge(modes.reset_index(), on=GROUP)
     table["x_floor"] = table["epoch_s"] / table["floor_s"]
     return table.drop(columns=["seed"]).sort_values(["device", "step_us"]).reset_index(drop=True)
 

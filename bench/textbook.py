@@ -93,6 +93,7 @@ def train(
                 **dataclasses.asdict(config),
                 "epoch": epoch,
                 "status": "ok" if math.isfinite(total_loss) else "diverged",
+                "step_mode": "eager",
                 "train_loss": total_loss / n,
                 "train_acc": correct / n,
                 "test_acc": accuracy(net, test_iter),

@@ -73,8 +73,9 @@ def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> floa
     """Seconds for one epoch's GEMMs alone: the floor under any training epoch of this model.
 
     One pass over all rows of ``train_x`` in batches: the forward scores (W xᵀ + b)ᵀ and the
-    weight update gᵀx, in the layout the trainer uses (the fastest measured, see bench.model), with no gather, loss or bookkeeping. The best of
-    ``repeats`` passes, measured on ``train_x``'s device in the calling process.
+    weight update gᵀx, in the layout the trainer uses (the fastest measured, see bench.model),
+    with no gather, loss or bookkeeping. The best of ``repeats`` passes, measured on
+    ``train_x``'s device in the calling process.
     """
     device = train_x.device
     weight = torch.full((10, train_x.shape[1]), 0.01, device=device)

@@ -8,18 +8,24 @@ no host-device copy inside the loop; the dataset already lives on the run's devi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
+import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 
 import torch
 
 import losses
-from bench import noise, timing
+from bench import graphs, noise, timing
 from bench.model import SoftmaxRegression
 
 SCHEDULES = ("cosine", "constant")
+# How steps run: "eager" (Python hands each step its rows and rate), "device" (the same step
+# driven by device buffers, bench.graphs, called eagerly), "cuda-graph" (that step replayed as a
+# CUDA graph); "auto" is cuda-graph on a GPU, with eager as the fallback, and eager elsewhere.
+STEP_MODES = ("auto", "eager", "device", "cuda-graph")
 TRAINERS = ("lossbench", "d2l-textbook")
 # A score-gradient row counts as active when some entry exceeds this: softmax gradients are
 # never exactly 0, but below it an example no longer moves the weights (hinge zeros, saturation).
@@ -116,6 +122,7 @@ def train(
     *,
     on_epoch: Callable[[dict], None] = lambda row: None,
     should_stop: Callable[[], bool] = lambda: False,
+    step_mode: str = "auto",
 ) -> SoftmaxRegression:
     """Train one model; call ``on_epoch(row)`` as each epoch ends; return the final model.
 
@@ -123,6 +130,7 @@ def train(
     ``config.noise`` flips training labels (seeded by the run's seed); test labels stay clean.
     A row whose loss or parameters are no longer finite has status "diverged" and ends the run.
     ``should_stop()`` is polled after every step; when true, raises :class:`Interrupted`.
+    ``step_mode`` is one of STEP_MODES; each row records the mode the steps ran in.
     """
     device = torch.device(config.device)
     loss = losses.parse(config.loss)
@@ -143,18 +151,27 @@ def train(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
+    step_mode, device_step, replay = _device_steps(config, step_mode, model, loss, data)
+
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(n, generator=shuffle, device=device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        if device_step is None:
+            order = torch.randperm(n, generator=shuffle, device=device)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        else:
+            torch.randperm(n, generator=shuffle, device=device, out=device_step.order)
+            loss_sum = device_step.loss_sum.zero_()
         timing.synchronize(device)
         started = time.perf_counter()
         for step in range(steps):
             timer.start()
-            rows = order[step * batch : (step + 1) * batch]
-            x = torch.index_select(data.train_x, 0, rows, out=batch_x[: rows.shape[0]])
-            labels = torch.index_select(data.train_y, 0, rows, out=batch_y[: rows.shape[0]])
-            lr = learning_rate(config, (epoch - 1) * steps + step, config.epochs * steps)
-            loss_sum += sgd_step(model, loss, x, labels, lr).sum()
+            if replay is not None:
+                replay[min(batch, n - step * batch)]()
+            else:
+                rows = order[step * batch : (step + 1) * batch]
+                x = torch.index_select(data.train_x, 0, rows, out=batch_x[: rows.shape[0]])
+                labels = torch.index_select(data.train_y, 0, rows, out=batch_y[: rows.shape[0]])
+                lr = learning_rate(config, (epoch - 1) * steps + step, config.epochs * steps)
+                loss_sum += sgd_step(model, loss, x, labels, lr).sum()
             timer.stop()
             if should_stop():
                 raise Interrupted(f"stopped in epoch {epoch} of {config.loss} on {config.device}")
@@ -176,6 +193,7 @@ def train(
                 **dataclasses.asdict(config),
                 "epoch": epoch,
                 "status": "diverged" if diverged else "ok",
+                "step_mode": step_mode,
                 "train_loss": train_loss,
                 **metrics,
                 "epoch_s": epoch_s,
@@ -188,3 +206,39 @@ def train(
         if diverged:
             break
     return model
+
+
+def _device_steps(config: RunConfig, mode: str, model, loss, data):
+    """(mode, DeviceStep or None, {batch length: step call} or None) for ``mode``.
+
+    A CUDA graph that cannot be captured, or does not reproduce the eager step, falls back to
+    the eager loop with a warning naming the reason, unless "cuda-graph" was asked for: then it
+    is an error (:class:`bench.graphs.CaptureError`).
+    """
+    if mode not in STEP_MODES:
+        raise ValueError(f"step mode must be one of {', '.join(STEP_MODES)}, got {mode!r}")
+    asked = mode
+    if mode == "auto":
+        mode = "cuda-graph" if graphs.available(config.device) else "eager"
+    if mode == "eager":
+        return mode, None, None
+    n, batch = data.train_x.shape[0], config.batch_size
+    steps = math.ceil(n / batch)
+    lengths = sorted({min(batch, n - i * batch) for i in (0, steps - 1)}, reverse=True)
+    total = config.epochs * steps
+    step_sizes = [
+        learning_rate(config, s, total) / min(batch, n - (s % steps) * batch) for s in range(total)
+    ]
+    step = graphs.DeviceStep(model, loss, data, step_sizes, batch)
+    if mode == "device":
+        return mode, step, {rows: functools.partial(step, rows) for rows in lengths}
+    try:
+        return mode, step, graphs.capture(step, lengths)
+    except graphs.CaptureError as error:
+        if asked == "cuda-graph":
+            raise graphs.CaptureError(
+                f"step mode cuda-graph: {error}; use --step-mode auto or eager"
+            ) from error
+        warnings.warn(f"{config.loss} on {config.device}: {error}; running eager steps",
+                      stacklevel=3)  # fmt: skip
+        return "eager", None, None

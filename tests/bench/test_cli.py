@@ -51,6 +51,8 @@ def test_unknown_loss_parameter(capsys, tmp_path):
         (["--epochs", "ten"], "invalid int value"),
         (["--devices", "tpu"], "unknown device 'tpu'"),
         (["--frobnicate"], "unrecognized arguments"),
+        (["--devices", "cpu", "--step-mode", "cuda-graph"], "--step-mode cuda-graph needs CUDA"),
+        (["--step-mode", "turbo"], "invalid choice: 'turbo'"),
     ],
 )
 def test_bad_arguments(capsys, tmp_path, argv, words):

@@ -152,7 +152,7 @@ def hand_written_rows(seed=0):
             rows.append({
                 "trainer": "lossbench", "loss": loss, "device": "cpu", "seed": s, "noise": "none",
                 "epoch": epoch, "epochs": 3, "lr": 0.3, "batch_size": 256, "schedule": "cosine",
-                "status": "diverged" if gone else "ok",
+                "status": "diverged" if gone else "ok", "step_mode": "eager",
                 "train_loss": math.nan if gone else 1.5 / epoch + 0.05 * rng.random(),
                 "train_acc": 0.7 + 0.03 * epoch + 0.01 * rng.random(),
                 "test_acc": 0.1 if gone else 0.7 + 0.03 * epoch + 0.01 * rng.random(),
@@ -214,6 +214,8 @@ def test_hand_written_tables_have_headers_and_every_finished_loss(hand_written):
     for loss in FINISHED:
         assert any(line.startswith(f"| {loss} | cpu |") for line in accuracy), loss
         assert any(line.startswith(f"| {loss} | cpu |") for line in speed), loss
+    assert speed[0].endswith("| peak MB | steps |")
+    assert all(line.endswith("| eager |") for line in speed[2:])
 
 
 def test_hand_written_diverged_shown_unfinished_excluded_and_counted(hand_written):

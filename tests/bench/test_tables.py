@@ -15,6 +15,7 @@ def frame(records):
         device="cpu",
         noise="none",
         status="ok",
+        step_mode="eager",
         epochs=3,
         batch_size=256,
         lr=1.0,
@@ -74,6 +75,14 @@ def test_speed_uses_median_step_and_floor_ratio():
     table = tables.speed(ROWS, final).set_index("loss")
     assert table.loc["ce", "step_us"] == pytest.approx(300.0)
     assert table.loc["ce", "x_floor"] == pytest.approx(2.0)
+    assert table.loc["ce", "step_mode"] == "eager"
+
+
+def test_speed_names_every_step_mode_a_loss_ran_in():
+    rows = frame(curve("ce", 0, [0.8, 0.9, 0.9], step_mode="cuda-graph")
+                 + curve("ce", 1, [0.8, 0.9, 0.9], step_mode="eager"))  # fmt: skip
+    final, _ = tables.finished_runs(rows)
+    assert tables.speed(rows, final)["step_mode"].tolist() == ["cuda-graph/eager"]
 
 
 def test_learning_speed_thresholds_and_area():
