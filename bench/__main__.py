@@ -346,6 +346,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             train_all(todo, dataset, results, args.data, stop, args.step_mode)
             if batch_sizes:
                 batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop)
+            if "cpu" in devices:
+                step_anatomy(args, specs, dataset)
             if args.reference_iters:
                 convex_references(args, specs, dataset)
             if args.peers:
@@ -401,6 +403,28 @@ def batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop) -> None:
     )
     runs.write_rows(path, runs.COLUMNS, rows)
     print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
+
+
+ANATOMY_COLUMNS = ("loss", "batch_size", *(f"{part}_us" for part in timing.ANATOMY_PARTS))
+
+
+def step_anatomy(args, specs, dataset) -> None:
+    """Where each loss's CPU step time goes, cached in OUT/anatomy.csv for this batch size."""
+    path = args.out / "anatomy.csv"
+    rows = [
+        r
+        for r in runs.read_rows(path, ANATOMY_COLUMNS)
+        if int(r["batch_size"]) == args.batch_size and r["loss"] in specs
+    ]
+    todo = [s for s in specs if s not in {r["loss"] for r in rows}]
+    for spec in todo:
+        parts = timing.step_anatomy(losses.parse(spec), dataset, args.batch_size)
+        rows.append(
+            {"loss": spec, "batch_size": args.batch_size}
+            | {f"{part}_us": seconds * 1e6 for part, seconds in parts.items()}
+        )
+    if todo or not path.exists():
+        runs.write_rows(path, ANATOMY_COLUMNS, rows)
 
 
 REFERENCE_COLUMNS = (

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -115,7 +116,8 @@ def write_report(out: Path, *, data=None) -> Path:
     parts.append(_paired(final, accuracy))
     parts.append(_tuning(out, _read_csv(out / "tuning.csv")))
     parts.append(_learning_speed(out, rows, final))
-    parts.append(_speed(out, rows, final, _read_csv(out / "speed.csv")))
+    sweep, anatomy = _read_csv(out / "speed.csv"), _read_csv(out / "anatomy.csv")
+    parts.append(_speed(out, rows, final, sweep, anatomy))
     parts.append(_noise(out, final))
     if data is not None:
         # the temperature is fitted on a split of the training images: a test-only object
@@ -443,7 +445,7 @@ def _learning_speed(out, rows, final) -> str:
     )
 
 
-def _speed(out, rows, final, sweep) -> str:
+def _speed(out, rows, final, sweep, anatomy=None) -> str:
     table = tables.speed(rows, final)
     table["run"] = table.apply(label, axis=1)
     shown = pd.DataFrame(
@@ -489,6 +491,8 @@ def _speed(out, rows, final, sweep) -> str:
     sns.barplot(mine, y="run", x="step_us", hue="device", ax=ax)
     ax.set(xlabel="median step (µs)", ylabel="", title="Step time per loss and device")
     text += ["", f"![step time]({_save(fig, out, 'step_time.png')})"]
+    if anatomy is not None and not anatomy.empty:
+        text += ["", _anatomy(out, anatomy, table)]
     if not sweep.empty:
         per = sweep.groupby(["device", "batch_size"]).agg(
             step_ms=("step_ms", "median"), samples_per_s=("samples_per_s", "median"),
@@ -531,6 +535,54 @@ def _drift(rows, final) -> str:
         "differences between losses smaller than that are noise; `make microbench` times each "
         "loss's value and gradient in isolation."
     )
+
+
+def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
+    """Where a CPU step's time goes, per loss (OUT/anatomy.csv), beside the GEMM floor."""
+    parts = ["gather", "scores", "loss", "update"]
+    anatomy = anatomy.sort_values("step_us").reset_index(drop=True)
+    batch = int(anatomy["batch_size"].iloc[0])
+    shown = pd.DataFrame(
+        {
+            "loss": anatomy["loss"],
+            **{f"{part} µs": anatomy[f"{part}_us"].map(_num) for part in parts},
+            "step µs": anatomy["step_us"].map(_num),
+            "loss share": (anatomy["loss_us"] / anatomy["step_us"]).map(lambda v: f"{v:.0%}"),
+        }
+    )
+    text = [
+        "### Where a CPU step's time goes",
+        "",
+        f"Each part of the eager step timed on its own over the same 200 random batches of {batch} "
+        "(median µs): gather (the batch's rows of x and y, by index), scores (the forward GEMM), "
+        "loss (value and gradient), update (the gᵀx GEMM and the bias), and the whole step.",
+        "",
+        markdown_table(shown),
+    ]
+    cpu = speed[(speed["device"] == "cpu") & (speed["trainer"] == "lossbench")]
+    if not cpu.empty:
+        examples = (cpu["samples_per_s"] * cpu["epoch_s"]).median()  # the training set's size
+        steps = math.ceil(round(examples) / batch)
+        floor_us = cpu["floor_s"].median() / steps * 1e6
+        gemms_us = (anatomy["scores_us"] + anatomy["update_us"]).median()
+        text += [
+            "",
+            f"The floor's two GEMMs take {floor_us:,.0f} µs per step, reading their rows where "
+            f"they lie in memory; inside the step, on the freshly gathered batch, they take "
+            f"{gemms_us:,.0f} µs. The gather costs {anatomy['gather_us'].median():,.0f} µs, "
+            "about as much as the GEMMs: a step that reshuffles by index pays for moving the "
+            "batch, and that, with the loss, is what separates an epoch from the floor.",
+        ]
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(anatomy) + 1.5))
+    left = np.zeros(len(anatomy))
+    for part, color in zip(parts, sns.color_palette("deep", len(parts)), strict=True):
+        ax.barh(anatomy["loss"], anatomy[f"{part}_us"], left=left, label=part, color=color)
+        left += anatomy[f"{part}_us"].to_numpy()
+    ax.invert_yaxis()
+    ax.set(xlabel="median µs per part", title=f"Anatomy of a CPU step, batch {batch}")
+    ax.legend(loc="lower right", ncols=4)
+    text += ["", f"![step anatomy]({_save(fig, out, 'anatomy.png')})"]
+    return "\n".join(text)
 
 
 def _microbench(path: Path) -> str:

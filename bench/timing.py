@@ -92,3 +92,64 @@ def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> floa
         synchronize(device)
         best = min(best, time.perf_counter() - started)
     return best
+
+
+ANATOMY_PARTS = ("gather", "scores", "loss", "update", "step")
+
+
+@torch.no_grad()
+def step_anatomy(loss, data, batch_size: int, steps: int = 200, seed: int = 0) -> dict[str, float]:
+    """Where an eager CPU step's time goes: median seconds of each part, each timed on its own
+    over the same ``steps`` random batches, and of the whole step.
+
+    Parts: gather (the batch's rows of x and y), scores (the forward GEMM), loss (value and
+    gradient), update (the gᵀx GEMM and the bias). ``step`` is all four back to back, as the
+    trainer runs them; it can exceed the parts' sum (a gathered batch is timed while it is
+    still in cache when a part runs alone). CPU only: a GPU's asynchronous kernels would need a
+    synchronisation per part, which would measure the launch, not the work.
+    """
+    from bench.model import SoftmaxRegression
+
+    if data.train_x.device.type != "cpu":
+        raise ValueError("step_anatomy times CPU steps; pass data on the CPU")
+    generator = torch.Generator().manual_seed(seed)
+    n = data.train_x.shape[0]
+    batches = [
+        torch.randperm(n, generator=generator)[:batch_size] for _ in range(steps)
+    ]
+    model = SoftmaxRegression.init(seed)
+    x = torch.empty(batch_size, data.train_x.shape[1])
+    y = torch.empty(batch_size, dtype=torch.int64)
+    step_size = 1e-3 / batch_size  # small: the model stays put, so every part sees alike data
+
+    def gather(rows):
+        torch.index_select(data.train_x, 0, rows, out=x)
+        torch.index_select(data.train_y, 0, rows, out=y)
+
+    scores = model.scores(x.copy_(data.train_x[:batch_size]))
+    _, grad = loss.value_and_grad(scores, data.train_y[:batch_size], check=False)
+
+    def step(rows):
+        gather(rows)
+        value, g = loss.value_and_grad(model.scores(x), y, check=False)
+        model.update(x, g, step_size)
+        value.sum()
+
+    parts = {
+        "gather": gather,
+        "scores": lambda rows: model.scores(x),
+        "loss": lambda rows: loss.value_and_grad(scores, y, check=False),
+        "update": lambda rows: model.update(x, grad, step_size),
+        "step": step,
+    }
+    medians = {}
+    for name, part in parts.items():
+        seconds = []
+        for rows in batches:
+            if name in ("scores", "loss", "update"):
+                gather(rows)  # the part's input, fresh from this batch, outside the timer
+            started = time.perf_counter()
+            part(rows)
+            seconds.append(time.perf_counter() - started)
+        medians[name] = sorted(seconds)[len(seconds) // 2]
+    return medians

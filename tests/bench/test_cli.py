@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench import timing
 from bench.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,6 +276,11 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
         assert {r["batch_size"] for r in csv.DictReader(f)} == {"256", "1024"}
     with open(out / "reference.csv") as f:
         assert len(list(csv.DictReader(f))) == 2  # both losses are convex
+    with open(out / "anatomy.csv") as f:
+        anatomy = list(csv.DictReader(f))
+    assert [r["loss"] for r in anatomy] == ["ce", "margin:kind=crammer_singer:delta=1"]
+    assert all(float(r[f"{part}_us"]) > 0 for r in anatomy for part in timing.ANATOMY_PARTS)
+    anatomy_before = (out / "anatomy.csv").read_text()
     printed = capsys.readouterr().out
     assert "learning rate" in printed and "d2l-textbook" in printed
     # a re-run tunes nothing and trains nothing
@@ -282,6 +288,7 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     printed = capsys.readouterr().out
     assert "resuming: 5 of 5 runs" in printed
     assert "batch-size sweep" not in printed and "L-BFGS" not in printed  # cached too
+    assert (out / "anatomy.csv").read_text() == anatomy_before
 
 
 def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):

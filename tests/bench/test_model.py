@@ -1,5 +1,6 @@
 """The model: o = xW + b whatever the layout it is computed in, and the GEMM floor."""
 
+import pytest
 import torch
 
 from bench import timing
@@ -35,3 +36,22 @@ def test_gemm_floor_is_a_positive_time_and_leaves_the_data_alone():
     seconds = timing.gemm_floor(x, 256, repeats=2)
     assert 0 < seconds < 10
     assert torch.equal(x, before)
+
+
+def test_step_anatomy_times_every_part_of_a_step(make_data):
+    import losses
+
+    parts = timing.step_anatomy(losses.get("ce"), make_data(), batch_size=32, steps=20)
+    assert tuple(parts) == timing.ANATOMY_PARTS
+    assert all(0 < seconds < 1 for seconds in parts.values())
+    # the whole step does at least the work of its slowest part
+    assert parts["step"] > 0.5 * max(parts[p] for p in ("gather", "scores", "loss", "update"))
+
+
+def test_step_anatomy_is_cpu_only(make_data):
+    import losses
+
+    data = make_data()
+    data.train_x = torch.empty(300, 784, device="meta")
+    with pytest.raises(ValueError, match="CPU"):
+        timing.step_anatomy(losses.get("ce"), data, batch_size=32)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench import report, runs, tables
+from bench.__main__ import ANATOMY_COLUMNS
 from bench.train import RunConfig, train
 
 LOSSES = ["ce", "margin:kind=crammer_singer:delta=1", "l1:on=probs"]
@@ -49,6 +50,10 @@ def make_study(out, data):
                                             "test_acc", "iterations", "seconds"),
                     [{"loss": "ce", "max_iter": 5, "train_loss": 0.1, "train_acc": 1.0,
                       "test_acc": 0.97, "iterations": 5, "seconds": 0.1}])
+    runs.write_rows(out / "anatomy.csv", ANATOMY_COLUMNS,
+                    [{"loss": spec, "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
+                      "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i}
+                     for i, spec in enumerate(LOSSES)])
     return meta
 
 
@@ -78,7 +83,7 @@ def test_every_embedded_figure_exists(written):
     names = [part.split(")")[0] for part in text.split("](")[1:]]
     assert {"curves.png", "final_accuracy.png", "tuning.png", "dynamics.png", "step_time.png",
             "noise.png", "reliability.png", "confusion.png", "predictions.png",
-            "gradients.png"} <= set(names)
+            "gradients.png", "anatomy.png"} <= set(names)
     for name in names:
         assert (out / name).stat().st_size > 1000, name
 
@@ -89,6 +94,17 @@ def test_accuracy_cells_are_pandas_own_numbers(written):
     last = frame[(frame.epoch == 2) & (frame.noise == "none") & (frame.loss == "ce")]
     expected = f"{last.test_acc.mean():.4f} ± {last.test_acc.std():.4f}"
     assert expected in text
+
+
+def test_step_anatomy_table_and_the_floor_beside_it(written):
+    _, text, _ = written
+    section = text.split("### Where a CPU step's time goes\n", 1)[1].split("\n#", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    header = "| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share |"
+    assert table[0] == header
+    assert len(table) == 2 + len(LOSSES)
+    assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% |" in table
+    assert "The floor's two GEMMs take" in section and "The gather costs 60 µs" in section
 
 
 def test_divergence_unfinished_runs_and_missing_gpu_are_stated(written):
