@@ -260,10 +260,20 @@ def _accuracy(out, rows, final, accuracy, reference, peers) -> str:
         )
         text += [
             "",
-            "**Peers** (scikit-learn on the same data and machine; float64, one seed):",
+            "**Peers** (scikit-learn on the same data and machine; float64, one seed; "
+            "scikit-learn's default step sizes, not tuned):",
             "",
             markdown_table(peer_table),
         ]
+        guessing = 1 / len(_classes())
+        failed = peer_table[peers["test_acc"] <= guessing]
+        if not failed.empty:
+            names = ", ".join(f"{p} ({a:.4f})" for p, a in zip(failed["peer"],
+                                                                 failed["test acc"], strict=True))
+            text += ["", f"{names} scored no better than guessing ({guessing:.2f}): scikit-learn's "
+                     "default step size (learning_rate='optimal') is too large for that loss on "
+                     "these raw pixel inputs and the fit diverged, so the row measures a failed "
+                     "fit, not the loss."]
     clean = rows.merge(final.loc[final["noise"] == "none", tables.RUN], on=tables.RUN)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     sns.lineplot(clean, x="epoch", y="test_acc", hue="run", style="device", errorbar="sd",

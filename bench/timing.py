@@ -98,9 +98,12 @@ ANATOMY_PARTS = ("gather", "scores", "loss", "update", "step")
 
 
 @torch.no_grad()
-def step_anatomy(loss, data, batch_size: int, steps: int = 200, seed: int = 0) -> dict[str, float]:
+def step_anatomy(
+    loss, data, batch_size: int, steps: int = 200, seed: int = 0, warmup: int = 20
+) -> dict[str, float]:
     """Where an eager CPU step's time goes: median seconds of each part, each timed on its own
-    over the same ``steps`` random batches, and of the whole step.
+    over the same ``steps`` random batches (after ``warmup`` untimed calls: the first calls of
+    a kernel pay for allocation and caches), and of the whole step.
 
     Parts: gather (the batch's rows of x and y), scores (the forward GEMM), loss (value and
     gradient), update (the gᵀx GEMM and the bias). ``step`` is all four back to back, as the
@@ -145,11 +148,12 @@ def step_anatomy(loss, data, batch_size: int, steps: int = 200, seed: int = 0) -
     medians = {}
     for name, part in parts.items():
         seconds = []
-        for rows in batches:
+        for i, rows in enumerate(batches[:warmup] + batches):
             if name in ("scores", "loss", "update"):
                 gather(rows)  # the part's input, fresh from this batch, outside the timer
             started = time.perf_counter()
             part(rows)
-            seconds.append(time.perf_counter() - started)
+            if i >= warmup:
+                seconds.append(time.perf_counter() - started)
         medians[name] = sorted(seconds)[len(seconds) // 2]
     return medians

@@ -12,6 +12,7 @@ import torch
 
 from bench import report, runs, tables
 from bench.__main__ import ANATOMY_COLUMNS
+from bench.peers import COLUMNS as PEER_COLUMNS
 from bench.train import RunConfig, train
 
 LOSSES = ["ce", "margin:kind=crammer_singer:delta=1", "l1:on=probs"]
@@ -50,6 +51,10 @@ def make_study(out, data):
                                             "test_acc", "iterations", "seconds"),
                     [{"loss": "ce", "max_iter": 5, "train_loss": 0.1, "train_acc": 1.0,
                       "test_acc": 0.97, "iterations": 5, "seconds": 0.1}])
+    runs.write_rows(out / "peers.csv", PEER_COLUMNS,
+                    [{"peer": "SGDClassifier", "loss": loss, "epochs": 2, "seed": 0,
+                      "train_acc": acc, "test_acc": acc, "fit_s": 1.0}
+                     for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))])
     runs.write_rows(out / "anatomy.csv", ANATOMY_COLUMNS,
                     [{"loss": spec, "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
                       "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i}
@@ -94,6 +99,13 @@ def test_accuracy_cells_are_pandas_own_numbers(written):
     last = frame[(frame.epoch == 2) & (frame.noise == "none") & (frame.loss == "ce")]
     expected = f"{last.test_acc.mean():.4f} ± {last.test_acc.std():.4f}"
     assert expected in text
+
+
+def test_peers_are_listed_and_a_failed_fit_is_called_one(written):
+    _, text, _ = written
+    assert "| SGDClassifier (hinge) | 2 | 0.81 |" in text
+    assert "SGDClassifier (squared_error) (0.0600) scored no better than guessing (0.10)" in text
+    assert "SGDClassifier (hinge) (0.8100)" not in text
 
 
 def test_step_anatomy_table_and_the_floor_beside_it(written):
