@@ -24,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import losses  # noqa: E402
-from bench import evaluation, stats, tables  # noqa: E402
+from bench import evaluation, stats, tables, timing  # noqa: E402
 
 DPI = 110
 FALLBACK_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
@@ -549,7 +549,7 @@ def _drift(rows, final) -> str:
 
 def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
     """Where a CPU step's time goes, per loss (OUT/anatomy.csv), beside the GEMM floor."""
-    parts = ["gather", "scores", "loss", "update"]
+    parts = [part for part in timing.ANATOMY_PARTS if part != "step"]
     anatomy = anatomy.sort_values("step_us").reset_index(drop=True)
     batch = int(anatomy["batch_size"].iloc[0])
     shown = pd.DataFrame(

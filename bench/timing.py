@@ -112,6 +112,7 @@ def step_anatomy(
     synchronisation per part, which would measure the launch, not the work.
     """
     from bench.model import SoftmaxRegression
+    from bench.train import sgd_step  # bench.train imports this module
 
     if data.train_x.device.type != "cpu":
         raise ValueError("step_anatomy times CPU steps; pass data on the CPU")
@@ -123,7 +124,7 @@ def step_anatomy(
     model = SoftmaxRegression.init(seed)
     x = torch.empty(batch_size, data.train_x.shape[1])
     y = torch.empty(batch_size, dtype=torch.int64)
-    step_size = 1e-3 / batch_size  # small: the model stays put, so every part sees alike data
+    lr = 1e-3  # small: the model stays put, so every part sees alike data
 
     def gather(rows):
         torch.index_select(data.train_x, 0, rows, out=x)
@@ -134,15 +135,13 @@ def step_anatomy(
 
     def step(rows):
         gather(rows)
-        value, g = loss.value_and_grad(model.scores(x), y, check=False)
-        model.update(x, g, step_size)
-        value.sum()
+        sgd_step(model, loss, x, y, lr).sum()  # as the trainer runs it
 
     parts = {
         "gather": gather,
         "scores": lambda rows: model.scores(x),
         "loss": lambda rows: loss.value_and_grad(scores, y, check=False),
-        "update": lambda rows: model.update(x, grad, step_size),
+        "update": lambda rows: model.update(x, grad, lr / batch_size),
         "step": step,
     }
     medians = {}

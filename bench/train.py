@@ -73,6 +73,12 @@ def learning_rate(config: RunConfig, step: int, total_steps: int) -> float:
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
 
 
+def batch_rows(n: int, batch: int, step: int) -> int:
+    """How many examples step ``step`` (0-based) of an epoch over ``n`` takes: ``batch``, or the
+    rest in the last step."""
+    return min(batch, n - step * batch)
+
+
 def sgd_step(model: SoftmaxRegression, loss: losses.Loss, x, labels, lr: float) -> torch.Tensor:
     """One SGD step on the batch (x (N, 784), labels (N,)); returns the per-example loss (N,).
 
@@ -165,7 +171,7 @@ def train(
         for step in range(steps):
             timer.start()
             if replay is not None:
-                replay[min(batch, n - step * batch)]()
+                replay[batch_rows(n, batch, step)]()
             else:
                 rows = order[step * batch : (step + 1) * batch]
                 x = torch.index_select(data.train_x, 0, rows, out=batch_x[: rows.shape[0]])
@@ -224,10 +230,10 @@ def _device_steps(config: RunConfig, mode: str, model, loss, data):
         return mode, None, None
     n, batch = data.train_x.shape[0], config.batch_size
     steps = math.ceil(n / batch)
-    lengths = sorted({min(batch, n - i * batch) for i in (0, steps - 1)}, reverse=True)
+    lengths = sorted({batch_rows(n, batch, i) for i in (0, steps - 1)}, reverse=True)
     total = config.epochs * steps
     step_sizes = [
-        learning_rate(config, s, total) / min(batch, n - (s % steps) * batch) for s in range(total)
+        learning_rate(config, s, total) / batch_rows(n, batch, s % steps) for s in range(total)
     ]
     step = graphs.DeviceStep(model, loss, data, step_sizes, batch)
     if mode == "device":
