@@ -405,17 +405,23 @@ def batch_size_sweep(args, dataset, devices, batch_sizes, rates, stop) -> None:
     print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
 
 
-ANATOMY_COLUMNS = ("loss", "batch_size", *(f"{part}_us" for part in timing.ANATOMY_PARTS))
+ANATOMY_COLUMNS = (
+    "loss", "batch_size", *(f"{part}_us" for part in timing.ANATOMY_PARTS + timing.ANATOMY_EPOCHS)
+)  # fmt: skip
 
 
 def step_anatomy(args, specs, dataset) -> None:
-    """Where each loss's CPU step time goes, cached in OUT/anatomy.csv for this batch size."""
+    """Where each loss's CPU step time goes, cached in OUT/anatomy.csv for this batch size.
+
+    The file is a cache of seconds-long measurements: one from an older version of lossbench
+    (other columns) is measured again rather than refused."""
     path = args.out / "anatomy.csv"
-    rows = [
-        r
-        for r in runs.read_rows(path, ANATOMY_COLUMNS)
-        if int(r["batch_size"]) == args.batch_size and r["loss"] in specs
-    ]
+    try:
+        cached = runs.read_rows(path, ANATOMY_COLUMNS)
+    except runs.RunsError:
+        print(f"{path}: from an older version of lossbench, measuring the step anatomy again")
+        cached = []
+    rows = [r for r in cached if int(r["batch_size"]) == args.batch_size and r["loss"] in specs]
     todo = [s for s in specs if s not in {r["loss"] for r in rows}]
     for spec in todo:
         parts = timing.step_anatomy(losses.parse(spec), dataset, args.batch_size)

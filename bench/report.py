@@ -548,10 +548,13 @@ def _drift(rows, final) -> str:
 
 
 def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
-    """Where a CPU step's time goes, per loss (OUT/anatomy.csv), beside the GEMM floor."""
+    """Where a CPU step's time goes, per loss (OUT/anatomy.csv), beside the GEMM floor; with
+    the epochs measured beside the parts (anatomy.csv from this version), each loss's whole
+    epoch against the floor with and without the by-index gather, all of one moment."""
     parts = [part for part in timing.ANATOMY_PARTS if part != "step"]
     anatomy = anatomy.sort_values("step_us").reset_index(drop=True)
     batch = int(anatomy["batch_size"].iloc[0])
+    epochs = "gather_floor_us" in anatomy
     shown = pd.DataFrame(
         {
             "loss": anatomy["loss"],
@@ -560,20 +563,35 @@ def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
             "loss share": (anatomy["loss_us"] / anatomy["step_us"]).map(lambda v: f"{v:.0%}"),
         }
     )
+    if epochs:
+        shown["epoch µs/step"] = anatomy["epoch_us"].map(_num)
+        shown["× floor"] = (anatomy["epoch_us"] / anatomy["floor_us"]).map(lambda v: f"{v:.2f}")
+        shown["× gather floor"] = (anatomy["epoch_us"] / anatomy["gather_floor_us"]).map(
+            lambda v: f"{v:.2f}"
+        )
     text = [
         "### Where a CPU step's time goes",
         "",
         f"Each part of the eager step timed on its own over the same 200 random batches of {batch} "
         "(median µs): gather (the batch's rows of x and y, by index), scores (the forward GEMM), "
-        "loss (value and gradient), update (the gᵀx GEMM and the bias), and the whole step.",
+        "loss (value and gradient), update (the gᵀx GEMM and the bias), and the whole step."
+        + (
+            " Right after, at the same moment: the loss's own training epoch per step (the best "
+            "of three, eager), over the GEMM floor and over the floor with the gather (below)."
+            if epochs
+            else ""
+        ),
         "",
         markdown_table(shown),
     ]
     cpu = speed[(speed["device"] == "cpu") & (speed["trainer"] == "lossbench")]
-    if not cpu.empty:
-        examples = (cpu["samples_per_s"] * cpu["epoch_s"]).median()  # the training set's size
-        steps = math.ceil(round(examples) / batch)
-        floor_us = cpu["floor_s"].median() / steps * 1e6
+    if epochs:
+        floor_us = anatomy["floor_us"].median()
+    elif not cpu.empty:
+        floor_us = cpu["floor_s"].median() / math.ceil(cpu["examples"].median() / batch) * 1e6
+    else:
+        floor_us = None
+    if floor_us is not None:
         gemms_us = (anatomy["scores_us"] + anatomy["update_us"]).median()
         text += [
             "",
@@ -583,6 +601,8 @@ def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
             "about as much as the GEMMs: a step that reshuffles by index pays for moving the "
             "batch, and that, with the loss, is what separates an epoch from the floor.",
         ]
+    if epochs:
+        text += _floors(anatomy)
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(anatomy) + 1.5))
     left = np.zeros(len(anatomy))
     for part, color in zip(parts, sns.color_palette("deep", len(parts)), strict=True):
@@ -593,6 +613,27 @@ def _anatomy(out, anatomy: pd.DataFrame, speed: pd.DataFrame) -> str:
     ax.legend(loc="lower right", ncols=4)
     text += ["", f"![step anatomy]({_save(fig, out, 'anatomy.png')})"]
     return "\n".join(text)
+
+
+def _floors(anatomy: pd.DataFrame) -> list[str]:
+    """The GEMM floor beside the same floor with the by-index gather, and `ce`'s epoch against
+    both (anatomy.csv's epoch_us, floor_us and gather_floor_us, measured together)."""
+    floor, gathered = anatomy["floor_us"].median(), anatomy["gather_floor_us"].median()
+    text = (
+        f"The same pass with each batch first gathered by index through a random permutation, "
+        f"as the trainer does, takes {gathered:,.0f} µs per step ({gathered / floor:.2f}× the "
+        "floor): the least an index-shuffled step can cost before any loss work."
+    )
+    ce = anatomy[anatomy["loss"] == "ce"]
+    if not ce.empty:
+        ce = ce.iloc[0]
+        text += (
+            f" `ce`'s epoch, {ce['epoch_us']:,.0f} µs per step, is "
+            f"{ce['epoch_us'] / ce['floor_us']:.2f}× the GEMM floor and "
+            f"**{ce['epoch_us'] / ce['gather_floor_us']:.2f}× the floor with the gather**: the "
+            "rest is the loss's value and gradient, the bias, the loss sum and the loop."
+        )
+    return ["", text]
 
 
 def _microbench(path: Path) -> str:

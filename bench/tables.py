@@ -71,12 +71,16 @@ def accuracy(final: pd.DataFrame) -> pd.DataFrame:
 def speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     """Per (trainer, loss, device), clean finished runs: step times (median over epochs, mean
     over seeds), samples/s, epoch seconds, the GEMM floor and epoch time / floor, peak memory,
-    and how the steps ran (``step_mode``: eager, or replayed as a CUDA graph)."""
+    the examples an epoch trains on (samples/s × epoch seconds, which results.csv rounds to six
+    digits: exact for any training set under a million), and how the steps ran (``step_mode``:
+    eager, or replayed as a CUDA graph)."""
     keys = final.loc[final["noise"] == "none", RUN]
     done = rows.merge(keys, on=RUN)
+    done = done.assign(examples=(done["samples_per_s"] * done["epoch_s"]).round())
     per_run = (
         done.groupby(RUN)
         .agg(
+            examples=("examples", "median"),
             step_us=("step_ms", lambda s: 1000 * s.median()),
             step_p90_us=("step_ms_p90", lambda s: 1000 * s.median()),
             samples_per_s=("samples_per_s", "median"),

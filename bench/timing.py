@@ -7,6 +7,7 @@ of the epoch (one synchronisation per epoch, outside the timed steps).
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -69,24 +70,37 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> float:
+def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3, *,
+               gather: bool = False) -> float:  # fmt: skip
     """Seconds for one epoch's GEMMs alone: the floor under any training epoch of this model.
 
     One pass over all rows of ``train_x`` in batches: the forward scores (W xᵀ + b)ᵀ and the
     weight update gᵀx, in the layout the trainer uses (the fastest measured, see bench.model),
     with no gather, loss or bookkeeping. The best of ``repeats`` passes, measured on
     ``train_x``'s device in the calling process.
+
+    ``gather=True`` adds what a loop that shuffles by index cannot avoid: each batch's rows are
+    first copied out through a random permutation into one reused buffer (``index_select``, as
+    the trainer does), and the GEMMs read that copy. The floor of an index-shuffled epoch,
+    before any loss work.
     """
     device = train_x.device
+    n = train_x.shape[0]
     weight = torch.full((10, train_x.shape[1]), 0.01, device=device)
     bias = torch.zeros(10, 1, device=device)
     grad = torch.full((batch_size, 10), 1e-3, device=device)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
+    buffer = torch.empty(batch_size, train_x.shape[1], device=device)
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
         started = time.perf_counter()
-        for start in range(0, train_x.shape[0], batch_size):
-            x = train_x[start : start + batch_size]
+        for start in range(0, n, batch_size):
+            if gather:
+                rows = order[start : start + batch_size]
+                x = torch.index_select(train_x, 0, rows, out=buffer[: rows.shape[0]])
+            else:
+                x = train_x[start : start + batch_size]
             torch.addmm(bias, weight, x.T)
             weight.addmm_(grad[: x.shape[0]].T, x, alpha=-1e-6)
         synchronize(device)
@@ -95,11 +109,15 @@ def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3) -> floa
 
 
 ANATOMY_PARTS = ("gather", "scores", "loss", "update", "step")
+# Measured beside the parts, each as an epoch's time per step: a training epoch of the trainer,
+# the GEMM floor, and that floor with the by-index gather of every batch.
+ANATOMY_EPOCHS = ("epoch", "floor", "gather_floor")
 
 
 @torch.no_grad()
 def step_anatomy(
-    loss, data, batch_size: int, steps: int = 200, seed: int = 0, warmup: int = 20
+    loss, data, batch_size: int, steps: int = 200, seed: int = 0, warmup: int = 20,
+    rounds: int = 3,
 ) -> dict[str, float]:
     """Where an eager CPU step's time goes: median seconds of each part, each timed on its own
     over the same ``steps`` random batches (after ``warmup`` untimed calls: the first calls of
@@ -110,9 +128,15 @@ def step_anatomy(
     trainer runs them; it can exceed the parts' sum (a gathered batch is timed while it is
     still in cache when a part runs alone). CPU only: a GPU's asynchronous kernels would need a
     synchronisation per part, which would measure the launch, not the work.
+
+    Then, right after, ANATOMY_EPOCHS, each the best of ``rounds`` epochs' seconds over the
+    steps of an epoch: ``epoch``, the trainer's own eager epoch (bench.train.train), and the
+    two floors of :func:`gemm_floor`, as it is and with ``gather=True``. Measured in
+    interleaved rounds, they compare the whole loop with both floors at one moment of a
+    machine whose speed drifts.
     """
     from bench.model import SoftmaxRegression
-    from bench.train import sgd_step  # bench.train imports this module
+    from bench.train import RunConfig, sgd_step, train  # bench.train imports this module
 
     if data.train_x.device.type != "cpu":
         raise ValueError("step_anatomy times CPU steps; pass data on the CPU")
@@ -155,4 +179,15 @@ def step_anatomy(
             if i >= warmup:
                 seconds.append(time.perf_counter() - started)
         medians[name] = sorted(seconds)[len(seconds) // 2]
+    steps_per_epoch = math.ceil(n / batch_size)
+    config = RunConfig(loss=str(loss), seed=seed, epochs=1, lr=lr, batch_size=batch_size)
+    times: dict[str, list[float]] = {name: [] for name in ANATOMY_EPOCHS}
+    for _ in range(rounds):  # interleaved, so that a slow spell of the machine hits all three
+        times["floor"].append(gemm_floor(data.train_x, batch_size, 1))
+        times["gather_floor"].append(gemm_floor(data.train_x, batch_size, 1, gather=True))
+        train(config, data, on_epoch=lambda row: times["epoch"].append(row["epoch_s"]),
+              step_mode="eager")  # fmt: skip
+    best = {name: min(seconds) for name, seconds in times.items()}
+    for name, seconds in best.items():
+        medians[name] = seconds / steps_per_epoch
     return medians

@@ -297,3 +297,20 @@ def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(peers, "available", lambda: False)
     err = one_line_error(capsys, ["--peers", "--out", str(tmp_path)])
     assert "pip install '.[peers]'" in err
+
+
+def test_step_anatomy_from_an_older_version_is_measured_again(make_data, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from bench.__main__ import ANATOMY_COLUMNS, step_anatomy
+
+    old = tmp_path / "anatomy.csv"
+    old.write_text("loss,batch_size,gather_us,scores_us,loss_us,update_us,step_us\n"
+                   "ce,32,1,1,1,1,1\n")  # fmt: skip
+    step_anatomy(SimpleNamespace(out=tmp_path, batch_size=32), ["ce"], make_data())
+    assert "older version" in capsys.readouterr().out
+    with open(old) as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == ANATOMY_COLUMNS and [r["loss"] for r in rows] == ["ce"]
+    assert all(float(rows[0][column]) > 0 for column in ANATOMY_COLUMNS[2:])
+    assert float(rows[0]["step_us"]) != 1.0  # measured, not the old row

@@ -57,7 +57,8 @@ def make_study(out, data):
                      for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))])
     runs.write_rows(out / "anatomy.csv", ANATOMY_COLUMNS,
                     [{"loss": spec, "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
-                      "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i}
+                      "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i,
+                      "epoch_us": 210.0 + i, "floor_us": 100.0, "gather_floor_us": 150.0}
                      for i, spec in enumerate(LOSSES)])
     return meta
 
@@ -112,11 +113,29 @@ def test_step_anatomy_table_and_the_floor_beside_it(written):
     _, text, _ = written
     section = text.split("### Where a CPU step's time goes\n", 1)[1].split("\n#", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("|")]
-    header = "| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share |"
+    header = ("| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share "
+              "| epoch µs/step | × floor | × gather floor |")
     assert table[0] == header
     assert len(table) == 2 + len(LOSSES)
-    assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% |" in table
-    assert "The floor's two GEMMs take" in section and "The gather costs 60 µs" in section
+    assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% | 210 | 2.10 | 1.40 |" in table
+    assert "The floor's two GEMMs take 100 µs per step" in section
+    assert "The gather costs 60 µs" in section
+    assert "as the trainer does, takes 150 µs per step (1.50× the floor)" in section
+    assert ("`ce`'s epoch, 210 µs per step, is 2.10× the GEMM floor and "
+            "**1.40× the floor with the gather**") in section
+
+
+def test_step_anatomy_from_an_older_version_still_reports(tmp_path, written):
+    out, _, _ = written
+    rows = tables.load(out / "results.csv")
+    speed = tables.speed(rows, tables.finished_runs(rows)[0])
+    assert set(speed["examples"]) == {11_000}
+    old = pd.DataFrame([{"loss": "ce", "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
+                         "loss_us": 30.0, "update_us": 35.0, "step_us": 160.0}])
+    section = report._anatomy(tmp_path, old, speed)
+    assert "× gather floor" not in section and "floor with the gather" not in section
+    floor_us = speed["floor_s"].median() / math.ceil(11_000 / 64) * 1e6
+    assert f"The floor's two GEMMs take {floor_us:,.0f} µs per step" in section
 
 
 def test_divergence_unfinished_runs_and_missing_gpu_are_stated(written):
