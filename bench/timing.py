@@ -89,8 +89,9 @@ def gemm_floor(train_x: torch.Tensor, batch_size: int, repeats: int = 3, *,
     weight = torch.full((10, train_x.shape[1]), 0.01, device=device)
     bias = torch.zeros(10, 1, device=device)
     grad = torch.full((batch_size, 10), 1e-3, device=device)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
-    buffer = torch.empty(batch_size, train_x.shape[1], device=device)
+    if gather:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
+        buffer = torch.empty(batch_size, train_x.shape[1], device=device)
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
