@@ -6,7 +6,7 @@ DATA   := data
 OUT    := reports
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data test bench study peers microbench plots report lint clean
+.PHONY: setup data test bench bench-gpu study peers microbench plots report lint clean
 
 ## setup: make .venv, install lossbench with its dev extra, provision Fashion-MNIST into data/
 setup: $(STAMP) data
@@ -40,6 +40,14 @@ study: setup peers
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 5 --noise-seeds 2 \
 		--noise none,sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.2,pairs:0.4 \
 		--batch-sizes 64,256,1024,4096 --reference-iters 500 --peers --out $(OUT)/study
+
+## bench-gpu: the speed run on a CUDA machine, CPU and GPU side by side (every loss, 1 seed, the
+## built-in rates, the batch-size sweep): a few minutes -> reports/gpu/
+bench-gpu: setup
+	$(BIN)/python -m bench $(GPU_BENCH)
+
+GPU_BENCH := $(PROTOCOL) --devices cpu,cuda --seeds 1 --noise none --no-tune \
+	--batch-sizes 64,256,1024,4096 --reference-iters 0 --textbook-epochs 1 --out $(OUT)/gpu
 
 ## peers: install the optional scikit-learn peers into .venv
 peers: $(STAMP)

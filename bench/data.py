@@ -180,7 +180,7 @@ def _stage_from_debian(debian_dir: Path, staged: Path, log: Callable[[str], None
         except (OSError, EOFError, zlib.error) as error:
             log(f"cannot decompress {source}: {_cause(error)}")
             return False
-    log(f"decompressed Debian's {DEBIAN_PACKAGE} from {debian_dir}")
+    log(f"decompressed the four .gz files from {debian_dir}")
     return True
 
 
@@ -336,9 +336,20 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Provision Fashion-MNIST (torchvision layout).")
     parser.add_argument("--data", type=Path, default=Path("data"),
                         help="root folder; files go to DATA/FashionMNIST/raw (default: ./data)")
+    parser.add_argument("--from", dest="source", type=Path, metavar="DIR",
+                        help="take the four original .gz files from DIR (as Zalando publishes "
+                             "them and Debian ships them) and nothing else: no download, no apt")
     args = parser.parse_args(argv)
     try:
-        raw = provision(args.data)
+        if args.source is None:
+            raw = provision(args.data)
+        else:
+            missing = [f"{name}.gz" for name in NAMES if not (args.source / f"{name}.gz").is_file()]
+            if missing:
+                raise DataError(f"--from {args.source}: missing {', '.join(missing)}; the folder "
+                                f"needs the four original .gz files")
+            raw = provision(args.data, debian_dir=args.source, allow_download=False,
+                            allow_apt=False)
     except DataError as error:
         print(f"bench.data: error: {error}", file=sys.stderr)
         return 2

@@ -408,3 +408,28 @@ def test_cli_on_provisioned_data_is_fast_and_prints_the_raw_folder(fashion_mnist
     assert data.main(["--data", str(ROOT / "data")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == f"Fashion-MNIST ready in {data.raw_dir(ROOT / 'data')}"
+
+
+def test_cli_from_a_folder_without_the_files_is_one_line(tmp_path, debian_dir, capsys):
+    (debian_dir / f"{TEST_LABELS}.gz").unlink()
+    assert data.main(["--data", str(tmp_path / "data"), "--from", str(debian_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"missing {TEST_LABELS}.gz" in err
+    assert not data.raw_dir(tmp_path / "data").exists()
+
+
+@pytest.mark.realdata
+def test_cli_from_the_original_gz_files_uses_them_and_nothing_else(fashion_mnist, tmp_path,
+                                                                   no_network, capsys,
+                                                                   monkeypatch):
+    source = tmp_path / "gz"
+    source.mkdir()
+    raw = data.raw_dir(ROOT / "data")
+    for name in data.NAMES:  # the four originals, gzipped, as Zalando publishes them
+        (source / f"{name}.gz").write_bytes(gzip.compress((raw / name).read_bytes(), 1))
+    monkeypatch.setattr(data, "_apt_install", lambda log: pytest.fail("apt was tried"))
+    assert data.main(["--data", str(tmp_path / "data"), "--from", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert f"decompressed the four .gz files from {source}" in out and no_network == []
+    for name in data.NAMES:
+        assert (data.raw_dir(tmp_path / "data") / name).read_bytes() == (raw / name).read_bytes()
