@@ -169,8 +169,13 @@ def _decompress(source: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst, 1 << 20)
 
 
+def _gz_files(folder: Path) -> list[Path]:
+    """The four original files, gzipped, as Debian ships them in ``folder``."""
+    return [folder / f"{name}.gz" for name in NAMES]
+
+
 def _stage_from_debian(debian_dir: Path, staged: Path, log: Callable[[str], None]) -> bool:
-    sources = [debian_dir / f"{name}.gz" for name in NAMES]
+    sources = _gz_files(debian_dir)
     if not all(source.is_file() for source in sources):
         log(f"no Debian {DEBIAN_PACKAGE} files in {debian_dir}")
         return False
@@ -344,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.source is None:
             raw = provision(args.data)
         else:
-            missing = [f"{name}.gz" for name in NAMES if not (args.source / f"{name}.gz").is_file()]
+            missing = [path.name for path in _gz_files(args.source) if not path.is_file()]
             if missing:
                 raise DataError(f"--from {args.source}: missing {', '.join(missing)}; the folder "
                                 f"needs the four original .gz files")

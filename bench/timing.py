@@ -188,7 +188,6 @@ def step_anatomy(
         times["gather_floor"].append(gemm_floor(data.train_x, batch_size, 1, gather=True))
         train(config, data, on_epoch=lambda row: times["epoch"].append(row["epoch_s"]),
               step_mode="eager")  # fmt: skip
-    best = {name: min(seconds) for name, seconds in times.items()}
-    for name, seconds in best.items():
-        medians[name] = seconds / steps_per_epoch
+    for name, seconds in times.items():
+        medians[name] = min(seconds) / steps_per_epoch
     return medians
