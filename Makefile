@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   := data
-OUT    := reports
+# Where a user's runs go: git-ignored, so `make bench` never touches the committed reports/.
+OUT    ?= runs
 STAMP  := $(VENV)/.installed
+# Users' loss files or modules, e.g. `make bench IMPORT=my_losses.py LOSSES=ce,cauchy`.
+IMPORT ?=
+LOSSES ?=
+EXTRA  := $(foreach source,$(IMPORT),--import $(source)) $(if $(LOSSES),--losses $(LOSSES))
 
 .PHONY: setup data test bench bench-gpu study peers microbench plots report lint clean
 
@@ -29,20 +34,20 @@ test: setup
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
 ## bench: the default suite at reduced size (3 seeds, one noise level), CPU and CUDA if present,
-## tuning included: under 5 minutes on 2 cores; a re-run reuses every finished run -> reports/
+## tuning included: under 5 minutes on 2 cores; a re-run reuses every finished run -> runs/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 \
-		--batch-sizes 64,256,1024,4096 --reference-iters 50 --textbook-epochs 3 --out $(OUT)
+		--batch-sizes 64,256,1024,4096 --reference-iters 50 --textbook-epochs 3 --out $(OUT) $(EXTRA)
 
 ## study: the full protocol (5 seeds, the whole noise sweep, L-BFGS optimum, scikit-learn
-## peers): under an hour on this CPU -> reports/study/
+## peers): under an hour on this CPU -> runs/study/
 study: setup peers
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 5 --noise-seeds 2 \
 		--noise none,sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.2,pairs:0.4 \
-		--batch-sizes 64,256,1024,4096 --reference-iters 500 --peers --out $(OUT)/study
+		--batch-sizes 64,256,1024,4096 --reference-iters 500 --peers --out $(OUT)/study $(EXTRA)
 
 ## bench-gpu: the speed run on a CUDA machine, CPU and GPU side by side (every loss, 1 seed, the
-## built-in rates, the batch-size sweep): a few minutes -> reports/gpu/
+## built-in rates, the batch-size sweep): a few minutes -> runs/gpu/
 bench-gpu: setup
 	$(BIN)/python -m bench $(GPU_BENCH)
 
@@ -55,6 +60,7 @@ peers: $(STAMP)
 
 ## microbench: time each loss's value + gradient against the torch built-ins (pytest-benchmark)
 microbench: setup
+	mkdir -p $(OUT)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=$(OUT)/microbench.json
 
@@ -62,9 +68,10 @@ microbench: setup
 plots: setup
 	$(BIN)/python -m losses.plots --out $(OUT)/gradients.png
 
-## report: remake reports/README.md and its figures from reports/results.csv, without training
+## report: remake OUT/README.md and its figures from OUT/results.csv, without training
+## (make report OUT=reports remakes the committed sample)
 report: setup
-	$(BIN)/python -m bench.report $(OUT)
+	$(BIN)/python -m bench.reporting $(OUT)
 
 lint: setup
 	$(BIN)/ruff check losses bench tests

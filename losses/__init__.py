@@ -1,20 +1,30 @@
 """lossbench's loss library: classification losses with analytic gradients w.r.t. the scores.
 
     import losses
-    losses.names()                      # ['ce', 'huber', 'l1', 'l2', 'margin', 'soft_label']
+    losses.names()                      # ['ce', 'focal', 'gce', 'huber', 'l1', 'l2', ...]
     loss = losses.get("huber", delta=0.1, on="probs")
     value, grad = loss.value_and_grad(scores, target)     # (N,), (N, K)
     losses.parse("margin:kind=weston_watkins:delta=0.5")  # a CLI spec; str(loss) gives it back
+    losses.parse("1*nce+1*rce")                           # a weighted sum of registered losses
+
+Every module of this package is imported here, so a loss is registered by adding its file and
+nothing else; ``losses.plots`` (figures) is the one exception, imported on demand.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 
-from losses import cross_entropy, margin, regression  # noqa: F401  (fill the registry)
 from losses.base import REGISTRY, Loss
 
 __all__ = ["Loss", "get", "names", "parse"]
+
+ON_DEMAND = ("plots",)
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in ON_DEMAND:
+        importlib.import_module(f"{__name__}.{_module}")
 
 
 def names() -> list[str]:
@@ -36,11 +46,16 @@ def get(name: str, **params) -> Loss:
 
 
 def parse(spec: str) -> Loss:
-    """A loss from a spec string ``name:key=value:...``, e.g. ``huber:delta=0.1:on=scores``.
+    """A loss from a spec string: ``name:key=value:...`` or a weighted sum ``W*SPEC+W*SPEC``.
 
-    Values are read as int or float where they look like numbers, else kept as strings.
-    ``str(loss)`` gives a spec that parses back to an equal loss.
+    E.g. ``huber:delta=0.1:on=scores`` or ``1*nce+1*rce``. Values are read as int or float where
+    they look like numbers, else kept as strings. ``str(loss)`` gives a spec that parses back to
+    an equal loss.
     """
+    from losses import sums
+
+    if sums.is_sum(spec):
+        return sums.parse_sum(spec)
     name, *items = spec.strip().split(":")
     params = {}
     for item in items:

@@ -1,9 +1,11 @@
-"""What a loss is: validation, the call protocol and the spec string, shared by every loss.
+"""What a loss is: its declarations, validation, the call protocol and the spec string.
 
 A loss maps scores ``o`` (N, K) and a target (N,) labels or (N, K) probability rows to the
-per-example loss (N,) and its analytic gradient with respect to the scores (N, K). Subclasses
-write one method, :meth:`Loss.compute`, with the value and the gradient side by side; validation,
-dtype and shape checks live here, once.
+per-example loss (N,) and its gradient with respect to the scores (N, K). A loss class writes
+**either** :meth:`Loss.compute` (value and analytic gradient, side by side) **or** only
+:meth:`Loss.value` (the gradient then comes from autograd, ``grad_source == "autograd"``);
+validation, dtype and shape checks live here, once. Nothing here imports the figures
+(``losses.plots``): the protocol is a leaf.
 """
 
 from __future__ import annotations
@@ -17,10 +19,26 @@ from losses import targets
 
 REGISTRY: dict[str, type[Loss]] = {}
 
+# Where a loss is applied, and the words the report uses for it.
+APPLIED_TO = ("scores", "probs", "log_probs")
+APPLIED_WORDS = {"scores": "raw scores", "probs": "softmax probabilities",
+                 "log_probs": "log-softmax of the scores"}  # fmt: skip
+# The families the report groups losses by; None (a user's loss) reads as "user".
+FAMILIES = ("textbook", "noise-robust", "ce-variant", "margin-sparse", "square", "user")
+GRAD_SOURCES = ("analytic", "autograd")
+
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
     """Base class of every loss: a frozen dataclass whose fields are the loss's parameters.
+
+    Declarations a class makes (the report, the plots and calibration read them, never guess):
+        ``applied_to``: one of ``APPLIED_TO``, or None (not declared).
+        ``family``: one of ``FAMILIES``, or None (a user's loss).
+        ``target_encoding``: the target in short words ("one-hot", "class label"), or None.
+        ``accepts_soft_targets``: whether (N, K) probability rows are defined; False unless
+            declared, so a user's loss that reads labels is never fed probability rows.
+        ``convex_in_scores``: whether each example's loss is convex in its scores.
 
     Shape:
         scores: (N, K) floating point.
@@ -31,27 +49,86 @@ class Loss:
     """
 
     name: ClassVar[str]
-    accepts_soft_targets: ClassVar[bool] = True
+    applied_to: ClassVar[str | None] = None
+    family: ClassVar[str | None] = None
+    target_encoding: ClassVar[str | None] = None
+    accepts_soft_targets: ClassVar[bool] = False
     convex_in_scores: ClassVar[bool] = False
 
     def __init_subclass__(cls, name: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
-        if name is not None:
-            cls.name = name
-            REGISTRY[name] = cls
+        for declaration, allowed in (("family", FAMILIES), ("applied_to", APPLIED_TO)):
+            declared = vars(cls).get(declaration)
+            if isinstance(declared, str) and declared not in allowed:
+                raise ValueError(f"{cls.__name__}.{declaration} must be one of "
+                                 f"{', '.join(allowed)} (or None), got {declared!r}")
+        if name is None:
+            if "name" not in vars(cls):  # unregistered: messages and str() use the class name
+                cls.name = cls.__name__
+            return
+        old = REGISTRY.get(name)
+        if old is not None and _where(old) != _where(cls):
+            raise ValueError(f"loss name {name!r} is already registered by {_where(old)}")
+        cls.name = name
+        REGISTRY[name] = cls
 
     def __post_init__(self) -> None:
+        if type(self).compute is Loss.compute and type(self).value is Loss.value:
+            raise ValueError(
+                f"loss {self.name!r} writes neither value(scores, target) -> (N,) nor "
+                "compute(scores, target) -> (value, grad): write one of them"
+            )
         self.validate_params()
 
     def validate_params(self) -> None:
         """Raise ValueError for parameters out of range; subclasses extend it."""
 
-    # -- the one method a loss writes ---------------------------------------------------------
+    # -- the one method a loss writes: compute (analytic) or value (autograd) ---------------------
     def compute(
         self, scores: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (value (N,), grad (N, K)) for validated inputs; ``target`` is as given."""
-        raise NotImplementedError
+        """Return (value (N,), grad (N, K)) for validated inputs; ``target`` is as given.
+
+        This default serves a loss that writes only :meth:`value`: the gradient comes from
+        autograd through it, also under the trainer's ``torch.no_grad()``; both come back
+        detached, in the dtype and on the device of ``scores``.
+        """
+        with torch.enable_grad():
+            leaf = scores.detach().requires_grad_()
+            value = self.value(leaf, target)
+            if not isinstance(value, torch.Tensor) or value.shape != scores.shape[:1]:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+                raise ValueError(
+                    f"loss {self} value() must return shape (N,) = ({scores.shape[0]},), "
+                    f"got {shape}"
+                )
+            if not value.requires_grad:
+                raise ValueError(
+                    f"loss {self} value() returned a tensor without an autograd graph: "
+                    "compute it from scores with torch operations, or write compute()"
+                )
+            (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)
+        if grad is None:  # the value does not depend on the scores
+            grad = torch.zeros_like(scores)
+        return value.detach().to(scores.dtype), grad.to(scores.dtype)
+
+    def value(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-example loss (N,) of validated inputs; a value-only loss writes this alone.
+
+        For a loss that writes :meth:`compute`, it is the value that compute returns.
+        """
+        return self.compute(scores, target)[0]
+
+    def with_prior(self, prior: torch.Tensor) -> Loss:
+        """This loss for training data whose label prior is ``prior`` (K,): a loss that needs it
+        (``logit_adjusted``) returns a copy holding it; every other loss returns itself. The
+        trainer calls it with the training labels' prior, never the test set's."""
+        return self
+
+    @property
+    def grad_source(self) -> str:
+        """"analytic" where the class (or a base) writes compute, "autograd" where only value."""
+        return "autograd" if type(self).compute is Loss.compute else "analytic"
 
     # -- the public protocol ------------------------------------------------------------------
     def __call__(
@@ -89,36 +166,40 @@ class Loss:
     def check_against(self, scores: torch.Tensor) -> None:
         """Raise ValueError where a parameter does not fit these scores (e.g. a K×K matrix)."""
 
-    # -- spec strings -------------------------------------------------------------------------
+    # -- spec strings and descriptions ----------------------------------------------------------
     def params(self) -> dict[str, object]:
         """The loss's parameters, by name, in declaration order."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def __str__(self) -> str:
-        parts = [self.name] + [f"{k}={_format(v)}" for k, v in self.params().items()]
+        parts = [self.name] + [f"{k}={format_value(v)}" for k, v in self.params().items()]
         return ":".join(parts)
 
     def describe(self) -> dict[str, str]:
-        """What makes this loss comparable to others, in words: where it is applied, the
-        target encoding, the margin; every loss here is summed over classes per example and
-        averaged over the batch by the caller."""
+        """What makes this loss comparable to others, in words, from its declarations only.
+
+        Keys: family, applied to, target, margin, reduction, gradient. What a loss does not
+        declare reads "user loss" / "not declared": never a guess.
+        """
         return {
-            "applied to": "raw scores",
-            "target": "one-hot",
+            "family": self.family or "user loss",
+            "applied to": APPLIED_WORDS.get(self.applied_to, "not declared"),
+            "target": self.target_encoding or "not declared",
             "margin": "—",
-            "reduction": "sum over classes; mean over the batch",
+            "reduction": "per example; mean over the batch",
+            "gradient": self.grad_source,
         }
 
-    def plot(self, axes=None):
-        """Draw this loss's loss, likelihood exp(-l) and gradient curves (see losses.plots)."""
-        from losses import plots
 
-        return plots.plot_loss(self, axes=axes)
-
-
-def _format(value: object) -> str:
+def format_value(value: object) -> str:
+    """A parameter as the spec string writes it: floats in their shortest exact form."""
     if isinstance(value, torch.Tensor):
         return "matrix" + "x".join(map(str, value.shape))
     if isinstance(value, float):
-        return f"{value:g}"
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
     return str(value)
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

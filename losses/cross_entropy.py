@@ -19,10 +19,11 @@ class CrossEntropy(Loss, name="ce"):
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
 
+    applied_to = "log_probs"
+    family = "textbook"
+    target_encoding = "one-hot or probability rows"
+    accepts_soft_targets = True
     convex_in_scores = True
-
-    def describe(self) -> dict[str, str]:
-        return {**super().describe(), "applied to": "log-softmax of the scores"}
 
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)
@@ -43,6 +44,10 @@ class SoftLabel(Loss, name="soft_label"):
     """
 
     smoothing: float = 0.1
+    applied_to = "log_probs"
+    family = "ce-variant"
+    target_encoding = "smoothed one-hot"
+    accepts_soft_targets = True
     convex_in_scores = True
 
     def validate_params(self) -> None:
@@ -51,11 +56,7 @@ class SoftLabel(Loss, name="soft_label"):
         object.__setattr__(self, "smoothing", float(self.smoothing))
 
     def describe(self) -> dict[str, str]:
-        return {
-            **super().describe(),
-            "applied to": "log-softmax of the scores",
-            "target": f"(1 − ε)·one-hot + ε/K, ε = {self.smoothing:g}",
-        }
+        return {**super().describe(), "target": f"(1 − ε)·one-hot + ε/K, ε = {self.smoothing:g}"}
 
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)

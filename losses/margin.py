@@ -6,6 +6,9 @@ Both read the margin violations v_i = Δ(y, i) + o_i − o_y for i ≠ y:
 - Weston–Watkins: Σ_{i≠y} max(0, v_i); every violator is pushed down. Equals K times
   ``F.multi_margin_loss`` with ``margin=Δ``.
 
+``power=2`` squares each hinge (the squared hinge, L2-SVM): Crammer–Singer max(0, max_{i≠y} v_i)²,
+Weston–Watkins Σ_{i≠y} max(0, v_i)² = K·``F.multi_margin_loss(p=2)``. Its gradient 2·max(0, v_i)
+is continuous: it shrinks to 0 as a violation closes, where the hinge's stays 1 up to the kink.
 Hinge subgradients are 0 at a violation of exactly 0, as in torch.
 """
 
@@ -18,6 +21,7 @@ import torch
 from losses.base import Loss
 
 KINDS = ("crammer_singer", "weston_watkins")
+POWERS = (1, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,16 +30,26 @@ class Margin(Loss, name="margin"):
 
     Default delta = 1 (scores are free to scale, so only Δ relative to the weight norm matters;
     1 is the SVM convention). Default kind Crammer–Singer, which scored best here (DESIGN.md).
+    Default power 1, the hinge; 2 is the squared hinge (both convex). The spec string leaves out
+    power=1, so the specs of results recorded before power existed still name the same loss.
     Needs integer labels: a margin is defined against one true class.
     Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 
     kind: str = "crammer_singer"
     delta: float | torch.Tensor = 1.0
+    power: int = 1
+    applied_to = "scores"
+    family = "margin-sparse"
+    target_encoding = "class label"
     accepts_soft_targets = False
     convex_in_scores = True
 
     def validate_params(self) -> None:
+        if isinstance(self.power, bool) or self.power not in POWERS:
+            raise ValueError(f"margin power must be 1 (hinge) or 2 (squared hinge), "
+                             f"got {self.power!r}")
+        object.__setattr__(self, "power", int(self.power))
         if self.kind not in KINDS:
             raise ValueError(f"margin kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if isinstance(self.delta, torch.Tensor):
@@ -57,12 +71,19 @@ class Margin(Loss, name="margin"):
             "weston_watkins": "Weston–Watkins (every rival)",
         }[self.kind]
         over = "max over rivals" if self.kind == "crammer_singer" else "sum over rivals"
+        squared = ", squared hinge" if self.power == 2 else ""
         return {
             **super().describe(),
-            "target": "class label",
-            "margin": f"Δ = {delta}, {kind}",
+            "margin": f"Δ = {delta}, {kind}{squared}",
             "reduction": f"{over}; mean over the batch",
         }
+
+    def params(self) -> dict[str, object]:
+        """The parameters, leaving out power=1: today's spec strings stay those of the hinge."""
+        params = super().params()
+        if params["power"] == 1:
+            del params["power"]
+        return params
 
     def check_against(self, scores):
         if isinstance(self.delta, torch.Tensor) and self.delta.shape[0] != scores.shape[1]:
@@ -81,6 +102,8 @@ class Margin(Loss, name="margin"):
             violation = scores + (self.delta - true_score)
         # The true class is no rival: a violation of 0 adds nothing and has no gradient.
         violation.scatter_(1, labels, 0.0)
+        if self.power == 2:
+            return self._squared(violation, labels)
         if self.kind == "crammer_singer":
             worst, rival = violation.max(1, keepdim=True)
             value = worst.clamp_min(0).squeeze(1)
@@ -90,3 +113,21 @@ class Margin(Loss, name="margin"):
         active = (violation > 0).to(scores.dtype)
         value = violation.clamp_min(0).sum(1)
         return value, active.scatter_(1, labels, -active.sum(1, keepdim=True))
+
+    def _squared(self, violation, labels):
+        """Squared hinges of the violations (true class's set to 0): value and gradient.
+
+        Crammer–Singer: max(0, v_r)² with r the worst rival, gradient 2·max(0, v_r) at r and
+        its negative at y. Weston–Watkins: Σ_i max(0, v_i)², gradient 2·max(0, v_i) at each i
+        and minus their sum at y.
+        """
+        if self.kind == "crammer_singer":
+            worst, rival = violation.max(1, keepdim=True)
+            hinge = worst.clamp_min_(0.0)
+            slope = hinge * 2.0
+            grad = torch.zeros_like(violation).scatter_(1, rival, slope)
+            return hinge.square_().squeeze(1), grad.scatter_add_(1, labels, -slope)
+        hinge = violation.clamp_min_(0.0)
+        value = hinge.square().sum(1)
+        grad = hinge.mul_(2.0)
+        return value, grad.scatter_(1, labels, -grad.sum(1, keepdim=True))

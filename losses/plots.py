@@ -1,47 +1,71 @@
-"""The D2L-lecture figure of each loss: the loss, its likelihood exp(−l) and its gradient.
+"""Figures of any loss: the loss, its likelihood exp(−l) and its gradient; and w(p_y) of the
+losses of p_y alone.
 
 Every curve comes from the loss object itself (``value_and_grad``), never from a second copy of
 a formula. One construction serves every loss: K = 2 scores o = [s, 0] with class 0 as the true
-class y, sweeping s. What the x-axis shows depends on the loss:
+class y, sweeping s. The x-axis follows what the loss declares, never its name:
 
-- classification losses (ce, soft_label, margin): the score margin o_y − o_i = s;
-- regression losses on probabilities: the predicted probability of the true class, p_y = σ(s);
-- regression losses on raw scores: the prediction o_y = s (its target is 1).
+- family "square" (regression on raw scores): the prediction o_y = s (its target is 1);
+- applied to "probs" (losses of softmax probabilities): p_y = σ(s);
+- otherwise (log-softmax, margins, users' losses): the score margin o_y − o_i = s.
 
 The gradient panel shows ∂l/∂o_y, the gradient the trainer sees: it makes visible where a loss
 stops teaching (L1 and L2 on probabilities where p_y ≈ 0, Huber's clip, the hinge's flat side).
+Nothing in the loss protocol imports this module.
 
-    python -m losses.plots --out reports/gradients.png
+    python -m losses.plots --out reports/gradients.png [--weights-out reports/weights.png]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 import losses
-from losses.base import Loss
-from losses.regression import ResidualLoss
+from losses.base import FAMILIES, REGISTRY, Loss
+from losses.true_class import TrueClassLoss
 
-DEFAULT_LOSSES = ("ce", "soft_label", "margin", "margin:kind=weston_watkins", "l2", "l1",
-                  "huber", "l2:on=scores")  # fmt: skip
+EXTRA_SPECS = ("margin:kind=weston_watkins", "1*nce+1*rce", "1*nce+1*l1")  # APL sums
+WEIGHT_REFERENCES = ("ce", "l1")  # w = 1 and MAE's w = 2·p_y, beside the family
 COLUMNS = ("loss", "likelihood exp(−l)", "gradient ∂l/∂o_y")
+AXES = {
+    "prediction": ("prediction o_y (target 1)", -2.0, 3.0),
+    "probability": ("p_y (softmax probability of the true class)", -8.0, 8.0),
+    "margin": ("score margin o_y − o_i", -4.0, 4.0),
+}
+
+
+def default_specs() -> list[str]:
+    """Every registered loss with its default parameters, its ``on=scores`` variant where it
+    has an ``on`` field, Weston–Watkins beside Crammer–Singer, and the APL sums."""
+    specs = []
+    for name in losses.names():
+        specs.append(str(losses.get(name)))
+        if "on" in {field.name for field in dataclasses.fields(REGISTRY[name])}:
+            specs.append(str(losses.get(name, on="scores")))
+    return specs + [str(losses.parse(spec)) for spec in EXTRA_SPECS]
+
+
+def axis_kind(loss: Loss) -> str:
+    """"prediction", "probability" or "margin": the sweep's x-axis, from the declarations."""
+    if loss.family == "square":
+        return "prediction"
+    if loss.applied_to == "probs":
+        return "probability"
+    return "margin"
 
 
 def axis(loss: Loss) -> tuple[str, float, float]:
-    """(x-axis label, low, high) of the sweep for this kind of loss."""
-    if isinstance(loss, ResidualLoss):
-        if loss.on == "probs":
-            return "p_y (softmax probability of the true class)", -8.0, 8.0
-        return "prediction o_y (target 1)", -2.0, 3.0
-    return "score margin o_y − o_i", -4.0, 4.0
+    """(x-axis label, low, high) of the sweep of s for this loss."""
+    return AXES[axis_kind(loss)]
 
 
 def curves(loss: Loss, points: int = 401) -> pd.DataFrame:
-    """Tidy curves of one loss: columns x, loss, likelihood, grad (and the sweep's score s).
+    """Tidy curves of one loss: columns s (the sweep), x, loss, likelihood, grad.
 
     Shape: ``points`` rows; ``frame.attrs["xlabel"]`` names the x-axis.
     """
@@ -50,10 +74,7 @@ def curves(loss: Loss, points: int = 401) -> pd.DataFrame:
     scores = torch.stack([sweep, torch.zeros_like(sweep)], dim=1)
     labels = torch.zeros(points, dtype=torch.int64)
     value, grad = loss.value_and_grad(scores, labels)
-    if isinstance(loss, ResidualLoss) and loss.on == "probs":
-        x = torch.softmax(scores, dim=1)[:, 0]
-    else:
-        x = sweep
+    x = torch.softmax(scores, dim=1)[:, 0] if axis_kind(loss) == "probability" else sweep
     frame = pd.DataFrame({"s": sweep.numpy(), "x": x.numpy(), "loss": value.numpy(),
                           "likelihood": torch.exp(-value).numpy(), "grad": grad[:, 0].numpy()})
     frame.attrs["xlabel"] = xlabel
@@ -71,42 +92,99 @@ def plot_loss(loss: Loss, axes=None):
         fig, axes = plt.subplots(1, 3, figsize=(11, 3))
     else:
         fig = axes[0].figure
-    frame = curves(loss)
-    for ax, column, title in zip(axes, ("loss", "likelihood", "grad"), COLUMNS, strict=True):
-        ax.plot(frame["x"], frame[column], lw=1.8)
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_xlabel(frame.attrs["xlabel"], fontsize=8)
-        ax.set_title(title, fontsize=9)
+    _draw(loss, axes, label=None)
     axes[0].set_title(f"{loss}: loss", fontsize=9, fontweight="bold")
     return fig
 
 
-def plot_grid(specs=DEFAULT_LOSSES):
-    """One figure, a row per loss (its spec string), columns loss / likelihood / gradient."""
+def plot_grid(specs=None):
+    """One figure of every loss (``default_specs()`` when None): a row per family and x-axis,
+    a line per loss, columns loss / likelihood / gradient."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    parsed = [losses.parse(spec) for spec in (default_specs() if specs is None else specs)]
+    order = {family: i for i, family in enumerate(FAMILIES)}
+    groups: dict[tuple[str, str], list[Loss]] = {}
+    for loss in sorted(parsed, key=lambda item: order.get(item.family or "user", len(order))):
+        groups.setdefault((loss.family or "user", axis_kind(loss)), []).append(loss)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(groups), 3, figsize=(13, 2.6 * len(groups)), squeeze=False)
+    for row, ((family, _), members) in zip(axes, groups.items(), strict=True):
+        for loss in members:
+            _draw(loss, row, label=str(loss))
+        row[0].set_title(f"{family}: loss", fontsize=9, fontweight="bold")
+        row[0].legend(fontsize=6.5, loc="best", framealpha=0.8)
+    fig.suptitle("Each loss, its likelihood exp(−l) and the gradient the trainer sees "
+                 "(K = 2, true class y = 0), by family", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def weights(loss: Loss, points: int = 199) -> pd.DataFrame:
+    """w(p_y) of a loss of p_y alone, read from its gradient: ∂l/∂o_y = −w·(1 − p_y).
+
+    Shape: ``points`` rows, columns p_y and w, p_y from σ(−6) to σ(6).
+    """
+    sweep = torch.linspace(-6.0, 6.0, points, dtype=torch.float64)
+    scores = torch.stack([sweep, torch.zeros_like(sweep)], dim=1)
+    grad = loss.grad(scores, torch.zeros(points, dtype=torch.int64))
+    p_y = torch.softmax(scores, dim=1)[:, 0]
+    return pd.DataFrame({"p_y": p_y.numpy(), "w": (-grad[:, 0] / (1 - p_y)).numpy()})
+
+
+def weight_specs() -> list[str]:
+    """The registered losses of p_y alone (``TrueClassLoss``), then ce and l1 for reference."""
+    family = [name for name in losses.names() if issubclass(REGISTRY[name], TrueClassLoss)]
+    return [str(losses.get(name)) for name in family + list(WEIGHT_REFERENCES)]
+
+
+def plot_weights(specs=None):
+    """w(p_y) of every loss of p_y alone (``weight_specs()`` when None): each is cross-entropy's
+    gradient p − e_y scaled by w, so this one curve tells how each loss treats easy (p_y → 1)
+    and hard or mislabelled (p_y → 0) examples."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(len(specs), 3, figsize=(12, 2.3 * len(specs)), squeeze=False)
-    for row, spec in zip(axes, specs, strict=True):
-        plot_loss(losses.parse(spec), axes=row)
-    fig.suptitle("Each loss, its likelihood exp(−l) and the gradient the trainer sees "
-                 "(K = 2, true class y = 0)", y=1.0)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for spec in weight_specs() if specs is None else specs:
+        frame = weights(losses.parse(spec))
+        style = "--" if spec.split(":")[0] in WEIGHT_REFERENCES else "-"
+        ax.plot(frame["p_y"], frame["w"], style, lw=1.6, label=spec)
+    ax.set_xlabel("p_y (softmax probability of the true class)")
+    ax.set_ylabel("w(p_y):  ∇ₒl = w·(p − e_y)")
+    ax.set_title("Losses of p_y alone are cross-entropy reweighted per example", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def _draw(loss: Loss, axes, label) -> None:
+    frame = curves(loss)
+    for ax, column, title in zip(axes, ("loss", "likelihood", "grad"), COLUMNS, strict=True):
+        ax.plot(frame["x"], frame[column], lw=1.6, label=label)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xlabel(frame.attrs["xlabel"], fontsize=8)
+        ax.set_title(title, fontsize=9)
 
 
 def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    parser = argparse.ArgumentParser(prog="python -m losses.plots", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m losses.plots", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("reports/gradients.png"))
+    parser.add_argument("--weights-out", type=Path, default=None,
+                        help="also write the w(p_y) figure there")
     args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig = plot_grid()
-    fig.savefig(args.out, dpi=110, bbox_inches="tight")
-    print(f"wrote {args.out}")
+    for path, make in ((args.out, plot_grid), (args.weights_out, plot_weights)):
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make().savefig(path, dpi=110, bbox_inches="tight")
+        print(f"wrote {path}")
     return 0
 
 

@@ -25,14 +25,24 @@ class ResidualLoss(Loss):
     """A loss Σ_k h(p_k − t_k) of the residual, on probabilities or on raw scores."""
 
     on: str = "probs"
+    accepts_soft_targets = True
+    target_encoding = "one-hot or probability rows"
 
     def validate_params(self) -> None:
         if self.on not in LINKS:
             raise ValueError(f"on must be one of {', '.join(LINKS)}, got {self.on!r}")
 
+    @property
+    def applied_to(self) -> str:  # type: ignore[override]
+        return self.on
+
+    @property
+    def family(self) -> str:  # type: ignore[override]
+        """On probabilities the textbook's regression losses; on raw scores, square losses."""
+        return "textbook" if self.on == "probs" else "square"
+
     def describe(self) -> dict[str, str]:
-        applied = "softmax probabilities" if self.on == "probs" else "raw scores"
-        return {**super().describe(), "applied to": applied}
+        return {**super().describe(), "reduction": "sum over classes; mean over the batch"}
 
     def residual_value_and_grad(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (Σ_k h(r_k) of shape (N,), dh/dr of shape (N, K))."""

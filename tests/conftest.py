@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bench import data
+from bench.datasets import fashion_mnist as data
 
 DATA = Path(__file__).parents[1] / "data"
 TINY_COUNTS = {"train": 60, "test": 10}
@@ -57,7 +57,7 @@ def tiny_idx_root(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fashion_mnist() -> data.FashionMNIST:
+def fashion_mnist():
     """The real Fashion-MNIST on the CPU, from the checkout's data/ (provisioned if missing)."""
     try:
         data.provision(DATA, quiet=True)

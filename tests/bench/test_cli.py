@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import timing
+import losses
+from bench import environment
 from bench.__main__ import main
+from bench.training import floors
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
@@ -29,7 +31,7 @@ def one_line_error(capsys, argv):
 
 def test_unknown_loss_lists_the_registered_names(capsys, tmp_path):
     err = one_line_error(capsys, ["--losses", "ce,hinge", "--out", str(tmp_path)])
-    assert "'hinge'" in err and "ce, huber, l1, l2, margin, soft_label" in err
+    assert "'hinge'" in err and ", ".join(losses.names()) in err
 
 
 def test_bad_loss_parameter(capsys, tmp_path):
@@ -74,12 +76,12 @@ def test_unwritable_out(capsys, tmp_path):
 
 
 def test_missing_data_is_one_line(capsys, tmp_path, monkeypatch):
-    from bench import data as data_module
+    from bench.datasets import fashion_mnist
 
     def no_files(root, **kwargs):
-        raise data_module.DataError(f"{root}: no Fashion-MNIST files; run `make setup`")
+        raise fashion_mnist.DataError(f"{root}: no Fashion-MNIST files; run `make setup`")
 
-    monkeypatch.setattr(data_module, "provision", no_files)
+    monkeypatch.setattr(fashion_mnist, "provision", no_files)
     err = one_line_error(
         capsys,
         [
@@ -203,13 +205,13 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist
     assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
 
     # the unfinished run is dropped and started over on the next call
-    from bench import runs
+    from bench.study import results as runs
 
     assert (
         runs.Results(out).prepare(
             {
                 "command": "",
-                "environment": {},
+                "environment": environment.environment(),
                 "config": {"epochs": 60, "batch_size": 256, "schedule": "cosine", "lr": None},
             }
         )
@@ -279,7 +281,8 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     with open(out / "anatomy.csv") as f:
         anatomy = list(csv.DictReader(f))
     assert [r["loss"] for r in anatomy] == ["ce", "margin:kind=crammer_singer:delta=1"]
-    assert all(float(r[f"{part}_us"]) > 0 for r in anatomy for part in timing.ANATOMY_PARTS)
+    assert all(float(r[f"{part}_us"]) > 0 for r in anatomy for part in floors.ANATOMY_PARTS)
+    assert {(r["dataset"], r["model"]) for r in anatomy} == {("fashion_mnist", "linear")}
     anatomy_before = (out / "anatomy.csv").read_text()
     printed = capsys.readouterr().out
     assert "learning rate" in printed and "d2l-textbook" in printed
@@ -292,25 +295,69 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
 
 
 def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):
-    from bench import peers
+    from bench.peers import sklearn
 
-    monkeypatch.setattr(peers, "available", lambda: False)
+    monkeypatch.setattr(sklearn, "available", lambda: False)
     err = one_line_error(capsys, ["--peers", "--out", str(tmp_path)])
     assert "pip install '.[peers]'" in err
 
 
 def test_step_anatomy_from_an_older_version_is_measured_again(make_data, tmp_path, capsys):
-    from types import SimpleNamespace
-
-    from bench.__main__ import ANATOMY_COLUMNS, step_anatomy
+    from bench import schema
+    from bench.study import stages
 
     old = tmp_path / "anatomy.csv"
     old.write_text("loss,batch_size,gather_us,scores_us,loss_us,update_us,step_us\n"
                    "ce,32,1,1,1,1,1\n")  # fmt: skip
-    step_anatomy(SimpleNamespace(out=tmp_path, batch_size=32), ["ce"], make_data())
+    stages.step_anatomy(tmp_path, ["ce"], make_data(), 32, model="linear")
     assert "older version" in capsys.readouterr().out
     with open(old) as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == ANATOMY_COLUMNS and [r["loss"] for r in rows] == ["ce"]
-    assert all(float(rows[0][column]) > 0 for column in ANATOMY_COLUMNS[2:])
+    assert tuple(rows[0]) == schema.ANATOMY and [r["loss"] for r in rows] == ["ce"]
+    assert all(float(rows[0][column]) > 0 for column in schema.ANATOMY[4:])
     assert float(rows[0]["step_us"]) != 1.0  # measured, not the old row
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--dataset", "cifar10"], "--dataset cifar10: unknown dataset 'cifar10'; registered datasets"),
+    (["--dataset", "fashion_mnist:ratio=2"], "has no parameter ratio"),
+    (["--model", "resnet"], "--model resnet: unknown model 'resnet'; registered models"),
+])
+def test_bad_dataset_or_model_is_one_line(capsys, tmp_path, argv, words):
+    assert words in one_line_error(capsys, [*argv, "--out", str(tmp_path)])
+
+
+def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_first(capsys, tmp_path):
+    hold = ("import sys, time\nfrom bench.study.lock import OutLock\n"
+            "with OutLock(sys.argv[1], 'python -m bench'):\n"
+            "    print('held', flush=True)\n    time.sleep(60)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        err = one_line_error(capsys, quick_args(tmp_path))
+        assert time.monotonic() - started < 30  # at once: nothing was loaded or trained
+        assert f"another run (pid {holder.pid}, started" in err
+        assert "wait for it, or use another --out" in err
+        assert not (tmp_path / "results.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.realdata
+def test_runs_of_another_machine_are_never_resumed(fashion_mnist, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    assert main(quick_args(out, "--no-report")) == 0
+    meta = json.loads((out / "run.json").read_text())
+    meta["environment"]["cpu"] = "Some Other CPU"  # as if committed from another machine
+    (out / "run.json").write_text(json.dumps(meta))
+    before = (out / "results.csv").read_text()
+    capsys.readouterr()
+    err = one_line_error(capsys, quick_args(out, "--no-report"))
+    assert "another machine" in err and "Some Other CPU" in err and "--out" in err
+    assert (out / "results.csv").read_text() == before
+    assert json.loads((out / "run.json").read_text())["environment"]["cpu"] == "Some Other CPU"

@@ -1,18 +1,18 @@
 """Micro-benchmarks of one training step per loss (batch 256, the real input width).
 
 Untimed in `make test` (--benchmark-disable); `make microbench` times them. A step is the
-trainer's own: scores, value and gradient, parameter update (bench.train.sgd_step).
+trainer's own: scores, value and gradient, parameter update (bench.training.loop.sgd_step).
 """
 
 import pytest
 import torch
 
 import losses
-from bench import runs
-from bench.model import SoftmaxRegression
-from bench.train import sgd_step
+from bench import suite
+from bench.models.linear import SoftmaxRegression
+from bench.training.loop import sgd_step
 
-SPECS = [str(losses.parse(spec)) for spec in runs.DEFAULT_LRS]
+SPECS = suite.default_specs()
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
-"""The loss / likelihood / gradient figures come from the losses themselves."""
+"""The figures: curves of every loss equal independent formulas; axes follow the declarations."""
 
 import math
 
 import matplotlib
 import pytest
+import reference_formulas as ref
 import torch
 
 import losses
@@ -12,26 +13,45 @@ from losses import plots
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-DEFAULTS = [losses.get(name) for name in losses.names()] + [losses.parse("l2:on=scores")]
+SPECS = plots.default_specs()
 
 
-@pytest.mark.parametrize("loss", DEFAULTS, ids=str)
-def test_curves_are_finite_and_read_from_the_loss_itself(loss):
+def test_default_specs_cover_every_registered_loss_and_the_apl_sums():
+    names = {str(losses.parse(spec)).split(":")[0] for spec in SPECS}
+    assert set(losses.names()) <= names
+    assert {"l2:on=scores", "1*nce+1*rce:a=-4", "1*nce+1*l1:on=probs"} <= set(SPECS)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_curves_equal_the_reference_formula_and_its_autograd(spec):
+    loss = losses.parse(spec)
     frame = plots.curves(loss, points=101)
     assert len(frame) == 101 and frame[["x", "loss", "likelihood", "grad"]].notna().all().all()
+    # the sweep rebuilt independently of the plot: o = [s, 0], true class 0
+    s = torch.tensor(frame["s"].values, dtype=torch.float64)
+    want_value, want_grad = ref.value_and_grad(loss, torch.stack([s, torch.zeros_like(s)], 1),
+                                               torch.zeros(101, dtype=torch.int64))
+    torch.testing.assert_close(torch.tensor(frame["loss"].values), want_value, rtol=0, atol=1e-10)
+    torch.testing.assert_close(torch.tensor(frame["grad"].values), want_grad[:, 0], rtol=0,
+                               atol=1e-10)
     assert (frame["likelihood"] - frame["loss"].map(lambda v: math.exp(-v))).abs().max() < 1e-12
-    sweep = torch.tensor(frame["s"].values)
-    scores = torch.stack([sweep, torch.zeros_like(sweep)], 1)
-    value, grad = loss.value_and_grad(scores, torch.zeros(101, dtype=torch.int64))
-    assert torch.equal(torch.tensor(frame["grad"].values), grad[:, 0])
-    assert torch.equal(torch.tensor(frame["loss"].values), value)
 
 
-def test_x_axis_follows_the_kind_of_loss():
-    assert plots.curves(losses.get("ce"))["x"].agg(["min", "max"]).tolist() == [-4.0, 4.0]
-    probs = plots.curves(losses.get("l2"))["x"]
-    assert 0 < probs.min() < 0.001 and 0.999 < probs.max() < 1
-    assert plots.curves(losses.parse("l2:on=scores"))["x"].agg(["min", "max"]).tolist() == [-2, 3]
+@pytest.mark.parametrize("spec, low, high", [
+    ("ce", -4.0, 4.0), ("margin", -4.0, 4.0), ("nce", -4.0, 4.0), ("focal", -4.0, 4.0),
+    ("1*nce+1*rce", -4.0, 4.0), ("l2:on=scores", -2.0, 3.0), ("huber:on=scores", -2.0, 3.0),
+])
+def test_x_axis_is_the_sweep_for_margins_and_raw_scores(spec, low, high):
+    x = plots.curves(losses.parse(spec))["x"]
+    assert x.agg(["min", "max"]).tolist() == [low, high]
+
+
+@pytest.mark.parametrize("spec", ["l2", "l1", "huber", "gce", "rce", "taylor"])
+def test_x_axis_is_p_y_for_losses_applied_to_probabilities(spec):
+    frame = plots.curves(losses.parse(spec))
+    sigmoid = 1 / (1 + (-frame["s"]).map(math.exp))  # p_y for o = [s, 0]
+    assert (frame["x"] - sigmoid).abs().max() < 1e-15
+    assert 0 < frame["x"].min() < 0.001 and 0.999 < frame["x"].max() < 1
 
 
 def test_known_points():
@@ -42,18 +62,50 @@ def test_known_points():
     assert at(losses.get("ce"), 0.0)["loss"] == pytest.approx(math.log(2))
     assert at(losses.get("margin", delta=1.5), 0.0)["loss"] == pytest.approx(1.5)
     assert at(losses.parse("l2:on=scores"), 1.0)["loss"] == pytest.approx(0.0, abs=1e-12)
+    # nce at o = [0, 0]: log ½ / (2 log ½) = ½
+    assert at(losses.get("nce"), 0.0)["loss"] == pytest.approx(0.5)
     # L1 and L2 on probabilities stop teaching where the true class has p_y ≈ 0
     assert abs(at(losses.get("l1"), 0.0005)["grad"]) < 0.01
 
 
-def test_plot_loss_draws_three_panels():
-    fig = losses.get("huber").plot()
+@pytest.mark.parametrize("spec, closed_form", [
+    ("ce", lambda p: 1.0 + 0 * p),
+    ("l1", lambda p: 2 * p),
+    ("focal:gamma=2", lambda p: (1 - p) ** 2 - 2 * p * (1 - p) * math.log(p)),
+    ("gce:q=0.7", lambda p: p**0.7),
+    ("rce:a=-4", lambda p: 4 * p),
+    ("poly1:epsilon=1", lambda p: 1 + p),
+    ("taylor:t=2", lambda p: 1 - (1 - p) ** 2),
+    ("sce", lambda p: 0.1 + 4 * p),
+])
+def test_weights_read_from_the_gradient_equal_the_closed_forms(spec, closed_form):
+    frame = plots.weights(losses.parse(spec))
+    want = frame["p_y"].map(closed_form)
+    assert (frame["w"] - want).abs().max() < 1e-9
+
+
+def test_weight_specs_are_the_true_class_family_and_references():
+    specs = plots.weight_specs()
+    assert {"focal:gamma=2", "gce:q=0.7", "rce:a=-4", "sce:alpha=0.1:beta=1:a=-4",
+            "poly1:epsilon=1", "taylor:t=2", "ce", "l1:on=probs"} <= set(specs)
+    assert "nce" not in specs  # not a loss of p_y alone
+
+
+def test_plot_loss_draws_three_panels_and_the_protocol_has_no_plot_method():
+    fig = plots.plot_loss(losses.get("huber"))
     assert len(fig.axes) == 3
+    plt.close(fig)
+    assert not hasattr(losses.get("huber"), "plot")
+
+
+def test_plot_weights_draws_a_line_per_loss():
+    fig = plots.plot_weights()
+    assert len(fig.axes[0].lines) == len(plots.weight_specs())
     plt.close(fig)
 
 
-def test_main_writes_the_grid_png(tmp_path):
-    out = tmp_path / "sub" / "g.png"
-    assert plots.main(["--out", str(out)]) == 0
-    assert out.stat().st_size > 10_000
+def test_main_writes_the_grid_and_weights_pngs(tmp_path):
+    out, weights = tmp_path / "sub" / "g.png", tmp_path / "w.png"
+    assert plots.main(["--out", str(out), "--weights-out", str(weights)]) == 0
+    assert out.stat().st_size > 10_000 and weights.stat().st_size > 10_000
     plt.close("all")

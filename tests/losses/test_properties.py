@@ -2,13 +2,18 @@
 
 import reference_formulas as ref
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import losses
 
 SPECS = ["ce", "soft_label", "soft_label:smoothing=0.4", "l2", "l1", "huber", "l2:on=scores",
-         "l1:on=scores", "huber:on=scores:delta=0.5", "margin", "margin:kind=weston_watkins"]
+         "l1:on=scores", "huber:on=scores:delta=0.5", "margin", "margin:kind=weston_watkins",
+         # focal with gamma >= 1 only: below 1, (1 - p_y)^gamma has no derivative at p_y = 1,
+         # where large scales put it, so the reference's autograd is nan there (ours is not)
+         "focal", "focal:gamma=1", "gce", "gce:q=0.3", "gce:q=1", "rce", "sce",
+         "sce:alpha=6:beta=0.1", "poly1", "poly1:epsilon=-1", "taylor", "taylor:t=5", "nce",
+         "1*nce+1*rce", "1*nce+1*l1", "0.3*ce+2*margin"]
 
 
 @st.composite
@@ -32,6 +37,8 @@ def cases(draw):
 
 def near_kink(loss, scores, target):
     """True where a hinge or |r| sits within 1e-7 of its kink: there any subgradient is right."""
+    if hasattr(loss, "terms"):
+        return any(near_kink(term, scores, target) for _, term in loss.terms)
     if loss.name == "margin":
         violation = loss.delta + scores - scores.gather(1, target[:, None])
         return bool((violation.abs() < 1e-7).any())
@@ -50,8 +57,7 @@ def test_grad_equals_autograd_of_the_formula(case):
     value, grad = loss.value_and_grad(scores, target)
     assert torch.isfinite(value).all() and torch.isfinite(grad).all()
     assert (value >= -1e-9 * (1 + scores.abs().max())).all()
-    if near_kink(loss, scores, target):
-        return
+    assume(not near_kink(loss, scores, target))
     want_value, want_grad = ref.value_and_grad(loss, scores, target)
     tolerance = 1e-9 * (1 + scores.abs().max().item())
     torch.testing.assert_close(value, want_value, rtol=1e-10, atol=tolerance)

@@ -1,0 +1,1 @@
+"""Analysis of finished runs: statistics, pandas views, calibration, evaluation, L-BFGS optimum."""

@@ -1,0 +1,432 @@
+"""The one code path of a benchmark: ``compare(...)`` from Python, ``python -m bench`` from a shell.
+
+    import bench
+    df = bench.compare(losses=["ce", "huber"], epochs=5, seeds=2, out="runs/mine")
+    bench.report("runs/mine")
+
+A :class:`Study` holds every choice of a command; :func:`run` carries it out: it takes the lock
+on OUT, loads the dataset, checks OUT against this machine and protocol, tunes or looks up the
+rates, trains what is not finished, runs the side stages and writes the report. Bad input raises
+a one-line ``ValueError`` (the CLI prints it and exits with status 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import shlex
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+import losses
+from bench import datasets, environment, models, suite
+from bench.datasets import noise
+from bench.peers import sklearn as sklearn_peers
+from bench.peers import textbook as textbook_loop
+from bench.study import grid, runner, stages
+from bench.study.lock import OutLock
+from bench.study.results import Results
+from bench.training.config import SCHEDULES, STEP_MODES
+from bench.training.loop import Interrupted
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "runs"  # git-ignored: a user's runs never touch the committed reports/
+
+
+class UsageError(ValueError):
+    """Bad input to a study: printed as one line by the CLI, exit status 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """Every choice of one benchmark command; the CLI's flags, one field each."""
+
+    losses: tuple[str, ...] = ()  # empty: the default suite
+    dataset: str = datasets.DEFAULT
+    model: str = models.DEFAULT
+    imports: tuple[str, ...] = ()
+    devices: str = "auto"
+    epochs: int = 10
+    seeds: int = 3
+    batch_size: int = 256
+    lr: float | None = None
+    no_tune: bool = False
+    retune: bool = False
+    tune_epochs: int | None = None
+    schedule: str = "cosine"
+    step_mode: str = "auto"
+    noise: tuple[str, ...] = ("none",)
+    noise_seeds: int = 1
+    batch_sizes: tuple[int, ...] = ()
+    reference_iters: int = 100
+    peers: bool = False
+    data: Path = ROOT / "data"
+    out: Path = DEFAULT_OUT
+    textbook: bool = True
+    textbook_epochs: int = textbook_loop.EPOCHS
+    report: bool = True
+    workers: int | None = None  # a local Dask cluster of this many single-threaded workers
+    scheduler: str | None = None  # or an existing Dask scheduler's address
+
+    @property
+    def parallel(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+    @property
+    def rate_mode(self) -> str:
+        return "fixed" if self.lr is not None else "defaults" if self.no_tune else "tuned"
+
+    @property
+    def protocol(self) -> dict[str, object]:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "schedule": self.schedule}
+
+
+# -- checking a study ----------------------------------------------------------------------------
+def check_counts(study: Study) -> None:
+    for flag, value in (("--epochs", study.epochs), ("--seeds", study.seeds),
+                        ("--batch-size", study.batch_size), ("--tune-epochs", study.tune_epochs),
+                        ("--noise-seeds", study.noise_seeds),
+                        ("--textbook-epochs", study.textbook_epochs)):  # fmt: skip
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if study.lr is not None and not (study.lr > 0 and math.isfinite(study.lr)):
+        raise UsageError(f"--lr must be positive, got {study.lr}")
+    if study.lr is not None and study.no_tune:
+        raise UsageError("--lr and --no-tune exclude each other: give one")
+    if study.workers is not None and study.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {study.workers}")
+    if study.workers is not None and study.scheduler is not None:
+        raise UsageError("--workers and --scheduler exclude each other: give one")
+    if study.reference_iters < 0:
+        raise UsageError(f"--reference-iters must be 0 or more, got {study.reference_iters}")
+    if study.schedule not in SCHEDULES:
+        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, "
+                         f"got {study.schedule!r}")  # fmt: skip
+    if study.step_mode not in STEP_MODES:
+        raise UsageError(f"--step-mode must be one of {', '.join(STEP_MODES)}, "
+                         f"got {study.step_mode!r}")  # fmt: skip
+    if study.peers and not sklearn_peers.available():
+        raise UsageError("--peers needs scikit-learn: pip install '.[peers]' (or make peers)")
+
+
+def resolve_devices(text: str) -> tuple[list[str], list[str]]:
+    """Devices to run on, and notes for the report (a missing GPU under auto is a note)."""
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    if names == ["auto"]:
+        if torch.cuda.is_available():
+            return ["cpu", "cuda"], []
+        return ["cpu"], ["No CUDA device was available (--devices auto): only CPU runs were made."]
+    if not names:
+        raise UsageError("--devices is empty: use auto, cpu, cuda or cpu,cuda")
+    for name in names:
+        if name not in ("cpu", "cuda"):
+            raise UsageError(f"unknown device {name!r}: use auto, cpu, cuda or cpu,cuda")
+        if name == "cuda" and not torch.cuda.is_available():
+            raise UsageError(
+                "--devices asks for cuda but no CUDA device is available: use --devices cpu or auto"
+            )
+    return list(dict.fromkeys(names)), []
+
+
+def resolve_losses(specs) -> list[str]:
+    """The requested loss specs, canonical (``str(losses.parse(spec))``), in order; the default
+    suite when none is given."""
+    specs = [s.strip() for s in specs if s.strip()] if specs else suite.default_specs()
+    chosen = []
+    for spec in specs:
+        try:
+            chosen.append(str(losses.parse(spec)))
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"--losses {spec}: {error}") from None
+    if not chosen:
+        raise UsageError("--losses is empty: give at least one loss spec")
+    return list(dict.fromkeys(chosen))
+
+
+def resolve_part(kind, spec: str, flag: str) -> str:
+    try:
+        return kind.canonical(spec)
+    except ValueError as error:
+        raise UsageError(f"{flag} {spec}: {error}") from None
+
+
+def resolve_noise(levels) -> list[str]:
+    chosen = []
+    for spec in (s.strip() for s in levels if s.strip()):
+        try:
+            chosen.append(noise.canonical(spec))
+        except ValueError as error:
+            raise UsageError(f"--noise: {error}") from None
+    return list(dict.fromkeys(chosen or ["none"]))
+
+
+def built_in_rates(specs: list[str]) -> dict[str, float]:
+    """Each loss's built-in rate (``--no-tune``); a loss without one is an error naming it."""
+    rates = {spec: suite.built_in_rate(spec) for spec in specs}
+    missing = [spec for spec, rate in rates.items() if rate is None]
+    if missing:
+        raise UsageError(
+            f"--no-tune: {', '.join(missing)} has no built-in rate: tune it (drop --no-tune) "
+            "or give one rate with --lr"
+        )
+    return rates
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"--out {out} is not writable ({error.strerror}): choose a folder you can write to"
+        ) from None
+
+
+def import_plugins(sources) -> list[str]:
+    """Import users' loss files or modules (``--import``) and installed entry points."""
+    from losses import plugins
+
+    names = plugins.load_entry_points()
+    for source in sources:
+        try:
+            names += plugins.load(source)
+        except ValueError as error:
+            raise UsageError(f"--import {source}: {error}") from None
+    return names
+
+
+def check_losses(specs: list[str], num_classes: int, prior=None) -> None:
+    """Every loss, once on a random valid batch, before any training: one that raises, returns
+    the wrong shape or a non-finite value, or whose analytic gradient disagrees with autograd is
+    a one-line error naming it (``losses.plugins.check``)."""
+    from losses import plugins
+
+    for spec in specs:
+        try:
+            loss = losses.parse(spec)
+            plugins.check(loss if prior is None else loss.with_prior(prior), num_classes)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+
+# -- carrying it out -----------------------------------------------------------------------------
+class StopFlag:
+    """Ctrl-C sets the flag (the loop stops after its current step); a second Ctrl-C aborts."""
+
+    def __init__(self):
+        self.set = False
+
+    def __call__(self) -> bool:
+        return self.set
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.set:
+                raise KeyboardInterrupt
+            self.set = True
+            tqdm.write("stopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+
+        try:
+            self._previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread (e.g. a notebook's worker): no Ctrl-C handling
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def run(study: Study, command: str = "") -> int:
+    """Carry out ``study``; return 0, or 130 when interrupted (every finished epoch is kept)."""
+    check_counts(study)
+    if study.imports or _has_plugins():
+        import_plugins(study.imports)
+    specs = resolve_losses(study.losses)
+    dataset_spec = resolve_part(datasets, study.dataset, "--dataset")
+    model_spec = resolve_part(models, study.model, "--model")
+    levels = resolve_noise(study.noise)
+    devices, notes = resolve_devices(study.devices)
+    if study.step_mode == "cuda-graph" and "cpu" in devices:
+        raise UsageError(
+            "--step-mode cuda-graph needs CUDA: use --devices cuda, or --step-mode auto"
+        )
+    if study.rate_mode == "defaults":
+        built_in_rates(specs)  # before any work: a loss without a rate is refused at once
+    out = Path(study.out)
+    check_writable(out)
+    command = command or "bench.compare(...)"
+    with OutLock(out, command):
+        part = datasets.parse(dataset_spec)
+        part.provision(Path(study.data))
+        data = part.load(Path(study.data))
+        for level in levels:
+            try:
+                noise.check_fits(level, data.pairs, dataset_spec)
+            except ValueError as error:
+                raise UsageError(f"--noise: {error}") from None
+        check_losses(specs, data.num_classes, data.prior)
+        linear = models.parse(model_spec).linear
+        skipped = {} if linear else dict(stages.LINEAR_ONLY)
+        textbook_fits = textbook_loop.supports(dataset_spec, model_spec)
+        if not textbook_fits:
+            skipped["textbook"] = textbook_loop.SUPPORTED
+        meta = {
+            "command": command,
+            "config": {
+                **study.protocol, "lr": study.lr, "rates": study.rate_mode, "losses": specs,
+                "dataset": dataset_spec, "model": model_spec, "devices": devices,
+                "seeds": list(range(study.seeds)), "noise": levels,
+                "noise_seeds": list(range(study.noise_seeds)),
+                "tune_epochs": study.tune_epochs or study.epochs, "step_mode": study.step_mode,
+                "textbook": study.textbook_epochs if study.textbook and textbook_fits else 0,
+                "data": str(study.data), "imports": list(study.imports),
+            },
+            "environment": environment.environment(),
+            "datasets": {dataset_spec: data.fingerprint()},
+            "notes": notes,
+            "skipped": skipped,
+            "parallel": _parallel_meta(study),
+        }
+        results = Results(out)
+        results.prepare(meta)
+        try:
+            with StopFlag() as stop, _cluster(study) as cluster:
+                _train(study, specs, data, model_spec, devices, levels, results, stop,
+                       textbook_fits, cluster)  # fmt: skip
+        except Interrupted:
+            print(
+                f"interrupted: {len(results.finished())} finished runs are in "
+                f"{results.csv_path}; run the same command again to resume",
+                file=sys.stderr,
+            )
+            return 130
+        if study.report:
+            from bench import reporting as report_module
+
+            print(f"report: {report_module.write_report(out, data={dataset_spec: data})}")
+    return 0
+
+
+def _has_plugins() -> bool:
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="lossbench.losses"))
+
+
+def _cluster(study: Study):
+    """The Dask cluster of a parallel study (imported only then), or a null context."""
+    if not study.parallel:
+        return contextlib.nullcontext()
+    from bench.study import parallel
+
+    try:
+        return parallel.Cluster(workers=study.workers, scheduler=study.scheduler)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _parallel_meta(study: Study) -> dict | None:
+    if not study.parallel:
+        return None
+    return {"workers": study.workers, "scheduler": study.scheduler}
+
+
+def _train(study, specs, data, model_spec, devices, levels, results, stop, textbook_fits,
+           cluster=None):  # fmt: skip
+    workload = {"dataset": data.spec, "model": model_spec}
+    if study.rate_mode == "fixed":
+        rates = dict.fromkeys(specs, study.lr)
+    elif study.rate_mode == "defaults":
+        rates = built_in_rates(specs)
+    else:
+        rates = stages.tune_rates(
+            study.out, specs, data, devices[0], stop, model=model_spec,
+            epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
+            schedule=study.schedule, retune=study.retune, cluster=cluster,
+            data_root=study.data, imports=study.imports,
+        )
+    configs = []
+    for level in levels:
+        seeds = range(study.seeds if level == "none" else study.noise_seeds)
+        configs += grid.expand(specs, devices, seeds, lrs=rates, noise=level, **study.protocol,
+                               **workload)  # fmt: skip
+    if study.textbook and textbook_fits and "cpu" in devices and "ce" in specs:
+        configs.append(grid.textbook_run(study.textbook_epochs, study.batch_size))
+    finished = results.resume(configs)
+    todo = [c for c in configs if c not in finished]
+    if len(todo) < len(configs):
+        print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
+              f"{results.csv_path}")  # fmt: skip
+    if cluster is None:
+        runner.train_all(todo, {data.spec: data}, results, Path(study.data), stop,
+                         study.step_mode)  # fmt: skip
+    else:  # the textbook loop is a timing peer: it runs here, alone, after the cluster's runs
+        serial = [c for c in todo if c.trainer == textbook_loop.NAME]
+        runner.train_parallel([c for c in todo if c not in serial], cluster, results,
+                              Path(study.data), stop, step_mode=study.step_mode,
+                              imports=study.imports)  # fmt: skip
+        runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,
+                         study.step_mode)  # fmt: skip
+        stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,
+                             batch_size=study.batch_size, schedule=study.schedule,
+                             step_mode=study.step_mode)  # fmt: skip
+    if study.batch_sizes:
+        stages.batch_size_sweep(study.out, data, devices, study.batch_sizes, rates, stop,
+                                model=model_spec, step_mode=study.step_mode)  # fmt: skip
+    if "cpu" in devices:
+        stages.step_anatomy(study.out, specs, data, study.batch_size, model=model_spec)
+    if study.reference_iters:
+        stages.convex_references(study.out, specs, data, model=model_spec,
+                                 max_iter=study.reference_iters)  # fmt: skip
+    if study.peers:
+        stages.peer_rows(study.out, data, model=model_spec, epochs=study.epochs)
+
+
+# -- Python API ----------------------------------------------------------------------------------
+def compare(losses=(), *, dataset: str = datasets.DEFAULT, model: str = models.DEFAULT,
+            out: str | Path = DEFAULT_OUT, **options) -> pd.DataFrame:  # fmt: skip
+    """Train and report ``losses`` (specs) as ``python -m bench`` would; return every row of
+    OUT/results.csv as a DataFrame. ``options`` are :class:`Study`'s fields (epochs, seeds,
+    noise, devices, ...); bad input raises the CLI's one-line ValueError."""
+    fields = {f.name for f in dataclasses.fields(Study)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise UsageError(f"compare() has no option {', '.join(unknown)}; "
+                         f"its options are: {', '.join(sorted(fields))}")  # fmt: skip
+    for name in ("noise", "imports", "batch_sizes"):
+        if isinstance(options.get(name), str):
+            options[name] = (options[name],)
+    if isinstance(losses, str):
+        losses = (losses,)
+    study = Study(losses=tuple(losses), dataset=dataset, model=model, out=Path(out),
+                  **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    if run(study) != 0:
+        raise KeyboardInterrupt("interrupted: run compare() again to resume")
+    from bench.analysis import tables
+
+    return tables.load(Path(out) / "results.csv")
+
+
+def report(out: str | Path) -> Path:
+    """Write OUT/README.md and its figures from OUT's files, without training; return its path."""
+    from bench import reporting as report_module
+
+    out = Path(out)
+    if not (out / "results.csv").exists() or not (out / "run.json").exists():
+        raise UsageError(f"{out} has no results.csv and run.json: run python -m bench --out "
+                         f"{out} first")  # fmt: skip
+    with OutLock(out, "bench.report"):
+        return report_module.write_report(out)
+
+
+def command_line(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "bench", *argv])

@@ -1,0 +1,132 @@
+"""Speed: step times, throughput and the epoch against its floor, per loss; the machine's own
+drift; the textbook loop; the step anatomy, the batch-size sweep and the micro-benchmarks."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from bench.analysis import tables
+from bench.reporting import anatomy, figures
+from bench.reporting.markdown import markdown_table, number, ratio, skipped
+from bench.reporting.workload import Workload
+
+
+def section(w: Workload, micro: str = "") -> str:
+    """The speed section; ``micro`` is the micro-benchmarks' summary, placed at its end."""
+    table = w.speed
+    shown = pd.DataFrame(
+        {
+            "loss": table["run"],
+            "device": table["device"],
+            "median step µs": table["step_us"].map(number),
+            "p90 step µs": table["step_p90_us"].map(number),
+            "samples/s": table["samples_per_s"].map(number),
+            "epoch s": table["epoch_s"].map(lambda v: f"{v:.3f}"),
+            "GEMM floor s": table["floor_s"].map(lambda v: f"{v:.3f}"),
+            "× floor": table["x_floor"].map(ratio),
+            "peak MB": table["peak_mem_mb"].map(number),
+            "steps": table["step_mode"],
+        }
+    )
+    text = [
+        "## Speed",
+        "",
+        "Single-model runs only. Step = gather the batch, scores, loss value and gradient, "
+        "parameter update; timed with perf_counter on the CPU, CUDA events on a GPU (read at "
+        "epoch end, no synchronisation in the loop). Median over epochs of each epoch's median "
+        "step, mean over seeds. 'Steps' says how they ran: eager (Python launches each op, the "
+        "rows and the rate handed in per step) or cuda-graph (the whole step replayed as one "
+        f"captured CUDA graph, reading its rows and rate from device buffers). {floor(w)} "
+        "Peak memory is the process's peak RSS on the CPU and torch's max allocated on a GPU.",
+        "",
+        markdown_table(shown),
+        "",
+        drift(w),
+    ]
+    if w.timed_apart:
+        epochs = int(w.caches["timing"]["epochs"].iloc[0])
+        text[-1:-1] = [
+            f"The runs above ran in parallel and shared the machine, so none of their times is "
+            f"shown: each loss was timed again alone, {epochs} epochs of seed 0, in a serial "
+            "phase after them (OUT/timing.csv).", "",
+        ]
+    text += textbook(w)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    sns.barplot(table[table["trainer"] == "lossbench"], y="run", x="step_us", hue="device", ax=ax)
+    ax.set(xlabel="median step (µs)", ylabel="", title="Step time per loss and device")
+    text += ["", figures.image("step time", fig, w, "step_time.png")]
+    if not w.caches["anatomy"].empty:
+        text += ["", anatomy.section(w)]
+    text += batch_sizes(w)
+    if micro:
+        text += ["", micro]
+    return "\n".join(text)
+
+
+def floor(w: Workload) -> str:
+    """What the floor column measures, for this workload's model and training set."""
+    over = "the training set"
+    if w.train_size is not None:
+        over = f"all {w.train_size:,} training {w.noun}"
+    work = ("the two GEMMs alone (forward (W xᵀ)ᵀ and update gᵀx, in the trainer's layout, "
+            if w.linear is not False else
+            "the model's own work alone (its forward scores and its update from a fixed score "
+            "gradient, ")  # fmt: skip
+    return (f"'GEMM floor' is one epoch of {work}batch by batch over {over}), measured in the "
+            "same process right before the run; '× floor' is the epoch time over it.")
+
+
+def drift(w: Workload) -> str:
+    """How much the same loss's step time moved between its runs: the machine's own noise."""
+    found = tables.step_drift(w.rows, w.final)
+    if found is None:
+        return ""
+    spread, (_, _, loss, device) = found
+    return (
+        f"Between seeds of one loss, the median step moved by up to {spread:.2f}× "
+        f"({loss} on {device}): on a shared machine the speed of the same work drifts, so "
+        "differences between losses smaller than that are noise; `make microbench` times each "
+        "loss's value and gradient in isolation."
+    )
+
+
+def textbook(w: Workload) -> list[str]:
+    """The D2L textbook loop against lossbench's `ce`, or why the loop did not run."""
+    reason = w.skipped("textbook")
+    if reason:
+        return ["", skipped("The D2L textbook loop", reason)]
+    table = w.speed
+    loop = table[table["trainer"] == "d2l-textbook"]
+    ours = table[(table["trainer"] == "lossbench") & (table["loss"] == "ce")
+                 & (table["device"] == "cpu")]  # fmt: skip
+    if loop.empty or ours.empty:
+        return []
+    seconds = loop["epoch_s"].iloc[0]
+    return ["", f"The D2L textbook loop takes {seconds:.2f} s per epoch on this CPU; "
+            f"lossbench's `ce` epoch is **{seconds / ours['epoch_s'].iloc[0]:.0f}× faster**."]
+
+
+def batch_sizes(w: Workload) -> list[str]:
+    """The batch-size sweep (OUT/speed.csv): one loss, one seed, each batch size."""
+    sweep = w.caches["speed"]
+    if sweep.empty:
+        return []
+    per = tables.batch_sweep(sweep)
+    text = ["", "### Batch size", "",
+            f"`{sweep['loss'].iloc[0]}`, one seed, {sweep['epochs'].iloc[0]} epochs per "
+            "batch size, single model:", "",
+            markdown_table(pd.DataFrame({
+                "device": per["device"], "batch": per["batch_size"],
+                "median step µs": (per["step_ms"] * 1000).map(number),
+                "samples/s": per["samples_per_s"].map(number),
+                "epoch s": per["epoch_s"].map(lambda v: f"{v:.3f}"),
+                "× floor": (per["epoch_s"] / per["floor_s"]).map(ratio)}))]  # fmt: skip
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    sns.lineplot(per, x="batch_size", y="step_ms", hue="device", marker="o", ax=axes[0])
+    axes[0].set(xscale="log", yscale="log", xlabel="batch size", ylabel="median step (ms)",
+                title="Step time grows with the batch")  # fmt: skip
+    sns.lineplot(per, x="batch_size", y="samples_per_s", hue="device", marker="o", ax=axes[1])
+    axes[1].set(xscale="log", xlabel="batch size", ylabel="samples/s", title="Throughput")
+    return text + ["", figures.image("batch sizes", fig, w, "batch_sizes.png")]

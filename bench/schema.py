@@ -1,0 +1,127 @@
+"""Every CSV lossbench writes, its columns in one place, and how rows are read, appended, written.
+
+A results folder (``--out``) holds these tables; each row names its dataset and model, so runs
+and caches of different workloads never meet. A table from an older version whose columns are a
+subset of today's is read with the missing columns filled (``UPGRADE``) and rewritten whole with
+today's header before anything is appended to it; any other header is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from pathlib import Path
+
+from bench.training.floors import ANATOMY_EPOCHS, ANATOMY_PARTS
+
+RESULTS = (
+    "trainer", "dataset", "model", "loss", "device", "seed", "noise", "epoch", "epochs", "lr",
+    "batch_size", "schedule", "status", "step_mode", "grad", "train_loss", "train_acc",
+    "test_acc", "balanced_acc", "worst_class_acc", "macro_f1", "epoch_s", "step_ms",
+    "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac",
+    "memorised", "concurrent",
+)  # fmt: skip
+# The batch-size sweep (OUT/speed.csv) and the serial timing phase of a parallel study
+# (OUT/timing.csv) have results.csv's rows.
+SPEED = TIMING = RESULTS
+# Runs that raised on a worker, with the one-line reason; redone by the next command.
+FAILURES = ("trainer", "dataset", "model", "loss", "device", "seed", "noise", "reason")
+TUNING = ("dataset", "model", "loss", "device", "epochs", "batch_size", "schedule", "lr",
+          "status", "val_acc")  # fmt: skip
+ANATOMY = ("dataset", "model", "loss", "batch_size",
+           *(f"{part}_us" for part in ANATOMY_PARTS + ANATOMY_EPOCHS))  # fmt: skip
+REFERENCE = ("dataset", "model", "loss", "max_iter", "train_loss", "train_acc", "test_acc",
+             "iterations", "seconds")  # fmt: skip
+PEERS = ("dataset", "peer", "loss", "epochs", "seed", "train_acc", "test_acc", "fit_s")
+
+# What a column missing from an older table means: every run before datasets and models were
+# parts was Fashion-MNIST on softmax regression, with analytic gradients; the metrics of
+# imbalance were not measured.
+UPGRADE = {"dataset": "fashion_mnist", "model": "linear", "grad": "analytic",
+           "balanced_acc": "nan", "worst_class_acc": "nan", "macro_f1": "nan",
+           "concurrent": "False"}  # fmt: skip
+
+
+class SchemaError(ValueError):
+    """A CSV whose columns this version cannot read; the message says what to do."""
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    """The rows of a CSV this package appends to; [] when it does not exist.
+
+    A last line without its newline was torn by a kill mid-write: it is dropped with a warning
+    (the next rewrite removes it). An older header (a subset of ``columns``, the rest in
+    ``UPGRADE``) is read with the missing columns filled; any other raises SchemaError.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        torn = text.rsplit("\n", 1)[-1]
+        warnings.warn(
+            f"{path}: ignoring a torn last line ({len(torn)} characters): "
+            "the previous run was killed while writing it",
+            stacklevel=3,
+        )
+        text = text[: len(text) - len(torn)]
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or tuple(reader.fieldnames) == columns:
+        return list(reader)
+    missing = [c for c in columns if c not in reader.fieldnames]
+    if set(reader.fieldnames) <= set(columns) and set(missing) <= set(UPGRADE):
+        return [{**{c: UPGRADE[c] for c in missing}, **row} for row in reader]
+    raise SchemaError(
+        f"{path} has columns from another version of lossbench; "
+        "move it away or choose another --out"
+    )
+
+
+def header_is_current(path: Path, columns: tuple[str, ...]) -> bool:
+    """Whether ``path`` is absent, empty or has exactly ``columns`` as its header."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    with open(path, newline="") as f:
+        return tuple(next(csv.reader(f), ())) == columns
+
+
+def append_row(path: Path, columns: tuple[str, ...], row: dict) -> None:
+    """Append one row (a header first into a new file), flushed and fsynced before returning:
+    a kill can tear at most the line being written, which read_rows then drops. An older table
+    is first rewritten with today's header."""
+    path = Path(path)
+    if not header_is_current(path, columns):
+        write_rows(path, columns, read_rows(path, columns))
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: _cell(row[k]) for k in columns})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """Write a whole CSV atomically (a temporary file, then a rename): never half a table."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _cell(row[k]) for k in columns} for row in rows)
+    write_atomic(Path(path), buffer.getvalue())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _cell(value):
+    return f"{value:.6g}" if isinstance(value, float) else value

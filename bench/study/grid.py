@@ -1,0 +1,34 @@
+"""The grid of runs: every (dataset, model, loss, device, seed, noise) a study trains."""
+
+from __future__ import annotations
+
+from bench.training.config import RunConfig
+
+
+def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[RunConfig]:
+    """Every (loss, device, seed) run, devices outermost so each device's data moves once.
+
+    ``protocol`` holds the RunConfig fields all share (epochs, batch size, schedule, noise,
+    dataset, model)."""
+    return [
+        RunConfig(loss=spec, device=device, seed=seed, lr=lrs[spec], **protocol)
+        for device in devices
+        for spec in specs
+        for seed in seeds
+    ]
+
+
+def textbook_run(epochs: int, batch_size: int, seed: int = 0) -> RunConfig:
+    """The D2L textbook loop's run: ce on the CPU at the book's constant rate 0.1."""
+    from bench.peers import textbook
+
+    return RunConfig(
+        loss="ce",
+        device="cpu",
+        seed=seed,
+        epochs=epochs,
+        lr=textbook.LR,
+        batch_size=batch_size,
+        schedule="constant",
+        trainer=textbook.NAME,
+    )

@@ -1,0 +1,188 @@
+"""Runs and tuning trials on Dask: a local cluster of single-threaded workers, or any cluster.
+
+``--workers N`` starts a ``LocalCluster`` of N worker processes with one thread each;
+``--scheduler ADDRESS`` sends the work to a running Dask scheduler (one started by hand, by
+dask-jobqueue on SLURM/PBS, or by dask-kubernetes). Only the driver writes: a worker loads the
+dataset itself (from the same ``--data`` path or file, which a cluster must share), trains one run
+or one loss's tuning trials, and returns its rows; the driver appends them to results.csv and the
+caches as each task completes, so resume, deduplication and Ctrl-C work as in the serial loop.
+
+A worker that dies mid-run loses only that run: the scheduler runs the task again on another
+worker (Dask's ``allowed-failures``); a run that raises is recorded with a one-line reason in
+OUT/failures.csv and the others go on. Rows of runs that shared a host with other workers are
+marked ``concurrent``: their times are kept out of the speed table, which comes from a serial
+phase in the driver. A worker started with ``--resources GPU=1`` advertises a GPU; runs on
+``cuda`` ask for that resource, so they go only there.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+
+import torch
+
+from bench.training.config import RunConfig
+
+GPU = "GPU"  # the Dask worker resource a GPU worker advertises: dask worker ... --resources GPU=1
+CONNECT_TIMEOUT_S = 10
+
+
+class ClusterError(ValueError):
+    """A cluster that cannot be reached or started; the one-line message says what to do."""
+
+
+class Cluster:
+    """``with Cluster(workers=2) as cluster:`` or ``Cluster(scheduler="tcp://host:8786")``."""
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None):
+        if (workers is None) == (scheduler is None):
+            raise ValueError("give either workers or scheduler")
+        self.workers, self.scheduler = workers, scheduler
+        self.client = self._local = None
+
+    def __enter__(self) -> Cluster:
+        from dask.distributed import Client, LocalCluster
+
+        if self.scheduler is not None:
+            try:
+                self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+            except (OSError, TimeoutError, ValueError) as error:
+                reason = (str(error).splitlines() or [type(error).__name__])[0]
+                raise ClusterError(
+                    f"--scheduler {self.scheduler}: cannot reach a Dask scheduler there "
+                    f"({reason[:120]}); start one with `dask scheduler`, or use --workers N"
+                ) from None
+        else:
+            self._local = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                       processes=True, dashboard_address=None,
+                                       silence_logs=logging.ERROR)  # fmt: skip
+            self.client = Client(self._local)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._local is not None:
+            self._local.close()
+
+    def shared_hosts(self) -> dict[str, bool]:
+        """Worker address -> whether other workers (or threads) share its host."""
+        workers = self.client.scheduler_info()["workers"]
+        threads: dict[str, int] = {}
+        for info in workers.values():
+            threads[info["host"]] = threads.get(info["host"], 0) + info.get("nthreads", 1)
+        return {address: threads[info["host"]] > 1 for address, info in workers.items()}
+
+    def map(self, task: Callable, items: list, *, should_stop: Callable[[], bool],
+            on_result: Callable[[object, dict], None],
+            cuda=lambda item: False) -> None:  # fmt: skip
+        """Run ``task(item)`` for every item on the cluster; call ``on_result(item, result)`` in
+        the driver as each completes (``result["worker"]`` is the worker's address). Polls
+        ``should_stop`` twice a second; when it is set, cancels what is left and raises
+        :class:`bench.training.loop.Interrupted`."""
+        from dask.distributed import wait
+
+        from bench.training.loop import Interrupted
+
+        futures = {}
+        for item in items:
+            resources = {GPU: 1} if cuda(item) else None
+            futures[self.client.submit(task, item, pure=False, resources=resources)] = item
+        pending = set(futures)
+        try:
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished within the poll: check Ctrl-C, go on
+                    done = set()
+                for future in done:
+                    on_result(futures[future], _result(future))
+                if should_stop():
+                    raise Interrupted("stopped while the cluster was running")
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _result(future) -> dict:
+    """A task's result, or a failure record when it could not complete (e.g. killed workers
+    beyond Dask's allowed failures)."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 — any failure of one task is that task's record
+        return {"error": one_line(error)}
+
+
+def one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
+
+
+# -- what runs on a worker ----------------------------------------------------------------------
+_DATA: dict[tuple[str, str], object] = {}
+_IMPORTED: set[str] = set()
+
+
+def _prepare_worker(dataset: str, data_root: str, imports: tuple[str, ...]):
+    """The worker's copy of the dataset (loaded once per worker process) and users' losses."""
+    from bench import datasets
+    from losses import plugins
+
+    for source in imports:
+        if source not in _IMPORTED:
+            plugins.load(source)
+            _IMPORTED.add(source)
+    key = (dataset, data_root)
+    if key not in _DATA:
+        _DATA[key] = datasets.load(dataset, data_root)
+    return _DATA[key]
+
+
+def train_task(job: tuple) -> dict:
+    """One run on a worker: ``job`` = (RunConfig, data root, step mode, imports). Returns its
+    epoch rows and final state, or ``{"error": one line}``; never raises."""
+    from distributed import get_worker
+
+    from bench.training import floors, loop
+
+    config, data_root, step_mode, imports = job
+    result = {"worker": get_worker().address}
+    try:
+        torch.set_num_threads(1)
+        data = _prepare_worker(config.dataset, data_root, imports).to(config.device)
+        floor = floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
+        rows = []
+        model = loop.train(config, data, on_epoch=rows.append, step_mode=step_mode)
+        result |= {"rows": [{**row, "floor_s": floor} for row in rows],
+                   "state": None if rows[-1]["status"] == "diverged" else model.state_dict()}
+    except Exception as error:  # noqa: BLE001 — recorded by the driver with its reason
+        result["error"] = one_line(error)
+        result["trace"] = traceback.format_exc(limit=5)
+    return result
+
+
+def tune_task(job: tuple) -> dict:
+    """One loss's tuning trials on a worker: ``job`` = (Tuner arguments, spec, rates, device,
+    data root, imports). Returns the trials, or ``{"error": one line}``."""
+    from distributed import get_worker
+
+    from bench.study import tune
+
+    kwargs, spec, rates, device, data_root, imports = job
+    result = {"worker": get_worker().address}
+    try:
+        torch.set_num_threads(1)
+        data = _prepare_worker(kwargs["dataset"], data_root, imports)
+        tuner = tune.Tuner(None, **kwargs)
+        result["trials"] = tuner.trials_for(spec, rates, data.to(device), device)
+    except Exception as error:  # noqa: BLE001
+        result["error"] = one_line(error)
+    return result
+
+
+def is_cuda(job) -> bool:
+    first = job[0]
+    return isinstance(first, RunConfig) and first.device == "cuda" or (
+        isinstance(first, dict) and job[3] == "cuda")

@@ -1,0 +1,176 @@
+"""results.csv and run.json: appending rows, knowing which runs are finished, resuming.
+
+results.csv is the single source of truth: one tidy row per (trainer, dataset, model, loss,
+device, seed, noise, epoch), appended and flushed as each epoch ends. A run is finished when its
+last epoch is there, or a row says it diverged; anything else is unfinished and is trained again
+from the start. A folder belongs to one machine and one protocol: run.json records both, and a
+command on another machine, under another protocol or over other data is refused, never mixed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from bench import environment, schema
+from bench.training.config import RunConfig
+
+# What makes rows of one study comparable; a second command into the same folder must agree.
+PROTOCOL = ("epochs", "batch_size", "schedule", "lr")
+
+
+class RunsError(ValueError):
+    """A results folder that cannot be used as asked; the message says what to do."""
+
+
+def slug(config: RunConfig) -> str:
+    """A file-name-safe key of one run, e.g. ``huber_on-probs_delta-0.1__cpu__seed0``; runs off
+    the default workload (Fashion-MNIST, softmax regression) are prefixed with theirs."""
+    key = f"{config.loss}__{config.device}__seed{config.seed}"
+    key += "" if config.noise == "none" else f"__{config.noise}"
+    if (config.dataset, config.model) != (schema.UPGRADE["dataset"], schema.UPGRADE["model"]):
+        key = f"{config.dataset}__{config.model}__{key}"
+    return key.replace(":", "_").replace("=", "-").replace("/", "-")
+
+
+def run_key(row: dict) -> RunConfig:
+    """The run a results row belongs to."""
+    fields = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    return RunConfig(**{name: _convert(row[name], kind) for name, kind in fields.items()})
+
+
+def _convert(value, kind):
+    kind = {"str": str, "int": int, "float": float}[
+        kind if isinstance(kind, str) else kind.__name__
+    ]
+    return kind(value)
+
+
+class Results:
+    """OUT/results.csv and OUT/run.json: appending rows, and knowing which runs are finished."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.csv_path = self.out / "results.csv"
+        self.meta_path = self.out / "run.json"
+
+    # -- reading ---------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        """All complete rows; a torn last line (a kill mid-write) is dropped with a warning."""
+        try:
+            return schema.read_rows(self.csv_path, schema.RESULTS)
+        except schema.SchemaError as error:
+            raise RunsError(str(error)) from None
+
+    def finished(self, rows: list[dict] | None = None) -> set[RunConfig]:
+        """The runs whose last epoch, or divergence, is recorded."""
+        rows = self.rows() if rows is None else rows
+        return {
+            run_key(row)
+            for row in rows
+            if row["status"] == "diverged" or int(row["epoch"]) == int(row["epochs"])
+        }
+
+    def meta(self) -> dict:
+        """run.json, or {} before the first command."""
+        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+
+    # -- writing ---------------------------------------------------------------------------
+    def prepare(self, meta: dict) -> set[RunConfig]:
+        """Check OUT against this study, drop unfinished runs' rows, record meta; return finished.
+
+        Raises RunsError when OUT holds results of another protocol (epochs, batch size,
+        schedule, learning rate), of another machine or build (environment.IDENTITY), or of the
+        same dataset spec over other data (its fingerprint in ``meta["datasets"]``): mixing them
+        would make the tables compare unlike runs, or put one machine's times under another's name.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        rows = self.rows()
+        old = self.meta()
+        if rows and not old:
+            raise RunsError(
+                f"{self.csv_path} has no run.json beside it, so its configuration is unknown; "
+                "use a new --out, or delete results.csv to start over"
+            )
+        datasets = dict(old.get("datasets", {}))
+        if rows:
+            self._check_protocol(old.get("config", {}), meta["config"])
+            self._check_machine(old.get("environment", {}), meta["environment"])
+            for spec, fingerprint in meta.get("datasets", {}).items():
+                if datasets.get(spec, fingerprint) != fingerprint:
+                    raise RunsError(
+                        f"{self.out} holds {spec} runs trained on other data (fingerprint "
+                        f"{datasets[spec]}, now {fingerprint}): use a new --out, or delete its "
+                        "results.csv to start over"
+                    )
+        else:
+            datasets = {}
+        datasets.update(meta.get("datasets", {}))
+        finished = self.finished(rows)
+        kept = [row for row in rows if run_key(row) in finished]
+        if (len(kept) != len(rows) or not schema.header_is_current(self.csv_path, schema.RESULTS)
+                or (rows and not self.csv_path.read_text().endswith("\n"))):  # fmt: skip
+            self._rewrite(kept)
+        schema.write_atomic(self.meta_path, json.dumps({**meta, "datasets": datasets}, indent=2)
+                            + "\n")  # fmt: skip
+        return finished
+
+    def _check_protocol(self, old: dict, new: dict) -> None:
+        changed = [k for k in PROTOCOL if old.get(k) != new.get(k)]
+        if changed:
+            what = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in changed)
+            raise RunsError(
+                f"{self.out} holds results of another configuration ({what}); "
+                "use a new --out, or delete its results.csv to start over"
+            )
+
+    def _check_machine(self, old: dict, new: dict) -> None:
+        if environment.identity(old) != environment.identity(new):
+            raise RunsError(
+                f"{self.out} holds runs measured on another machine or build "
+                f"({environment.describe(old)}; this is {environment.describe(new)}) and a report "
+                "never mixes machines: use a new --out, or delete its results.csv to start over"
+            )
+
+    def resume(self, configs: list[RunConfig]) -> set[RunConfig]:
+        """The finished runs among ``configs``; drops rows of runs that are unfinished, or stale:
+        the same (trainer, dataset, model, loss, device, seed, noise) as one of ``configs`` under
+        another rate (after a re-tune), so no two versions of a run ever meet in the tables."""
+        rows = self.rows()
+        finished = self.finished(rows)
+        wanted = set(configs)
+        identities = {_identity(c) for c in configs}
+        kept = [
+            row
+            for row in rows
+            if (key := run_key(row)) in finished
+            and (key in wanted or _identity(key) not in identities)
+        ]
+        if len(kept) != len(rows):
+            self._rewrite(kept)
+        return finished & wanted
+
+    def append(self, row: dict) -> None:
+        """Append one row and flush it to disk before returning."""
+        schema.append_row(self.csv_path, schema.RESULTS, row)
+
+    def save_weights(self, config: RunConfig, state: dict[str, torch.Tensor]) -> Path:
+        """Save a finished run's final parameters under OUT/weights/<slug>.pt, atomically."""
+        path = self.out / "weights" / f"{slug(config)}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def _rewrite(self, rows: list[dict]) -> None:
+        schema.write_rows(self.csv_path, schema.RESULTS, rows)
+
+
+def _identity(config: RunConfig) -> tuple:
+    return (config.trainer, config.dataset, config.model, config.loss, config.device,
+            config.seed, config.noise)  # fmt: skip

@@ -1,0 +1,194 @@
+"""The side stages of a study, each cached in its own CSV of OUT, keyed by dataset and model:
+rate tuning, the batch-size sweep, the step anatomy, the L-BFGS optimum and scikit-learn peers.
+
+Stages marked linear-only run for softmax regression alone (``part.linear``); ``skipped`` says
+why one did not run, for the report (run.json's ``skipped``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+import losses
+from bench import models, schema, suite
+from bench.analysis import reference
+from bench.datasets import Dataset
+from bench.peers import sklearn as sklearn_peers
+from bench.study import speed, tune
+from bench.training import floors
+
+# Stages that need a linear model, and why: what the report says when one is skipped.
+LINEAR_ONLY = {
+    "reference": "the L-BFGS optimum is the convex optimum of a linear model's objective",
+    "peers": "scikit-learn's SGDClassifier and LogisticRegression are linear models",
+    "stacked tuning": "stacking rates into one matmul needs a linear model; rates are tuned one "
+                      "run at a time instead",
+}
+
+
+def _keyed(rows: list[dict], workload: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """(rows of this workload, rows of every other workload)."""
+    ours = [r for r in rows if all(r[k] == v for k, v in workload.items())]
+    return ours, [r for r in rows if r not in ours]
+
+
+def tune_rates(out: Path, specs, data: Dataset, device: str, stop, *, model: str, epochs: int,
+               batch_size: int, schedule: str, retune: bool, cluster=None, data_root=None,
+               imports=()) -> dict[str, float]:  # fmt: skip
+    """Each loss's rate from the validation search, cached in OUT/tuning.csv; on ``cluster``
+    (bench.study.parallel) each loss's trials are one task, recorded here as they come back."""
+    tuner = tune.Tuner(out / "tuning.csv", epochs=epochs, batch_size=batch_size,
+                       schedule=schedule, dataset=data.spec, model=model,
+                       retune=retune)  # fmt: skip
+    todo = tuner.missing(specs, device)
+    if todo:
+        with tqdm(total=len(todo), unit="trial", desc="tuning", dynamic_ncols=True) as bar:
+
+            def step(trial):
+                bar.set_postfix_str(f"{trial['loss']} lr {trial['lr']:g}")
+                bar.update(1)
+
+            if cluster is None:
+                tuner.run(specs, data.to(device), device, on_trial=step, should_stop=stop)
+            else:
+                _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports)
+    rates = tuner.chosen(specs, device)
+    for spec, lr in rates.items():
+        tqdm.write(f"learning rate {lr:<6g} for {spec} (best validation accuracy)")
+    return rates
+
+
+def batch_size_sweep(out: Path, data: Dataset, devices, batch_sizes, rates, stop, *,
+                     model: str, step_mode: str) -> None:  # fmt: skip
+    """The speed sweep into OUT/speed.csv; kept when it already covers these sizes and devices."""
+    path = out / "speed.csv"
+    workload = {"dataset": data.spec, "model": model}
+    ours, others = _keyed(schema.read_rows(path, schema.SPEED), workload)
+    done = {(r["device"], int(r["batch_size"])) for r in ours}
+    if {(d, b) for d in devices for b in batch_sizes} <= done:
+        return
+    lr = rates.get("ce") or suite.built_in_rate("ce")
+    rows = speed.sweep(data, devices, batch_sizes, lr=lr, should_stop=stop, step_mode=step_mode,
+                       model=model)  # fmt: skip
+    schema.write_rows(path, schema.SPEED, others + rows)
+    print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
+
+
+def step_anatomy(out: Path, specs, data: Dataset, batch_size: int, *, model: str) -> None:
+    """Where each loss's CPU step time goes, cached in OUT/anatomy.csv for this batch size.
+
+    The file is a cache of seconds-long measurements: one from an older version of lossbench
+    (other columns) is measured again rather than refused."""
+    path = out / "anatomy.csv"
+    try:
+        cached = schema.read_rows(path, schema.ANATOMY)
+    except schema.SchemaError:
+        print(f"{path}: from an older version of lossbench, measuring the step anatomy again")
+        cached = []
+    workload = {"dataset": data.spec, "model": model}
+    ours, others = _keyed(cached, workload)
+    rows = [r for r in ours if int(r["batch_size"]) == batch_size and r["loss"] in specs]
+    todo = [s for s in specs if s not in {r["loss"] for r in rows}]
+    for spec in todo:
+        loss = losses.parse(spec).with_prior(data.prior)
+        parts = floors.step_anatomy(loss, data, batch_size, model=model)
+        rows.append(
+            {**workload, "loss": spec, "batch_size": batch_size}
+            | {f"{part}_us": seconds * 1e6 for part, seconds in parts.items()}
+        )
+    if todo or not path.exists():
+        schema.write_rows(path, schema.ANATOMY, others + rows)
+
+
+def convex_references(out: Path, specs, data: Dataset, *, model: str, max_iter: int) -> None:
+    """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv. Linear only."""
+    if not models.parse(model).linear:
+        return
+    path = out / "reference.csv"
+    workload = {"dataset": data.spec, "model": model}
+    ours, others = _keyed(schema.read_rows(path, schema.REFERENCE), workload)
+    rows = [r for r in ours if int(r["max_iter"]) == max_iter]
+    done = {r["loss"] for r in rows}
+    todo = [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
+    for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True,
+                     disable=not todo):
+        result = reference.optimum(spec, data, max_iter=max_iter, model=model)
+        rows.append({**result, **workload, "max_iter": max_iter})
+        schema.write_rows(path, schema.REFERENCE, others + rows)
+        tqdm.write(
+            f"L-BFGS optimum of {spec}: train loss {result['train_loss']:.4f}, "
+            f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)"
+        )
+
+
+def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
+    """scikit-learn peers, cached in OUT/peers.csv for this dataset and number of epochs."""
+    if not models.parse(model).linear:
+        return
+    path = out / "peers.csv"
+    cached = schema.read_rows(path, schema.PEERS)
+    if any(r["dataset"] == data.spec and r["peer"] == "SGDClassifier"
+           and int(r["epochs"]) == epochs for r in cached):  # fmt: skip
+        return
+    others = [r for r in cached if r["dataset"] != data.spec]
+    rows = []
+
+    def report_row(row):
+        rows.append(row)
+        schema.write_rows(path, schema.PEERS, others + rows)
+        tqdm.write(
+            f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
+            f"in {row['fit_s']:.1f} s"
+        )
+
+    sklearn_peers.run(data, epochs=epochs, on_row=report_row)
+
+
+def _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports) -> None:
+    from bench.study import parallel
+
+    jobs = [(tuner.arguments(), spec, rates, device, str(data_root), tuple(imports))
+            for spec, rates in tuner.todo(specs, device).items()]  # fmt: skip
+
+    def finished(job, result):
+        if "error" in result:
+            raise ValueError(f"tuning {job[1]} failed on a worker: {result['error']}")
+        for trial in result["trials"]:
+            tuner.record(trial)
+            step(trial)
+
+    cluster.map(parallel.tune_task, jobs, should_stop=stop, on_result=finished,
+                cuda=parallel.is_cuda)  # fmt: skip
+
+
+# A parallel study's runs share the machine; each loss is timed again here, alone, this long.
+TIMING_EPOCHS = 2
+
+
+def serial_timing(out: Path, specs, data: Dataset, devices, rates, stop, *, model: str,
+                  batch_size: int, schedule: str, step_mode: str) -> None:  # fmt: skip
+    """The speed of each loss measured with nothing else running: TIMING_EPOCHS epochs of seed
+    0 per loss and device, in this process, cached in OUT/timing.csv. A parallel study's speed
+    table comes from here, since its own runs shared the machine."""
+    from bench.training import loop
+    from bench.training.config import RunConfig
+
+    path = out / "timing.csv"
+    workload = {"dataset": data.spec, "model": model}
+    ours, others = _keyed(schema.read_rows(path, schema.TIMING), workload)
+    done = {(r["loss"], r["device"]) for r in ours if int(r["batch_size"]) == batch_size}
+    todo = [(s, d) for d in devices for s in specs if (s, d) not in done]
+    rows = [r for r in ours if int(r["batch_size"]) == batch_size]
+    for spec, device in tqdm(todo, desc="serial timing", unit="loss", dynamic_ncols=True,
+                             disable=not todo):  # fmt: skip
+        on_device = data.to(device)
+        floor = floors.gemm_floor(on_device, batch_size, repeats=2, model=model)
+        config = RunConfig(loss=spec, device=device, seed=0, epochs=TIMING_EPOCHS,
+                           lr=rates[spec], batch_size=batch_size, schedule=schedule,
+                           **workload)  # fmt: skip
+        loop.train(config, on_device, should_stop=stop, step_mode=step_mode,
+                   on_epoch=lambda row, f=floor: rows.append(
+                       {**row, "floor_s": f, "concurrent": False}))  # fmt: skip
+        schema.write_rows(path, schema.TIMING, others + rows)

@@ -1,0 +1,73 @@
+"""The default suite: every loss the bench trains when no --losses is given, and its built-in rate.
+
+The rates are the best of the tuning grid by validation accuracy (50,000/10,000 split of
+Fashion-MNIST's training set, 10 epochs, cosine, batch 256, softmax regression); ``--no-tune``
+uses them, tuning replaces them. A loss without an entry here has no built-in rate: ``--no-tune``
+refuses it. The suite is grouped by family (``Loss.family``), in the order of ``FAMILY_ORDER``.
+"""
+
+from __future__ import annotations
+
+import losses
+
+DEFAULT_LRS = {
+    # textbook: the D2L losses
+    "ce": 1.0,
+    "l2": 1.0,
+    "l1": 1.0,
+    "huber": 10.0,
+    # cross-entropy variants
+    "soft_label": 0.3,
+    "focal": 0.3,
+    "poly1": 1.0,
+    # noise-robust, and the active–passive sums of Ma et al. 2020 with their MNIST weights
+    # (α = 1, β = 100; their MAE is 1 − p_y, half of l1 on probabilities)
+    "gce": 1.0,
+    "rce": 0.3,
+    "sce": 10.0,
+    "nce": 30.0,
+    "taylor": 0.3,
+    "1*nce+100*rce": 0.003,
+    "1*nce+50*l1": 0.01,
+    # margin and sparse
+    "margin:kind=crammer_singer": 0.3,
+    "margin:kind=weston_watkins": 0.1,
+    # square losses on raw scores
+    "l2:on=scores": 0.01,
+    "huber:on=scores": 0.03,
+}
+
+
+def default_specs() -> list[str]:
+    """The suite's loss specs, canonical, in order."""
+    return list(dict.fromkeys(str(losses.parse(spec)) for spec in DEFAULT_LRS))
+
+
+def built_in_rate(spec: str) -> float | None:
+    """The suite's rate for ``spec``: its own entry, else its name's default parameters'; None
+    when the suite has neither (a user's loss, a sum not in the suite)."""
+    defaults = {str(losses.parse(s)): rate for s, rate in DEFAULT_LRS.items()}
+    if spec in defaults:
+        return defaults[spec]
+    loss = losses.parse(spec)
+    try:
+        base = str(losses.get(loss.name))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return defaults.get(base)
+
+
+FAMILY_ORDER = ("textbook", "ce-variant", "noise-robust", "margin-sparse", "square", "user")
+
+
+def family(spec: str) -> str:
+    """The family a loss declares ("user" for a loss that declares none)."""
+    return losses.parse(spec).family or "user"
+
+
+def by_family(specs) -> dict[str, list[str]]:
+    """``specs`` grouped by family, families in FAMILY_ORDER, specs in their given order."""
+    groups = {name: [] for name in FAMILY_ORDER}
+    for spec in specs:
+        groups.setdefault(family(spec), []).append(spec)
+    return {name: members for name, members in groups.items() if members}

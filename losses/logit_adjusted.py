@@ -1,0 +1,66 @@
+"""The logit-adjusted loss for long-tailed data: cross-entropy with the scores shifted by the prior."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from losses import softmax, targets
+from losses.base import Loss
+
+
+@dataclasses.dataclass(frozen=True)
+class LogitAdjusted(Loss, name="logit_adjusted"):
+    """Logit-adjusted cross-entropy (Menon et al. 2021, "Long-tail learning via logit adjustment"):
+    ``ce`` on o + τ·log π, with π the training label prior;  gradient softmax(o + τ·log π) − t.
+
+    Rare classes get a larger margin during training; prediction stays argmax(o), so the model
+    learns to favour them where a plain ``ce`` model would not. Default τ = 1, the paper's. π comes
+    from the training labels, bound by the trainer (:meth:`with_prior`); without one it is
+    uniform, where the loss equals ``ce`` — as it does on any balanced dataset.
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    tau: float = 1.0
+    log_prior: torch.Tensor | None = dataclasses.field(default=None, compare=False, repr=False)
+    applied_to = "log_probs"
+    family = "ce-variant"
+    target_encoding = "one-hot"
+    accepts_soft_targets = True
+    convex_in_scores = True
+
+    def validate_params(self) -> None:
+        if not (isinstance(self.tau, int | float) and math.isfinite(self.tau)):
+            raise ValueError(f"logit_adjusted tau must be a finite number, got {self.tau!r}")
+        object.__setattr__(self, "tau", float(self.tau))
+
+    def params(self) -> dict[str, object]:
+        return {"tau": self.tau}  # the prior belongs to the data, not to the spec
+
+    def with_prior(self, prior: torch.Tensor) -> LogitAdjusted:
+        prior = torch.as_tensor(prior, dtype=torch.float64)
+        if prior.dim() != 1 or not bool((prior > 0).all()):
+            raise ValueError("logit_adjusted needs a prior of shape (K,) with every class > 0: "
+                             "a class absent from the training labels has no logit adjustment")
+        return dataclasses.replace(self, log_prior=prior.log())
+
+    def check_against(self, scores):
+        if self.log_prior is not None and self.log_prior.shape[0] != scores.shape[1]:
+            raise ValueError(f"logit_adjusted prior has {self.log_prior.shape[0]} classes but "
+                             f"scores have K = {scores.shape[1]}")
+
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "margin": f"τ·log π, τ = {self.tau:g} (training prior)"}
+
+    def compute(self, scores, target):
+        shifted = scores
+        if self.log_prior is not None:
+            shifted = scores + self.tau * self.log_prior.to(scores.device, scores.dtype)
+        log_probs, probs = softmax.log_softmax(shifted)
+        if target.is_floating_point():
+            value = -(target * log_probs).sum(1)
+        else:
+            value = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+        return value, targets.residual(probs, target)

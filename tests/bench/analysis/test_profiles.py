@@ -1,0 +1,151 @@
+"""Views across workloads on hand-built frames: Holm's correction, the paired t-test, ties with
+the best, ranks, and the exact values of both performance profiles."""
+
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.analysis import profiles
+
+A = ("data", "linear", "none")
+B = ("data", "linear", "sym:0.4")
+
+
+def finals(plan):
+    """``plan``: {(dataset, model, noise): {loss: [score per seed]}} -> final rows."""
+    return pd.DataFrame([
+        {**dict(zip(profiles.KEYS, key, strict=True)), "loss": loss, "seed": seed,
+         "status": "ok", "score": score}
+        for key, by_loss in plan.items() for loss, per_seed in by_loss.items()
+        for seed, score in enumerate(per_seed)
+    ])  # fmt: skip
+
+
+def epochs(curves):
+    """``curves``: {(workload, loss): (epoch_s, [score per epoch])}, one seed -> every epoch."""
+    return pd.DataFrame([
+        {**dict(zip(profiles.KEYS, key, strict=True)), "loss": loss, "seed": 0,
+         "epoch": epoch, "epoch_s": seconds, "status": "ok", "score": score}
+        for (key, loss), (seconds, scores) in curves.items()
+        for epoch, score in enumerate(scores, start=1)
+    ])  # fmt: skip
+
+
+# 3 losses × 2 workloads, c missing from B. Gaps: A a 0, b 0.05, c 0.10; B b 0, a 0.02.
+CURVES = {
+    (A, "a"): (1.0, [0.70, 0.85, 0.90]),
+    (A, "b"): (0.5, [0.82, 0.84, 0.85]),
+    (A, "c"): (2.0, [0.60, 0.70, 0.80]),
+    (B, "a"): (1.0, [0.60, 0.65, 0.70]),
+    (B, "b"): (0.5, [0.50, 0.60, 0.72]),
+}
+
+
+@pytest.fixture
+def hand_built():
+    rows = epochs(CURVES)
+    final = rows.sort_values("epoch").groupby([*profiles.KEYS, "loss"]).tail(1)
+    table = profiles.means(profiles.seed_scores(final))
+    return rows, table
+
+
+def test_holm_matches_a_hand_computed_case():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running max
+    adjusted = profiles.holm(pd.Series([0.01, 0.04, 0.03, 0.005], index=list("wxyz")))
+    assert adjusted.to_dict() == pytest.approx({"w": 0.03, "x": 0.06, "y": 0.06, "z": 0.02})
+
+
+def test_holm_leaves_nan_out_of_the_count_and_caps_at_one():
+    adjusted = profiles.holm([0.2, math.nan, 0.6])
+    assert adjusted[0] == pytest.approx(0.4) and math.isnan(adjusted[1])
+    assert adjusted[2] == pytest.approx(0.6)
+    assert profiles.holm([0.5, 0.9]).tolist() == [1.0, 1.0]
+
+
+def test_t_pvalue_is_students_and_falls_back_to_the_normal(monkeypatch):
+    # mean 2, sd 1, n 3: t = 2√3 with 2 degrees of freedom, where P(|T| > t) = 1 − t/√(t² + 2)
+    t = 2 * math.sqrt(3)
+    assert profiles.t_pvalue([1.0, 2.0, 3.0]) == pytest.approx(1 - t / math.sqrt(t * t + 2))
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    assert profiles.t_pvalue([1.0, 2.0, 3.0]) == pytest.approx(math.erfc(t / math.sqrt(2)))
+
+
+def test_t_pvalue_of_identical_constant_and_single_pairs():
+    assert profiles.t_pvalue([0.0, 0.0, 0.0]) == 1.0
+    assert profiles.t_pvalue([0.01, 0.01]) == 0.0
+    assert math.isnan(profiles.t_pvalue([0.3]))
+
+
+def test_ties_identical_seeds_tie_a_clearly_worse_loss_does_not_one_seed_is_unjudged():
+    best = [0.80, 0.82, 0.81, 0.83]
+    worse = [s - d for s, d in zip(best, (0.05, 0.06, 0.05, 0.07), strict=True)]
+    plan = {A: {"best": best, "same": best, "worse": worse, "single": [0.81]}}
+    table = profiles.ties(profiles.seed_scores(finals(plan))).set_index("loss")
+    assert (table["best"] == "best").all()
+    assert table.loc["best", "tied"] is True and table.loc["same", "tied"] is True
+    assert table.loc["same", "p"] == 1.0 and table.loc["worse", "tied"] is False
+    assert table.loc["worse", "p_holm"] == pytest.approx(2 * table.loc["worse", "p"])
+    assert pd.isna(table.loc["single", "tied"]) and table.loc["single", "paired"] == 1
+
+
+def test_a_diverged_run_scores_zero():
+    final = finals({A: {"a": [0.8, 0.8], "b": [0.9, 0.9]}})
+    final.loc[(final["loss"] == "b") & (final["seed"] == 1), "status"] = "diverged"
+    table = profiles.means(profiles.seed_scores(final)).set_index("loss")
+    assert table.loc["b", "score"] == pytest.approx(0.45) and table.loc["b", "diverged"] == 1
+    assert table.loc["a", "rank"] == 1
+
+
+def test_ranks_average_ties_and_count_the_workloads_ranked_on():
+    plan = {A: {"a": [0.9], "b": [0.8], "c": [0.8]}, B: {"a": [0.7], "b": [0.75]}}
+    table = profiles.means(profiles.seed_scores(finals(plan)))
+    ranks = table.set_index([*profiles.KEYS, "loss"])["rank"]
+    assert ranks[(*A, "b")] == ranks[(*A, "c")] == 2.5 and ranks[(*B, "a")] == 2
+    mean = profiles.mean_ranks(table).set_index("loss")
+    assert mean.loc["a", "mean_rank"] == 1.5 and mean.loc["b", "mean_rank"] == 1.75
+    assert mean.loc["c", "mean_rank"] == 2.5 and mean["workloads"].to_dict() == {
+        "a": 2, "b": 2, "c": 1}  # fmt: skip
+
+
+def test_accuracy_profile_exact_fractions(hand_built):
+    _, table = hand_built
+    shares = profiles.profile(profiles.gaps(table), [0, 0.02, 0.05, 0.1]).pivot(
+        index="x", columns="loss", values="share")  # fmt: skip
+    assert shares["a"].tolist() == [0.5, 1, 1, 1]
+    assert shares["b"].tolist() == [0.5, 0.5, 1, 1]
+    assert shares["c"].tolist() == [0, 0, 0, 0.5]  # absent from B: never within there
+
+
+def test_time_to_target_and_time_profile_exact(hand_built):
+    rows, table = hand_built
+    times = profiles.time_to_target(rows, table, fraction=0.9)
+    seconds = times.set_index(["noise", "loss"])["seconds"]
+    # A: target 0.81, a reaches it at epoch 2 (2 s), b at epoch 1 (0.5 s), c never;
+    # B: target 0.648, a at epoch 2 (2 s), b at epoch 3 (1.5 s)
+    assert times.set_index("noise")["target"].to_dict() == pytest.approx(
+        {"none": 0.81, "sym:0.4": 0.648})  # fmt: skip
+    assert seconds.to_dict() == {("none", "a"): 2.0, ("none", "b"): 0.5, ("none", "c"): np.inf,
+                                 ("sym:0.4", "a"): 2.0, ("sym:0.4", "b"): 1.5}  # fmt: skip
+    ratios = profiles.ratios(times)
+    shares = profiles.profile(ratios, [1, 2, 4, 10]).pivot(index="x", columns="loss",
+                                                           values="share")  # fmt: skip
+    assert shares["a"].tolist() == [0, 0.5, 1, 1]  # ratios 4 and 4/3
+    assert shares["b"].tolist() == [1, 1, 1, 1]
+    assert shares["c"].tolist() == [0, 0, 0, 0]
+    assert profiles.breakpoints(ratios, 1, 10).tolist() == pytest.approx([1, 4 / 3, 4, 10])
+
+
+def test_time_to_target_averages_seeds_and_a_diverged_run_never_arrives():
+    rows = pd.concat([epochs({(A, "a"): (1.0, [0.9, 0.9])}),
+                      epochs({(A, "a"): (3.0, [0.9, 0.9])}).assign(seed=1),
+                      epochs({(A, "b"): (0.1, [0.9, 0.9])}),
+                      epochs({(A, "b"): (0.1, [0.9, 0.0])}).assign(seed=1)])  # fmt: skip
+    rows.loc[(rows["loss"] == "b") & (rows["seed"] == 1) & (rows["epoch"] == 2),
+             "status"] = "diverged"  # fmt: skip
+    final = rows[rows["epoch"] == 2]
+    table = profiles.means(profiles.seed_scores(final))
+    seconds = profiles.time_to_target(rows, table, 0.95).set_index("loss")["seconds"]
+    assert seconds["a"] == 2.0 and seconds["b"] == np.inf

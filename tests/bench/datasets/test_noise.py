@@ -1,0 +1,86 @@
+"""Label noise: seeded flips at the asked rate, to other classes or to the confused partner."""
+
+import pytest
+import torch
+
+from bench.datasets import noise
+from bench.datasets.fashion_mnist import PAIRS
+from bench.training.config import RunConfig
+from bench.training.loop import train
+
+LABELS = torch.arange(10).repeat(2000)  # 20,000 labels, 2,000 per class
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.4, 0.8])
+def test_symmetric_noise_flips_the_rate_to_other_classes_uniformly(rate):
+    noisy = noise.flip(LABELS, f"sym:{rate}", 0, 10)
+    flipped = noisy != LABELS
+    assert flipped.float().mean().item() == pytest.approx(rate, abs=0.015)
+    # flips land on each of the 9 other classes about equally
+    offsets = (noisy[flipped] - LABELS[flipped]) % 10
+    counts = torch.bincount(offsets, minlength=10)
+    assert counts[0] == 0
+    assert counts[1:].min() > 0.8 * counts[1:].float().mean()
+
+
+def test_pair_noise_only_swaps_shirt_tshirt_and_pullover_coat():
+    noisy = noise.flip(LABELS, "pairs:0.4", 0, 10, PAIRS)
+    flipped = noisy != LABELS
+    pairs = set(zip(LABELS[flipped].tolist(), noisy[flipped].tolist(), strict=True))
+    assert pairs == {(0, 6), (6, 0), (2, 4), (4, 2)}
+    for c in (0, 2, 4, 6):
+        assert flipped[LABELS == c].float().mean().item() == pytest.approx(0.4, abs=0.04)
+    assert not flipped[(LABELS == 1) | (LABELS == 9)].any()
+
+
+def test_pair_noise_needs_a_dataset_with_pairs():
+    with pytest.raises(ValueError, match="defines none: use sym:RATE") as info:
+        noise.check_fits("pairs:0.2", None, "digits")
+    assert "digits" in str(info.value) and "\n" not in str(info.value)
+    noise.check_fits("sym:0.2", None, "digits")  # symmetric noise fits every dataset
+    noise.check_fits("pairs:0", None, "digits")  # no flips asked for
+
+
+def test_same_seed_same_flips_other_seed_other_flips():
+    a = noise.flip(LABELS, "sym:0.4", 3, 10)
+    assert torch.equal(a, noise.flip(LABELS, "sym:0.4", 3, 10))
+    assert not torch.equal(a, noise.flip(LABELS, "sym:0.4", 4, 10))
+
+
+def test_no_noise_is_a_copy():
+    clean = noise.flip(LABELS, "none", 0, 10)
+    assert torch.equal(clean, LABELS) and clean is not LABELS
+    assert noise.canonical("sym:0") == "none" and noise.canonical("sym:0.40") == "sym:0.4"
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("sym", "sym:RATE"),
+        ("gauss:0.1", "sym:RATE"),
+        ("sym:x", "not a number"),
+        ("sym:1.5", "[0, 1]"),
+        ("pairs:-0.1", "[0, 1]"),
+    ],
+)
+def test_bad_noise_specs_name_the_problem(spec, words):
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        noise.parse(spec)
+    with pytest.raises(ValueError):
+        RunConfig("ce", noise=spec)
+
+
+def test_noisy_training_reports_memorisation_and_keeps_test_labels_clean(make_data):
+    data = make_data(n_train=400)
+    rows = []
+    train(
+        RunConfig("ce", epochs=3, lr=0.5, batch_size=32, noise="sym:0.4"),
+        data,
+        on_epoch=rows.append,
+    )
+    last = rows[-1]
+    assert 0 <= last["memorised"] <= 1
+    assert last["test_acc"] > 0.8  # the clean test set is still learnt
+    clean = []
+    train(RunConfig("ce", epochs=1, batch_size=32), data, on_epoch=clean.append)
+    assert clean[-1]["memorised"] != clean[-1]["memorised"]  # NaN without flips

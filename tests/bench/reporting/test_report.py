@@ -1,0 +1,216 @@
+"""The report: every section and figure from a small synthetic study, numbers from the rows."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench import schema
+from bench.analysis import calibration, tables
+from bench.reporting import workload as workloads
+from bench.reporting import write_report
+from bench.reporting.__main__ import main
+from bench.study.results import Results
+from bench.training.config import RunConfig
+from bench.training.floors import ANATOMY_ROUNDS, ANATOMY_STEPS
+from bench.training.loop import train
+
+LOSSES = ["ce", "margin:kind=crammer_singer:delta=1", "l1:on=probs"]
+WORKLOAD = {"dataset": "fashion_mnist", "model": "linear"}
+
+
+def make_study(out, data):
+    results = Results(out)
+    meta = {
+        "command": "python -m bench --epochs 2",
+        "config": {"epochs": 2, "batch_size": 64, "schedule": "cosine", "lr": None,
+                   "rates": "tuned", "devices": ["cpu"], "seeds": [0, 1],
+                   "noise": ["none", "sym:0.4"], "data": "/nonexistent/fashion-mnist",
+                   **WORKLOAD},
+        "environment": {"python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1",
+                        "cpu": "test CPU", "threads": 2, "cuda": "no CUDA device"},
+        "notes": ["a note for the report"],
+        "skipped": {},
+    }  # fmt: skip
+    results.prepare(meta)
+    configs = [RunConfig(spec, seed=seed, epochs=2, lr=0.3, batch_size=64)
+               for spec in LOSSES for seed in (0, 1)]  # fmt: skip
+    configs.append(RunConfig("ce", seed=0, epochs=2, lr=0.3, batch_size=64, noise="sym:0.4"))
+    configs.append(RunConfig("l2:on=scores", seed=0, epochs=2, lr=50.0, batch_size=64))
+    for config in configs:
+        model = train(config, data, on_epoch=lambda row: results.append(as_runner(row)))
+        if model.is_finite():
+            results.save_weights(config, model.state_dict())
+    # an unfinished run: one epoch of two
+    rows = []
+    train(RunConfig("huber", epochs=1, lr=3.0, batch_size=64), data, on_epoch=rows.append)
+    results.append(as_runner({**rows[0], "epochs": 2}))
+    schema.write_rows(out / "tuning.csv", schema.TUNING,
+                      [{**WORKLOAD, "loss": spec, "device": "cpu", "epochs": 2, "batch_size": 64,
+                        "schedule": "cosine", "lr": lr, "status": "ok", "val_acc": acc}
+                       for spec in LOSSES for lr, acc in ((0.1, 0.8), (0.3, 0.9))])  # fmt: skip
+    schema.write_rows(out / "reference.csv", schema.REFERENCE,
+                      [{**WORKLOAD, "loss": "ce", "max_iter": 5, "train_loss": 0.1,
+                        "train_acc": 1.0, "test_acc": 0.97, "iterations": 5, "seconds": 0.1}])
+    schema.write_rows(out / "peers.csv", schema.PEERS,
+                      [{"dataset": "fashion_mnist", "peer": "SGDClassifier", "loss": loss,
+                        "epochs": 2, "seed": 0, "train_acc": acc, "test_acc": acc, "fit_s": 1.0}
+                       for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))])  # fmt: skip
+    schema.write_rows(out / "anatomy.csv", schema.ANATOMY, anatomy_rows())
+    return meta
+
+
+def as_runner(row):
+    """A trainer's row as the serial runner appends it: with the floor, not concurrent, and NaN
+    for what this trainer does not measure."""
+    return {**dict.fromkeys(schema.RESULTS, math.nan), **row, "floor_s": 0.01,
+            "concurrent": False}  # fmt: skip
+
+
+def anatomy_rows(**workload):
+    return [{**WORKLOAD, **workload, "loss": spec, "batch_size": 64, "gather_us": 60.0,
+             "scores_us": 25.0, "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i,
+             "epoch_us": 210.0 + i, "floor_us": 100.0, "gather_floor_us": 150.0}
+            for i, spec in enumerate(LOSSES)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, make_dataset):
+    out = tmp_path_factory.mktemp("study")
+    data = make_dataset(n_train=11_000, n_test=200)
+    meta = make_study(out, data)
+    path = write_report(out, data={"fashion_mnist": data})
+    return out, path.read_text(), meta, data
+
+
+def test_every_section_is_there(written):
+    _, text, _, _ = written
+    for heading in ("## Environment", "## What makes the losses comparable", "## Accuracy",
+                    "## Accuracy targets", "## Paired comparisons", "## Learning rates",
+                    "## Learning speed", "## Speed", "## Label noise", "## Calibration",
+                    "## Per-class errors", "## Predictions", "## The losses",
+                    "## Reading the results"):  # fmt: skip
+        assert heading in text, heading
+    assert "python -m bench --epochs 2" in text and "a note for the report" in text
+    assert "## Workloads" not in text  # one workload: no list of them
+
+
+def test_every_embedded_figure_exists(written):
+    out, text, _, _ = written
+    names = [part.split(")")[0] for part in text.split("](")[1:]]
+    assert {"curves.png", "final_accuracy.png", "tuning.png", "dynamics.png", "step_time.png",
+            "noise.png", "reliability.png", "confusion.png", "predictions.png",
+            "gradients.png", "anatomy.png"} <= set(names)  # fmt: skip
+    for name in names:
+        assert (out / name).stat().st_size > 1000, name
+
+
+def test_accuracy_cells_are_pandas_own_numbers(written):
+    out, text, _, _ = written
+    frame = pd.read_csv(out / "results.csv")
+    last = frame[(frame.epoch == 2) & (frame.noise == "none") & (frame.loss == "ce")]
+    expected = f"{last.test_acc.mean():.4f} ± {last.test_acc.std():.4f}"
+    assert expected in text
+
+
+def test_prose_quotes_the_dataset_and_the_code_constants(written):
+    _, text, _, data = written
+    held = data.validation_split()
+    assert (f"accuracy on {len(held.test_y):,} training images held out" in text
+            and f"training on the other {len(held.train_y):,}" in text)  # fmt: skip
+    assert f"the {len(held.test_y):,}-image validation split" in text
+    assert f"({calibration.BINS} equal-width confidence bins)" in text
+    assert "batch by batch over all 11,000 training images" in text
+    assert f"over the same {ANATOMY_STEPS} random batches of 64" in text
+    assert f"(the best of {ANATOMY_ROUNDS}, eager)" in text
+    assert "784 pixels (28×28) → 10 classes, trained on fashion_mnist (11,000 training" in text
+    assert "`pairs:r` flips t-shirt ↔ shirt and pullover ↔ coat" in text
+    for retyped in ("10,000 training", "1,000 per class", "60,000", "50,000"):  # Fashion-MNIST's
+        assert retyped not in text, retyped
+
+
+def test_peers_are_listed_and_a_failed_fit_is_called_one(written):
+    _, text, _, _ = written
+    assert "| SGDClassifier (hinge) | 2 | 0.81 |" in text
+    assert "SGDClassifier (squared_error) (0.0600) scored no better than guessing (0.10)" in text
+    assert "SGDClassifier (hinge) (0.8100)" not in text
+
+
+def test_step_anatomy_table_and_the_floor_beside_it(written):
+    _, text, _, _ = written
+    section = text.split("### Where a CPU step's time goes\n", 1)[1].split("\n#", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    header = ("| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share "
+              "| epoch µs/step | × floor | × gather floor |")  # fmt: skip
+    assert table[0] == header
+    assert len(table) == 2 + len(LOSSES)
+    assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% | 210 | 2.10 | 1.40 |" in table
+    assert "The floor's two GEMMs take 100 µs per step" in section
+    assert "The gather costs 60 µs" in section
+    assert "as the trainer does, takes 150 µs per step (1.50× the floor)" in section
+    assert ("`ce`'s epoch, 210 µs per step, is 2.10× the GEMM floor and "
+            "**1.40× the floor with the gather**") in section  # fmt: skip
+
+
+def test_step_anatomy_from_an_older_version_still_reports(written):
+    out, _, meta, data = written
+    from bench.reporting import anatomy
+
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
+    assert set(w.speed["examples"]) == {11_000}
+    old = pd.DataFrame([{"loss": "ce", "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
+                         "loss_us": 30.0, "update_us": 35.0, "step_us": 160.0}])  # fmt: skip
+    w.caches["anatomy"] = old
+    section = anatomy.section(w)
+    assert "× gather floor" not in section and "floor with the gather" not in section
+    floor_us = w.speed["floor_s"].median() / math.ceil(11_000 / 64) * 1e6
+    assert f"The floor's two GEMMs take {floor_us:,.0f} µs per step" in section
+
+
+def test_divergence_unfinished_runs_and_missing_gpu_are_stated(written):
+    _, text, _, _ = written
+    assert "diverged at epoch 1" in text
+    assert "1 unfinished (excluded from every table)" in text
+    assert "no CUDA device was available" in text
+    assert "measured on this machine: test CPU, 2 threads, no CUDA device, torch 2.14.1" in text
+
+
+def test_gpu_name_is_shown_when_there_is_one(written):
+    from bench.reporting import header
+
+    _, _, meta, _ = written
+    env = {**meta["environment"], "cuda": "NVIDIA H100"}
+    assert "GPU: NVIDIA H100" in header.environment({**meta, "environment": env})
+
+
+def test_remade_from_the_command_line_without_data(written, tmp_path, capsys):
+    out, _, _, _ = written
+    # run.json's data folder does not exist: the image sections say why they are skipped
+    assert main([str(out)]) == 0
+    text = (out / "README.md").read_text()
+    assert "## Accuracy" in text and "Skipped: the data could not be loaded" in text
+    # without the data, the split is stated as the fraction the code holds out
+    assert "accuracy on a held-out 16.7% of each class's training examples" in text
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no results.csv" in err and len(err.strip().splitlines()) == 1
+
+
+def test_targets_table_explains_a_miss_with_the_measured_cause():
+    from bench.reporting import targets
+
+    accuracy = pd.DataFrame([{"trainer": "lossbench", **WORKLOAD, "loss": "ce", "device": "cpu",
+                              "test_acc": 0.844, "test_acc_ci95": 0.001, "train_loss": 0.39}])
+    table = tables.targets(accuracy)
+    assert not table["met"].iloc[0]
+    optimum = pd.DataFrame([{"loss": "ce", "test_acc": 0.8448, "train_loss": 0.37}])
+    text = targets.render(accuracy, optimum)
+    assert "the L-BFGS optimum of this objective scores 0.8448" in text
+    assert "needs regularisation" in text
+    # an L-BFGS that stopped above SGD's training loss is no optimum: it is not cited
+    early = optimum.assign(train_loss=0.41)
+    assert not tables.converged(accuracy, early)["ce"]
+    text = targets.render(accuracy, early)
+    assert "L-BFGS" not in text and "0.0010 short" in text
+    # the targets were set for the default workload alone
+    assert targets.render(accuracy.assign(dataset="digits"), optimum) == ""

@@ -1,0 +1,174 @@
+"""Runs on Dask: the same results as one worker, a killed worker loses nothing, a failing run is
+recorded and the others go on, GPU runs go to GPU workers, an existing cluster takes the work."""
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from bench.__main__ import main  # noqa: E402
+from bench.study import parallel, runner  # noqa: E402
+from bench.study.results import Results  # noqa: E402
+from bench.training.config import RunConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "data"
+DASK = Path(sys.executable).with_name("dask")
+TIMINGS = {"epoch_s", "step_ms", "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb",
+           "concurrent"}  # fmt: skip
+
+
+def quick(out, *extra):
+    """Small runs on a small dataset: the workers' time goes to the protocol, not to loading."""
+    return ["--losses", "ce,margin", "--dataset", "digits", "--epochs", "2", "--seeds", "2",
+            "--devices", "cpu",
+            "--no-tune", "--no-textbook", "--reference-iters", "0", "--no-report",
+            "--data", str(DATA), "--out", str(out), *extra]  # fmt: skip
+
+
+def rows(out):
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def measured(out):
+    """Every row's values but its timings, in a fixed order."""
+    return sorted(tuple((k, v) for k, v in row.items() if k not in TIMINGS) for row in rows(out))
+
+
+def test_one_and_two_workers_give_identical_results(tmp_path):
+    assert main(quick(tmp_path / "one", "--workers", "1")) == 0
+    assert main(quick(tmp_path / "two", "--workers", "2")) == 0
+    assert measured(tmp_path / "one") == measured(tmp_path / "two")
+    assert len(rows(tmp_path / "two")) == 2 * 2 * 2  # losses × seeds × epochs, no duplicates
+    # two workers on one host share it: their times are marked and a serial phase times alone
+    assert {r["concurrent"] for r in rows(tmp_path / "two")} == {"True"}
+    assert {r["concurrent"] for r in rows(tmp_path / "one")} == {"False"}
+    with open(tmp_path / "two" / "timing.csv") as f:
+        timing = list(csv.DictReader(f))
+    assert {(r["loss"], r["concurrent"]) for r in timing} == {
+        ("ce", "False"), ("margin:kind=crammer_singer:delta=1", "False")}
+    # a re-run finds everything finished, on the cluster as in the serial loop
+    before = (tmp_path / "two" / "results.csv").read_text()
+    assert main(quick(tmp_path / "two", "--workers", "2")) == 0
+    assert (tmp_path / "two" / "results.csv").read_text() == before
+
+
+def test_a_killed_worker_loses_no_run_and_duplicates_none(tmp_path):
+    results = Results(tmp_path)
+    configs = [RunConfig("ce", epochs=150, seed=seed, lr=0.5, batch_size=64, dataset="digits")
+               for seed in range(4)]  # fmt: skip
+    killed = []
+    with parallel.Cluster(workers=2) as cluster:
+        pids = cluster.client.run(os.getpid)
+
+        def stop():  # polled twice a second: kill one worker once the first run is under way
+            if not killed and time.monotonic() - started > 3:
+                pid = next(iter(pids.values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            return False
+
+        started = time.monotonic()
+        runner.train_parallel(configs, cluster, results, DATA, stop)
+    assert killed
+    assert results.finished() == set(configs)
+    keys = [(r["seed"], r["epoch"]) for r in results.rows()]
+    assert len(keys) == len(set(keys)) == 4 * 150
+    assert not (tmp_path / "failures.csv").exists()
+
+
+def test_a_run_that_raises_is_recorded_and_the_others_go_on(tmp_path, capsys):
+    results = Results(tmp_path)
+    good = RunConfig("ce", epochs=1, lr=1.0, dataset="digits")
+    bad = RunConfig("ce", epochs=1, lr=1.0, seed=1, dataset="digits", model="no_such_model")
+    with parallel.Cluster(workers=2) as cluster:
+        runner.train_parallel([bad, good], cluster, results, DATA, lambda: False)
+    assert results.finished() == {good}
+    with open(tmp_path / "failures.csv") as f:
+        (failure,) = list(csv.DictReader(f))
+    assert failure["seed"] == "1" and "unknown model 'no_such_model'" in failure["reason"]
+    assert "\n" not in failure["reason"]
+    assert "failed on a worker" in capsys.readouterr().err
+
+
+def test_an_unreachable_scheduler_is_one_line(capsys, tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    assert main(quick(tmp_path, "--scheduler", f"tcp://127.0.0.1:{port}")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: --scheduler tcp://127.0.0.1:") and err.count("\n") == 1
+    assert "cannot reach a Dask scheduler" in err and "--workers N" in err
+    assert time.monotonic() - started < 60
+
+
+def test_workers_and_scheduler_exclude_each_other(capsys, tmp_path):
+    assert main(quick(tmp_path, "--workers", "2", "--scheduler", "tcp://x:1")) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(quick(tmp_path, "--workers", "0")) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_cuda_runs_ask_for_the_gpu_resource():
+    submitted = []
+
+    class Client:
+        def submit(self, task, item, pure, resources):
+            submitted.append((item[0].device, resources))
+            raise StopIteration  # enough: only the submission is checked
+
+    cluster = parallel.Cluster(workers=1)
+    cluster.client = Client()
+    jobs = [(RunConfig("ce", device=d), "data", "auto", ()) for d in ("cpu", "cuda")]
+    with pytest.raises(StopIteration):
+        cluster.map(lambda job: job, jobs[:1], should_stop=lambda: False,
+                    on_result=lambda *a: None, cuda=parallel.is_cuda)  # fmt: skip
+    with pytest.raises(StopIteration):
+        cluster.map(lambda job: job, jobs[1:], should_stop=lambda: False,
+                    on_result=lambda *a: None, cuda=parallel.is_cuda)  # fmt: skip
+    assert submitted == [("cpu", None), ("cuda", {parallel.GPU: 1})]
+
+
+def test_a_separately_started_scheduler_and_two_workers(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
+                                   str(port), "--no-dashboard"], **common)]  # fmt: skip
+    try:
+        for resources in ([], ["--resources", f"{parallel.GPU}=1"]):
+            processes.append(subprocess.Popen(
+                [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard", *resources],
+                **common))  # fmt: skip
+        with parallel.Cluster(scheduler=address) as cluster:
+            cluster.client.wait_for_workers(2, timeout=60)
+            gpu = [a for a, w in cluster.client.scheduler_info()["workers"].items()
+                   if w.get("resources", {}).get(parallel.GPU)]  # fmt: skip
+            # a task asking for the GPU resource runs only on the worker that advertises one
+            # (os.getpid: a function the separately started scheduler can import)
+            pids = cluster.client.run(os.getpid)
+            placed = {cluster.client.submit(os.getpid, resources={parallel.GPU: 1},
+                                            pure=False).result() for _ in range(6)}  # fmt: skip
+            assert len(gpu) == 1 and placed == {pids[gpu[0]]}
+        assert main(quick(tmp_path / "out", "--scheduler", address)) == 0
+        assert len(rows(tmp_path / "out")) == 2 * 2 * 2
+        assert Results(tmp_path / "out").finished() and not (tmp_path / "out" / "failures.csv"
+                                                              ).exists()  # fmt: skip
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
