@@ -19,6 +19,7 @@ from bench import api, datasets, models, suite
 from bench.datasets import DataError
 from bench.peers import textbook
 from bench.schema import SchemaError
+from bench.study import tune
 from bench.study.lock import LockedError
 from bench.study.results import RunsError
 from bench.training.config import SCHEDULES, STEP_MODES
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune-epochs", type=int, default=None,
         help="epochs per trial of the learning-rate search (default: --epochs, so the rate is "
         "chosen for the schedule it will run)",
+    )
+    parser.add_argument(
+        "--tune-screen-epochs", type=int, default=None, metavar="N",
+        help="a cheaper two-stage search: every rate of the grid for N epochs first, then the "
+        f"{tune.KEEP} best for --tune-epochs (default: every rate for --tune-epochs)",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     parser.add_argument(
@@ -150,7 +156,8 @@ def study_from(args: argparse.Namespace) -> api.Study:
         dataset=args.dataset, model=args.model, imports=tuple(args.imports),
         devices=args.devices, epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size,
         lr=args.lr, no_tune=args.no_tune, retune=args.retune, tune_epochs=args.tune_epochs,
-        schedule=args.schedule, step_mode=args.step_mode, noise=tuple(args.noise.split(",")),
+        tune_screen_epochs=args.tune_screen_epochs, schedule=args.schedule,
+        step_mode=args.step_mode, noise=tuple(args.noise.split(",")),
         noise_seeds=args.noise_seeds, batch_sizes=tuple(dict.fromkeys(sizes)),
         reference_iters=args.reference_iters, peers=args.peers, data=args.data, out=args.out,
         textbook=not args.no_textbook, textbook_epochs=args.textbook_epochs,

@@ -60,6 +60,7 @@ class Study:
     no_tune: bool = False
     retune: bool = False
     tune_epochs: int | None = None
+    tune_screen_epochs: int | None = None  # the two-stage search: every rate this long first
     schedule: str = "cosine"
     step_mode: str = "auto"
     noise: tuple[str, ...] = ("none",)
@@ -92,6 +93,7 @@ class Study:
 def check_counts(study: Study) -> None:
     for flag, value in (("--epochs", study.epochs), ("--seeds", study.seeds),
                         ("--batch-size", study.batch_size), ("--tune-epochs", study.tune_epochs),
+                        ("--tune-screen-epochs", study.tune_screen_epochs),
                         ("--noise-seeds", study.noise_seeds),
                         ("--textbook-epochs", study.textbook_epochs)):  # fmt: skip
         if value is not None and value < 1:
@@ -286,7 +288,8 @@ def run(study: Study, command: str = "") -> int:
                 "dataset": dataset_spec, "model": model_spec, "devices": devices,
                 "seeds": list(range(study.seeds)), "noise": levels,
                 "noise_seeds": list(range(study.noise_seeds)),
-                "tune_epochs": study.tune_epochs or study.epochs, "step_mode": study.step_mode,
+                "tune_epochs": study.tune_epochs or study.epochs,
+                "tune_screen_epochs": study.tune_screen_epochs, "step_mode": study.step_mode,
                 "textbook": study.textbook_epochs if study.textbook and textbook_fits else 0,
                 "data": str(study.data), "imports": list(study.imports),
             },
@@ -352,7 +355,7 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
             study.out, specs, data, devices[0], stop, model=model_spec,
             epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
             schedule=study.schedule, retune=study.retune, cluster=cluster,
-            data_root=study.data, imports=study.imports,
+            data_root=study.data, imports=study.imports, screen_epochs=study.tune_screen_epochs,
         )
     configs = []
     for level in levels:
@@ -360,7 +363,8 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
         configs += grid.expand(specs, devices, seeds, lrs=rates, noise=level, **study.protocol,
                                **workload)  # fmt: skip
     if study.textbook and textbook_fits and "cpu" in devices and "ce" in specs:
-        configs.append(grid.textbook_run(study.textbook_epochs, study.batch_size))
+        configs.append(grid.textbook_run(study.textbook_epochs, study.batch_size,
+                                         model=model_spec))  # fmt: skip
     finished = results.resume(configs)
     todo = [c for c in configs if c not in finished]
     if len(todo) < len(configs):
@@ -374,6 +378,7 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
         runner.train_parallel([c for c in todo if c not in serial], cluster, results,
                               Path(study.data), stop, step_mode=study.step_mode,
                               imports=study.imports)  # fmt: skip
+        cluster.close()  # the rest is timed: nothing else may run beside it
         runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,
                          study.step_mode)  # fmt: skip
         stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,

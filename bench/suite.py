@@ -20,6 +20,8 @@ DEFAULT_LRS = {
     "soft_label": 0.3,
     "focal": 0.3,
     "poly1": 1.0,
+    "bi_tempered": 3.0,
+    "logit_adjusted": 1.0,  # = ce on balanced data; for long-tailed data (fashion_mnist_lt)
     # noise-robust, and the active–passive sums of Ma et al. 2020 with their MNIST weights
     # (α = 1, β = 100; their MAE is 1 − p_y, half of l1 on probabilities)
     "gce": 1.0,
@@ -32,9 +34,13 @@ DEFAULT_LRS = {
     # margin and sparse
     "margin:kind=crammer_singer": 0.3,
     "margin:kind=weston_watkins": 0.1,
+    "margin:kind=crammer_singer:power=2": 0.01,
+    "margin:kind=weston_watkins:power=2": 0.003,
+    "sparsemax": 0.3,
     # square losses on raw scores
     "l2:on=scores": 0.01,
     "huber:on=scores": 0.03,
+    "hui_belkin": 0.03,
 }
 
 

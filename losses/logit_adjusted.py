@@ -1,4 +1,4 @@
-"""The logit-adjusted loss for long-tailed data: cross-entropy with the scores shifted by the prior."""
+"""The logit-adjusted loss for long-tailed data: ce with the scores shifted by the label prior."""
 
 from __future__ import annotations
 

@@ -54,12 +54,11 @@ class Sparsemax(Loss, name="sparsemax"):
 
     def compute(self, scores, target):
         probs, shifted, tau = sparsemax(scores)
-        below = (tau - shifted).clamp_min_(0.0)  # [τ − o_k]_+
         if target.is_floating_point():
             grad = probs - target
-            value = grad.square().sum(1).mul_(0.5) + (target * below).sum(1)
-            return value, grad
+            below = (tau - shifted).clamp_min_(0.0)  # [τ − o_k]_+
+            return grad.square().sum(1).mul_(0.5) + (target * below).sum(1), grad
         labels = target.unsqueeze(1)
         grad = probs.scatter_add(1, labels, probs.new_full((probs.shape[0], 1), -1.0))
-        value = grad.square().sum(1).mul_(0.5) + below.gather(1, labels).squeeze(1)
-        return value, grad
+        below = (tau - shifted.gather(1, labels)).clamp_min_(0.0).squeeze(1)  # [τ − o_y]_+
+        return grad.square().sum(1).mul_(0.5) + below, grad

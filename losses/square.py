@@ -19,8 +19,8 @@ class HuiBelkin(Loss, name="hui_belkin"):
     k weights the true class's term and m is its target score; the minimum, L = 0, is at
     o = m·e_y. Default k = m = 1, the paper's setting for its data sets with few classes (plain
     square loss against the one-hot target, averaged over classes); it rescales (k, m > 1) only
-    for many classes, e.g. k = 15, m = 30 for ImageNet's 1000. Labels only: the paper defines k
-    and m for one true class, and a probability row has no single one.
+    for data sets with many classes, ImageNet's 1000 among them. Labels only: the paper defines
+    k and m for one true class, and a probability row has no single one.
     Ranges: k > 0 and m finite. Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 

@@ -282,7 +282,10 @@ def tuning(cache: pd.DataFrame) -> pd.DataFrame:
     """Per loss of one workload's tuning.csv: the chosen rate (best validation accuracy), that
     accuracy, the rates tried and how many diverged."""
     cache = cache.assign(val_acc=pd.to_numeric(cache["val_acc"], errors="coerce"))
-    best = cache.loc[cache.dropna(subset=["val_acc"]).groupby("loss")["val_acc"].idxmax()]
+    # the choice is made among the trials of the full epochs (a two-stage search also has
+    # shorter screening trials), the smaller rate on a tie, as bench.study.tune chooses
+    final = cache[cache["epochs"] == cache["epochs"].max()].sort_values("lr")
+    best = final.loc[final.dropna(subset=["val_acc"]).groupby("loss")["val_acc"].idxmax()]
     diverged = cache[cache["status"] == "diverged"].groupby("loss").size()
     return pd.DataFrame({
         "loss": best["loss"], "lr": best["lr"], "val_acc": best["val_acc"],

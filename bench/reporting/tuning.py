@@ -24,12 +24,19 @@ def section(w: Workload) -> str:
     })  # fmt: skip
     cache = cache.assign(val_acc=pd.to_numeric(cache["val_acc"], errors="coerce"))
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    sns.lineplot(cache, x="lr", y="val_acc", hue="loss", marker="o", ax=ax)
+    levels = sorted(cache["epochs"].unique())
+    sns.lineplot(cache.assign(epochs=cache["epochs"].astype(str) + " epochs"), x="lr",
+                 y="val_acc", hue="loss", style="epochs" if len(levels) > 1 else None,
+                 marker="o", ax=ax)  # fmt: skip
     ax.set(xscale="log", xlabel="learning rate (peak of the schedule)",
            ylabel="validation accuracy", ylim=(max(0.5, cache["val_acc"].min()), None),
            title="Validation accuracy against the learning rate (gaps: diverged)")  # fmt: skip
     ax.legend(fontsize=7)
-    epochs = cache["epochs"].iloc[0]
+    epochs = levels[-1]
+    if len(levels) > 1:  # the two-stage search of bench.study.tune
+        kept = int(cache[cache["epochs"] == epochs].groupby("loss").size().max())
+        epochs = (f"{levels[0]} epochs (every rate), then the {kept} best of those for "
+                  f"{levels[-1]}")
     stacked = w.skipped("stacked tuning")
     how = (skipped("Stacked tuning", stacked) if stacked else
            "All rates of a loss train at once as one stacked model (same batches).")

@@ -18,8 +18,9 @@ def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[
     ]
 
 
-def textbook_run(epochs: int, batch_size: int, seed: int = 0) -> RunConfig:
-    """The D2L textbook loop's run: ce on the CPU at the book's constant rate 0.1."""
+def textbook_run(epochs: int, batch_size: int, seed: int = 0, model: str = "linear") -> RunConfig:
+    """The D2L textbook loop's run: ce on the CPU at the book's constant rate 0.1, for the
+    book's model (chapter 3's softmax regression, or chapter 4's MLP)."""
     from bench.peers import textbook
 
     return RunConfig(
@@ -31,4 +32,5 @@ def textbook_run(epochs: int, batch_size: int, seed: int = 0) -> RunConfig:
         batch_size=batch_size,
         schedule="constant",
         trainer=textbook.NAME,
+        model=model,
     )

@@ -62,10 +62,16 @@ class Cluster:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the local workers (idempotent): what runs serially afterwards runs alone."""
         if self.client is not None:
             self.client.close()
+            self.client = None
         if self._local is not None:
             self._local.close()
+            self._local = None
 
     def shared_hosts(self) -> dict[str, bool]:
         """Worker address -> whether other workers (or threads) share its host."""
@@ -165,18 +171,18 @@ def train_task(job: tuple) -> dict:
 
 def tune_task(job: tuple) -> dict:
     """One loss's tuning trials on a worker: ``job`` = (Tuner arguments, spec, rates, device,
-    data root, imports). Returns the trials, or ``{"error": one line}``."""
+    data root, imports, epochs). Returns the trials, or ``{"error": one line}``."""
     from distributed import get_worker
 
     from bench.study import tune
 
-    kwargs, spec, rates, device, data_root, imports = job
+    kwargs, spec, rates, device, data_root, imports, epochs = job
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
         data = _prepare_worker(kwargs["dataset"], data_root, imports)
         tuner = tune.Tuner(None, **kwargs)
-        result["trials"] = tuner.trials_for(spec, rates, data.to(device), device)
+        result["trials"] = tuner.trials_for(spec, rates, data.to(device), device, epochs=epochs)
     except Exception as error:  # noqa: BLE001
         result["error"] = one_line(error)
     return result

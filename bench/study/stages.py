@@ -36,24 +36,28 @@ def _keyed(rows: list[dict], workload: dict[str, str]) -> tuple[list[dict], list
 
 def tune_rates(out: Path, specs, data: Dataset, device: str, stop, *, model: str, epochs: int,
                batch_size: int, schedule: str, retune: bool, cluster=None, data_root=None,
-               imports=()) -> dict[str, float]:  # fmt: skip
+               imports=(), screen_epochs: int | None = None) -> dict[str, float]:  # fmt: skip
     """Each loss's rate from the validation search, cached in OUT/tuning.csv; on ``cluster``
-    (bench.study.parallel) each loss's trials are one task, recorded here as they come back."""
+    (bench.study.parallel) each loss's trials of a stage are one task, recorded here as they
+    come back. ``screen_epochs``: the two-stage search of bench.study.tune."""
     tuner = tune.Tuner(out / "tuning.csv", epochs=epochs, batch_size=batch_size,
-                       schedule=schedule, dataset=data.spec, model=model,
-                       retune=retune)  # fmt: skip
+                       schedule=schedule, dataset=data.spec, model=model, retune=retune,
+                       screen_epochs=screen_epochs)  # fmt: skip
     todo = tuner.missing(specs, device)
     if todo:
         with tqdm(total=len(todo), unit="trial", desc="tuning", dynamic_ncols=True) as bar:
 
             def step(trial):
-                bar.set_postfix_str(f"{trial['loss']} lr {trial['lr']:g}")
+                bar.set_postfix_str(f"{trial['loss']} lr {trial['lr']:g} ({trial['epochs']} ep)")
                 bar.update(1)
 
-            if cluster is None:
-                tuner.run(specs, data.to(device), device, on_trial=step, should_stop=stop)
-            else:
-                _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports)
+            while todo:
+                bar.total = bar.n + len(todo)
+                if cluster is None:
+                    tuner.run(specs, data.to(device), device, on_trial=step, should_stop=stop)
+                else:
+                    _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports)
+                todo = tuner.missing(specs, device)
     rates = tuner.chosen(specs, device)
     for spec, lr in rates.items():
         tqdm.write(f"learning rate {lr:<6g} for {spec} (best validation accuracy)")
@@ -149,8 +153,8 @@ def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
 def _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports) -> None:
     from bench.study import parallel
 
-    jobs = [(tuner.arguments(), spec, rates, device, str(data_root), tuple(imports))
-            for spec, rates in tuner.todo(specs, device).items()]  # fmt: skip
+    jobs = [(tuner.arguments(), spec, rates, device, str(data_root), tuple(imports), epochs)
+            for (spec, epochs), rates in tuner.todo(specs, device).items()]  # fmt: skip
 
     def finished(job, result):
         if "error" in result:

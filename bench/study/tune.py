@@ -6,6 +6,10 @@ log grid, and the rate with the best validation accuracy wins. Results go to OUT
 they finish, so a re-run tunes only what is missing (``--retune`` starts afresh). A linear model
 trains all rates of a loss at once, stacked (bench.training.stacked); any other model trains
 them one run at a time.
+
+With ``screen_epochs`` S the search is cheaper and in two stages, as in successive halving: every
+rate of the grid trains for S epochs (the same schedule, compressed), and only the ``keep`` best
+of them train for the full epochs; the best of those wins. Both stages' trials are in tuning.csv.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from bench.training.config import RunConfig
 
 # Half-decade steps over the range every loss here needs (DESIGN.md: 0.001 to 30).
 GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+KEEP = 3  # rates of the screening stage that go on to the full epochs
 
 
 class Tuner:
@@ -39,12 +44,16 @@ class Tuner:
         grid: tuple[float, ...] = GRID,
         retune: bool = False,
         validation_fraction: float = VALIDATION_FRACTION,
+        screen_epochs: int | None = None,
+        keep: int = KEEP,
     ):
         self.path = None if path is None else Path(path)
         self.validation_fraction = validation_fraction
         self.workload = {"dataset": dataset, "model": model}
         self.protocol = {"epochs": epochs, "batch_size": batch_size, "schedule": schedule}
         self.grid = grid
+        self.screen_epochs = screen_epochs if screen_epochs and screen_epochs < epochs else None
+        self.keep = keep
         if retune and self.path is not None and self.path.exists():
             others = [row for row in self.trials() if not self._ours(row)]
             schema.write_rows(self.path, schema.TUNING, others)
@@ -53,10 +62,23 @@ class Tuner:
         """Every cached trial; a torn last line (a kill mid-write) is dropped with a warning."""
         return [] if self.path is None else schema.read_rows(self.path, schema.TUNING)
 
-    def missing(self, specs: list[str], device: str) -> list[tuple[str, float]]:
-        """(loss, rate) trials not yet in the cache for this workload and protocol."""
-        done = {(row["loss"], float(row["lr"])) for row in self._matching(device)}
-        return [(spec, lr) for spec in specs for lr in self.grid if (spec, lr) not in done]
+    def missing(self, specs: list[str], device: str) -> list[tuple[str, float, int]]:
+        """(loss, rate, epochs) trials the search still needs for this workload and protocol:
+        the grid at the full epochs; with screening, first the grid at the screening epochs,
+        then the ``keep`` best of those at the full epochs."""
+        full = self.protocol["epochs"]
+        todo = []
+        for spec in specs:
+            if self.screen_epochs is None:
+                rates, epochs = list(self.grid), full
+            else:
+                screened = self._trials(spec, device, self.screen_epochs)
+                rates, epochs = list(self.grid), self.screen_epochs
+                if set(self.grid) <= set(screened):
+                    rates, epochs = self._best(screened, self.keep), full
+            done = self._trials(spec, device, epochs)
+            todo += [(spec, lr, epochs) for lr in rates if lr not in done]
+        return todo
 
     def run(
         self,
@@ -70,28 +92,31 @@ class Tuner:
 
         ``should_stop`` is polled between losses (and between rates of a non-linear model).
         """
-        for spec, rates in self.todo(specs, device).items():
-            if should_stop():
-                raise loop.Interrupted("stopped while tuning")
-            for trial in self.trials_for(spec, rates, data, device, should_stop):
-                self.record(trial)
-                on_trial(trial)
+        while todo := self.todo(specs, device):
+            for (spec, epochs), rates in todo.items():
+                if should_stop():
+                    raise loop.Interrupted("stopped while tuning")
+                for trial in self.trials_for(spec, rates, data, device, should_stop, epochs):
+                    self.record(trial)
+                    on_trial(trial)
         return self.chosen(specs, device)
 
-    def todo(self, specs: list[str], device: str) -> dict[str, list[float]]:
-        """The missing rates of each loss: what :meth:`trials_for` has to train."""
-        todo: dict[str, list[float]] = {}
-        for spec, lr in self.missing(specs, device):
-            todo.setdefault(spec, []).append(lr)
+    def todo(self, specs: list[str], device: str) -> dict[tuple[str, int], list[float]]:
+        """The missing rates of each (loss, epochs): what :meth:`trials_for` has to train next."""
+        todo: dict[tuple[str, int], list[float]] = {}
+        for spec, lr, epochs in self.missing(specs, device):
+            todo.setdefault((spec, epochs), []).append(lr)
         return todo
 
     def trials_for(self, spec: str, rates: list[float], data: Dataset, device: str,
-                   should_stop: Callable[[], bool] = lambda: False) -> list[dict]:  # fmt: skip
-        """Train ``spec`` at ``rates`` on the validation split of ``data``; the trials' rows
-        (not yet recorded: :meth:`record` does that, in the driver)."""
+                   should_stop: Callable[[], bool] = lambda: False,
+                   epochs: int | None = None) -> list[dict]:  # fmt: skip
+        """Train ``spec`` at ``rates`` for ``epochs`` (default: the protocol's) on the validation
+        split of ``data``; the trials' rows (recorded by :meth:`record`, in the driver)."""
+        protocol = {**self.protocol, "epochs": epochs or self.protocol["epochs"]}
         train_part = data.validation_split(self.validation_fraction)
-        config = RunConfig(loss=spec, device=device, seed=0, **self.protocol, **self.workload)
-        return [{**self.protocol, **self.workload, "loss": spec, "device": device, **result}
+        config = RunConfig(loss=spec, device=device, seed=0, **protocol, **self.workload)
+        return [{**protocol, **self.workload, "loss": spec, "device": device, **result}
                 for result in self._train(config, rates, train_part, should_stop)]  # fmt: skip
 
     def record(self, trial: dict) -> None:
@@ -101,7 +126,8 @@ class Tuner:
     def arguments(self) -> dict:
         """What a Tuner on a worker needs to train the same trials (no file)."""
         return {**self.protocol, **self.workload, "grid": self.grid,
-                "validation_fraction": self.validation_fraction}  # fmt: skip
+                "validation_fraction": self.validation_fraction,
+                "screen_epochs": self.screen_epochs, "keep": self.keep}  # fmt: skip
 
     def _train(self, config, rates, data, should_stop):
         if models.parse(config.model).linear:
@@ -117,35 +143,40 @@ class Tuner:
                    "train_loss": last["train_loss"]}  # fmt: skip
 
     def chosen(self, specs: list[str], device: str) -> dict[str, float]:
-        """The best cached rate per loss by validation accuracy (the smaller rate on a tie)."""
-        best: dict[str, tuple[float, float]] = {}
-        for row in self._matching(device):
-            acc, lr = float(row["val_acc"]), float(row["lr"])
-            if row["loss"] not in specs or row["status"] != "ok" or math.isnan(acc):
-                continue
-            if row["loss"] not in best or (acc, -lr) > (
-                best[row["loss"]][0],
-                -best[row["loss"]][1],
-            ):
-                best[row["loss"]] = (acc, lr)
-        unknown = [s for s in specs if s not in best]
+        """The best rate per loss by validation accuracy at the full epochs (the smaller rate on
+        a tie)."""
+        chosen, unknown = {}, []
+        for spec in specs:
+            trials = self._trials(spec, device, self.protocol["epochs"])
+            best = self._best(trials, 1)
+            if best:
+                chosen[spec] = best[0]
+            else:
+                unknown.append(spec)
         if unknown:
             raise ValueError(
                 f"no usable learning rate for {', '.join(unknown)}: every trial diverged"
             )
-        return {spec: best[spec][1] for spec in specs}
+        return chosen
+
+    @staticmethod
+    def _best(trials: dict[float, float], count: int) -> list[float]:
+        """The ``count`` rates of highest validation accuracy (smaller rates first on a tie),
+        diverged trials (NaN) left out."""
+        usable = [(acc, -lr) for lr, acc in trials.items() if not math.isnan(acc)]
+        return [-neg for _, neg in sorted(usable, reverse=True)[:count]]
 
     def _ours(self, row: dict) -> bool:
         return all(row[k] == str(v) for k, v in self.workload.items())
 
-    def _matching(self, device: str) -> list[dict]:
-        want = {k: str(v) for k, v in self.protocol.items()}
+    def _trials(self, spec: str, device: str, epochs: int) -> dict[float, float]:
+        """{rate: validation accuracy (NaN when diverged)} of the cached trials of ``spec`` on
+        the grid at ``epochs``."""
+        want = {k: str(v) for k, v in {**self.protocol, "epochs": epochs}.items()}
         grid = set(self.grid)
-        return [
-            row
+        return {
+            float(row["lr"]): float(row["val_acc"]) if row["status"] == "ok" else math.nan
             for row in self.trials()
-            if row["device"] == device
-            and self._ours(row)
-            and float(row["lr"]) in grid
-            and all(row[k] == v for k, v in want.items())
-        ]
+            if row["loss"] == spec and row["device"] == device and self._ours(row)
+            and float(row["lr"]) in grid and all(row[k] == v for k, v in want.items())
+        }  # fmt: skip

@@ -3,8 +3,11 @@
 import math
 
 import pytest
+import reference_formulas as ref
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import losses
 
@@ -108,3 +111,17 @@ def test_bad_power_raises_a_one_line_value_error(power):
     with pytest.raises(ValueError, match="margin power must be 1 .hinge. or 2") as error:
         losses.get("margin", power=power)
     assert "\n" not in str(error.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["crammer_singer", "weston_watkins"]), delta=st.floats(0.05, 5.0),
+       k=st.integers(2, 12), scale=st.floats(1e-2, 1e3), seed=st.integers(0, 2**31 - 1))
+def test_squared_hinge_matches_the_reference_anywhere(kind, delta, k, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(9, k, generator=g, dtype=torch.float64) * scale
+    labels = torch.randint(0, k, (9,), generator=g)
+    loss = losses.get("margin", kind=kind, delta=delta, power=2)
+    value, grad = loss.value_and_grad(scores, labels)
+    want_value, want_grad = ref.value_and_grad(loss, scores, labels)
+    torch.testing.assert_close(value, want_value, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(grad, want_grad, rtol=1e-13, atol=1e-13)

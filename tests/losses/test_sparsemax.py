@@ -2,7 +2,10 @@
 sparsity, its zero at a margin of 1, and the binary case (a smoothed hinge)."""
 
 import pytest
+import reference_formulas as ref
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import losses
 from losses.sparsemax import sparsemax
@@ -93,3 +96,21 @@ def test_declarations_and_spec():
     assert loss.convex_in_scores and loss.accepts_soft_targets
     with pytest.raises(ValueError, match="sparsemax has no parameter k"):
         losses.get("sparsemax", k=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(2, 16), scale=st.floats(1e-3, 100.0), seed=st.integers(0, 2**31 - 1),
+       soft=st.booleans())
+def test_any_scores_match_the_reference(k, scale, seed, soft):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(11, k, generator=g, dtype=torch.float64) * scale
+    if soft:
+        target = torch.softmax(torch.randn(11, k, generator=g, dtype=torch.float64) * 3, 1)
+    else:
+        target = torch.randint(0, k, (11,), generator=g)
+    loss = losses.get("sparsemax")
+    value, grad = loss.value_and_grad(scores, target)
+    want_value, want_grad = ref.value_and_grad(loss, scores, target)
+    assert (value >= 0).all()
+    torch.testing.assert_close(value, want_value, rtol=1e-12, atol=1e-12 * (1 + scale**2))
+    torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
