@@ -37,9 +37,9 @@ test: setup
 # The protocol both share: 30 epochs of cosine-decayed SGD at batch 256, rates tuned per loss.
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
-## bench: the default suite at reduced size (3 seeds, one noise level), CPU and CUDA if present,
-## tuning included (two-stage: every rate 10 epochs, the 3 best 30): under 5 minutes on 2 cores;
-## a re-run reuses every finished run -> runs/
+## bench: the default suite (24 losses) at reduced size (3 seeds, one noise level), CPU and CUDA
+## if present, tuning included (two-stage: every rate 10 epochs, the 3 best 30): about 10 minutes
+## on 2 cores; a re-run reuses every finished run -> runs/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 --tune-screen-epochs 10 \
 		--batch-sizes 64,256,1024,4096 --reference-iters 50 --textbook-epochs 3 --out $(OUT) \

@@ -7,12 +7,11 @@ import math
 
 import torch
 
-from losses import softmax, targets
-from losses.base import Loss
+from losses.cross_entropy import CrossEntropy
 
 
 @dataclasses.dataclass(frozen=True)
-class LogitAdjusted(Loss, name="logit_adjusted"):
+class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
     """Logit-adjusted cross-entropy (Menon et al. 2021, "Long-tail learning via logit adjustment"):
     ``ce`` on o + τ·log π, with π the training label prior;  gradient softmax(o + τ·log π) − t.
 
@@ -55,12 +54,8 @@ class LogitAdjusted(Loss, name="logit_adjusted"):
         return {**super().describe(), "margin": f"τ·log π, τ = {self.tau:g} (training prior)"}
 
     def compute(self, scores, target):
-        shifted = scores
-        if self.log_prior is not None:
-            shifted = scores + self.tau * self.log_prior.to(scores.device, scores.dtype)
-        log_probs, probs = softmax.log_softmax(shifted)
-        if target.is_floating_point():
-            value = -(target * log_probs).sum(1)
-        else:
-            value = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
-        return value, targets.residual(probs, target)
+        if self.log_prior is None:
+            return super().compute(scores, target)
+        # ce of the shifted scores; d(o + τ·log π)/do = I, so its gradient is the gradient at o
+        return super().compute(scores + self.tau * self.log_prior.to(scores.device, scores.dtype),
+                               target)

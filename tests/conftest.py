@@ -64,3 +64,14 @@ def fashion_mnist():
         return data.load(DATA)
     except data.DataError as error:
         pytest.fail(f"real Fashion-MNIST unavailable: {error}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def keep_the_loss_registry():
+    """Losses a test registers (users' files through --import, plug-in checks) leave with it."""
+    from losses.base import REGISTRY
+
+    saved = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(saved)

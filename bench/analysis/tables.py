@@ -188,6 +188,9 @@ def speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     )
     table = per_run.groupby(GROUP, sort=False).mean(numeric_only=True).reset_index()
     modes = done.groupby(GROUP, sort=False)["step_mode"].agg(lambda s: "/".join(sorted(set(s))))
+    if "grad" in done:  # the loss's gradient: analytic, or autograd for a value-only loss
+        grads = done.groupby(GROUP, sort=False)["grad"].agg(lambda s: "/".join(sorted(set(s))))
+        modes = pd.concat([modes, grads], axis=1)
     table = table.merge(modes.reset_index(), on=GROUP)
     table["x_floor"] = table["epoch_s"] / table["floor_s"]
     return table.drop(columns=["seed"]).sort_values(["device", "step_us"]).reset_index(drop=True)

@@ -4,7 +4,8 @@ DataLoader over ``torchvision.datasets.FashionMNIST`` with ``ToTensor``, ``nn.Cr
 autograd and ``torch.optim.SGD`` at lr 0.1, batch 256, D2L's ``train_ch3``, around the book's
 concise network for the run's model:
 
-- ``linear``: chapter 3.7, ``nn.Flatten`` + ``nn.Linear(784, 10)``, weights N(0, 0.01²);
+- ``linear``: chapter 3.7, ``nn.Flatten`` + ``nn.Linear(784, 10)``, weights N(0, 0.01²) and,
+  unlike the book (which keeps ``nn.Linear``'s default bias), bias 0, as lossbench starts;
 - ``mlp:hidden=256``: chapter 4.3, ``nn.Flatten``, ``nn.Linear(784, 256)``, ``nn.ReLU``,
   ``nn.Linear(256, 10)``; ``init_weights`` draws the weights from N(0, 0.01²) and leaves the
   biases at ``nn.Linear``'s default, U(−1/√fan_in, 1/√fan_in), as the book does. The book
@@ -36,8 +37,10 @@ from bench.training.loop import Interrupted, class_metrics, peak_memory_mb
 NAME = "d2l-textbook"
 # The book's loop is written for its dataset and models: it runs beside those alone.
 DATASET, MODELS = "fashion_mnist", ("linear", "mlp:hidden=256")
-SUPPORTED = ("the D2L textbook loop is the book's code for Fashion-MNIST: chapter 3's softmax "
-             "regression (linear) and chapter 4's MLP with 256 hidden units (mlp:hidden=256)")
+SUPPORTED = (
+    "the D2L textbook loop is the book's code for Fashion-MNIST: chapter 3's softmax "
+    "regression (linear) and chapter 4's MLP with 256 hidden units (mlp:hidden=256)"
+)
 LR = 0.1  # the book's rate in chapters 3 and 4; the book's schedule is constant
 EPOCHS = 10  # the book's train_ch3 calls; a shorter study runs fewer
 WORKERS = 4  # d2l.get_dataloader_workers()

@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from bench.analysis import tables
-from bench.reporting import figures
+from bench.reporting import families, figures
 from bench.reporting.markdown import accuracy as acc
 from bench.reporting.markdown import markdown_table, skipped
 from bench.reporting.workload import Workload
 
 
 def section(w: Workload) -> str:
-    table, reference = w.accuracy, w.caches["reference"]
+    table, reference = families.ordered(w.accuracy), w.caches["reference"]
     shown = pd.DataFrame(
         {
             "loss": table["run"],
+            "family": table["family"],
             "device": table["device"],
             "lr": table["lr"],
             "test acc (mean ± sd)": [
@@ -37,13 +36,14 @@ def section(w: Workload) -> str:
     )
     measured = table[list(tables.IMBALANCE)].notna().any().any()
     if measured:  # runs of older versions did not measure them
-        shown.insert(5, "balanced acc", table["balanced_acc"])
-        shown.insert(6, "worst class", table["worst_class_acc"])
-        shown.insert(7, "macro-F1", table["macro_f1"])
+        shown.insert(6, "balanced acc", table["balanced_acc"])
+        shown.insert(7, "worst class", table["worst_class_acc"])
+        shown.insert(8, "macro-F1", table["macro_f1"])
     text = [
         "## Accuracy",
         "",
-        "Final test accuracy of the clean runs (no label noise), mean ± sample standard deviation "
+        "Final test accuracy of the clean runs (no label noise), grouped by loss family and best "
+        "first within a family, mean ± sample standard deviation "
         "over seeds with the half-width of the 95% confidence interval of the mean (Student's t)"
         + (": beside it, the mean over seeds of the balanced accuracy (mean of per-class "
            "recalls), the worst class's recall and the macro-F1 on the test set."
@@ -117,23 +117,21 @@ def peers(w: Workload) -> list[str]:
 def figures_of(w: Workload, table: pd.DataFrame) -> list[str]:
     """The learning curves (test accuracy and training loss per epoch) and the final accuracies."""
     clean = w.rows.merge(w.final.loc[w.final["noise"] == "none", tables.RUN], on=tables.RUN)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    sns.lineplot(clean, x="epoch", y="test_acc", hue="run", style="device", errorbar="sd",
-                 ax=axes[0])  # fmt: skip
-    axes[0].set(title="Test accuracy per epoch (band: sd over seeds)", ylabel="test accuracy",
-                ylim=(max(0.6, clean["test_acc"].min() - 0.01), None))  # fmt: skip
-    sns.lineplot(clean, x="epoch", y="train_loss", hue="run", style="device", errorbar="sd",
-                 ax=axes[1], legend=False)  # fmt: skip
-    axes[1].set(title="Training loss per epoch (each loss on its own scale)",
-                ylabel="running mean of the trained loss", yscale="log")  # fmt: skip
-    axes[0].legend(fontsize=7, loc="lower right")
-    figures.epoch_axes(fig, axes)
+    style = "device" if clean["device"].nunique() > 1 else None
+    floor = max(0.6, clean["test_acc"].min() - 0.01) if not clean.empty else 0.6
+    fig, axes = figures.family_rows(
+        clean, [("test_acc", {"title": "test accuracy per epoch (band: sd over seeds)",
+                              "ylabel": "test accuracy", "ylim": (floor, None)}),
+                ("train_loss", {"title": "training loss per epoch (each loss on its own scale)",
+                                "ylabel": "running mean of the trained loss", "yscale": "log"})],
+        style=style, errorbar="sd")  # fmt: skip
+    figures.epoch_axes(fig, axes.flat)
     text = ["", figures.image("learning curves", fig, w, "curves.png")]
 
     finished = w.final[(w.final["noise"] == "none") & (w.final["status"] == "ok")]
-    order = table.dropna(subset=["test_acc"])["run"].drop_duplicates()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    sns.barplot(finished, y="run", x="test_acc", hue="device", order=order, errorbar="sd", ax=ax)
-    ax.set(xlim=(max(0.5, finished["test_acc"].min() - 0.03), None), xlabel="final test accuracy",
-           ylabel="", title="Final test accuracy (error bars: sd over seeds)")  # fmt: skip
+    order = table.dropna(subset=["test_acc"])["run"].drop_duplicates().tolist()
+    fig = figures.bars(finished, y="run", x="test_acc", order=order, errorbar="sd",
+                       xlabel="final test accuracy",
+                       title="Final test accuracy by family (error bars: sd over seeds)")
+    fig.axes[0].set_xlim(max(0.5, finished["test_acc"].min() - 0.03), None)
     return text + ["", figures.image("final accuracy", fig, w, "final_accuracy.png")]

@@ -3,13 +3,25 @@ temperature scaling fitted on the validation split, and the reliability diagrams
 
 from __future__ import annotations
 
+import weakref
+
 import pandas as pd
 import seaborn as sns
 
 from bench.analysis import calibration, evaluation, tables
-from bench.reporting import figures
+from bench.reporting import families, figures
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+
+# What section() measured per workload: (per-run metrics, the per-loss table), read by the claims
+# of the reading so that they quote the same numbers without loading the weights again.
+_measured: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def measured(w: Workload) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(per-run metrics, per-loss table) that :func:`section` computed for ``w``; None when it
+    has not (no data, no validation split, no weights)."""
+    return _measured.get(w)
 
 
 def section(w: Workload) -> str:
@@ -21,26 +33,32 @@ def section(w: Workload) -> str:
     if metrics.empty:
         return ""
     table = tables.calibration(metrics)
+    _measured[w] = (metrics, table)
+    table = families.ordered(table, by="ece", ascending=True)
     shown = pd.DataFrame({
-        "loss": table["loss"], "NLL": table["nll"], "Brier": table["brier"],
-        "ECE": table["ece"], "MCE": table["mce"], "T": table["temperature"],
+        "loss": table["loss"], "family": table["family"], "NLL": table["nll"],
+        "Brier": table["brier"], "ECE": table["ece"], "MCE": table["mce"],
+        "T": table["temperature"],
         "NLL after T": table["nll_after"], "ECE after T": table["ece_after"],
         "MCE after T": table["mce_after"],
     })  # fmt: skip
     first = bins[bins["seed"] == bins.groupby("loss")["seed"].transform("min")]
     grid = sns.relplot(first, x="confidence", y="accuracy", hue="scaling", col="loss",
-                       col_wrap=5, kind="line", marker="o", height=2.4,
-                       facet_kws={"xlim": (0, 1), "ylim": (0, 1)})  # fmt: skip
+                       col_order=table["loss"].tolist(), col_wrap=6, kind="line", marker="o",
+                       height=2.0, facet_kws={"xlim": (0, 1), "ylim": (0, 1)})  # fmt: skip
     for ax in grid.axes.flat:
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    grid.set_titles("{col_name}", size=7)
+    for ax, loss in zip(grid.axes.flat, table["loss"], strict=False):
+        ax.set_title(f"{loss}\n({families.family(loss)})", size=7)
+        ax.tick_params(labelsize=6)
     held = len(w.validation.test_y)
     return (
         "## Calibration\n\n"
         "Probabilities are softmax(o / T) for every loss (for margin and least-squares losses the "
         "scale of o is not a likelihood, which is what temperature scaling corrects). Test-set "
         f"NLL, Brier score, expected and maximum calibration error ({calibration.BINS} "
-        "equal-width confidence bins), mean over seeds; T is fitted by NLL on the "
+        "equal-width confidence bins), mean over seeds, grouped by loss family and best "
+        "calibrated (lowest ECE) first within a family; T is fitted by NLL on the "
         f"{held:,}-{w.noun[:-1]} validation split of the training set (those {w.noun} were also "
         "trained on, so T slightly under-corrects).\n\n"
         + markdown_table(shown) + "\n\n" + figures.image("reliability", grid.figure, w,

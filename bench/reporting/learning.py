@@ -3,12 +3,10 @@ behind them (gradient norm and the share of examples still sending a gradient)."
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from bench.analysis import tables
-from bench.reporting import figures
+from bench.reporting import families, figures
 from bench.reporting.markdown import labelled, markdown_table, number
 from bench.reporting.workload import Workload
 from bench.training.loop import ACTIVE_GRAD
@@ -19,7 +17,9 @@ def section(w: Workload) -> str:
     if table.empty:
         return ""
     table = labelled(table)
-    shown = pd.DataFrame({"loss": table["run"], "device": table["device"]})
+    table = families.ordered(table, by="auc")
+    shown = pd.DataFrame({"loss": table["run"], "family": table["family"],
+                          "device": table["device"]})
     names = []
     for threshold in tables.THRESHOLDS:
         name = f"{round(threshold * 100)}"
@@ -31,20 +31,20 @@ def section(w: Workload) -> str:
     mine = w.rows.merge(w.final.loc[(w.final["noise"] == "none")
                                     & (w.final["trainer"] == "lossbench"), tables.RUN],
                         on=tables.RUN)  # fmt: skip
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    sns.lineplot(mine, x="epoch", y="grad_norm", hue="run", errorbar=None, ax=axes[0])
-    axes[0].set(yscale="log", ylabel="‖∂L/∂W‖ (full batch)", title="Gradient norm per epoch")
-    axes[0].legend(fontsize=7)
-    sns.lineplot(mine, x="epoch", y="active_frac", hue="run", errorbar=None, ax=axes[1],
-                 legend=False)  # fmt: skip
-    axes[1].set(ylabel="share of training examples", ylim=(0, 1.02),
-                title=f"Examples still sending a gradient (some |∂l/∂o| > {ACTIVE_GRAD:g})")
-    figures.epoch_axes(fig, axes)
+    fig, axes = figures.family_rows(
+        mine, [("grad_norm", {"yscale": "log", "ylabel": "‖∂L/∂W‖ (full batch)",
+                              "title": "gradient norm per epoch"}),
+               ("active_frac", {"ylabel": "share of training examples", "ylim": (0, 1.02),
+                                "title": f"examples still sending a gradient (some |∂l/∂o| > "
+                                         f"{ACTIVE_GRAD:g})"})],
+        errorbar=None)  # fmt: skip
+    figures.epoch_axes(fig, axes.flat)
     return (
         "## Learning speed, and what drives it\n\n"
         f"Epochs, steps and training seconds until the test accuracy first reaches "
         f"{' and '.join(names)} (mean over the seeds that reach it; — when none does), and the "
-        "area under the learning curve (mean test accuracy over the epochs).\n\n"
+        "area under the learning curve (mean test accuracy over the epochs), grouped by loss "
+        "family, largest area first.\n\n"
         + markdown_table(shown) + "\n\n"
         + figures.image("gradient dynamics", fig, w, "dynamics.png") + "\n\n"
         "Hinge losses go quiet once margins are met, and L1/L2 on saturated softmax "

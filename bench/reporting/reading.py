@@ -3,7 +3,8 @@ losses tied with the best, robustness to label noise and the unstable losses, in
 
 from __future__ import annotations
 
-from bench.analysis import stats, tables
+from bench.analysis import tables
+from bench.reporting import claims, paired
 from bench.reporting.markdown import accuracy as acc
 from bench.reporting.workload import Workload
 
@@ -37,11 +38,11 @@ def section(w: Workload) -> str:
                      f"{run.epoch}.")  # fmt: skip
     clean = tables.clean_runs(w.final)
     if clean["seed"].nunique() > 1:
-        paired = stats.paired_differences(clean, reference=best["loss"])
-        tied = paired.loc[~paired["clear"], "loss"].tolist()
+        compared = paired.compare(clean, reference=best["loss"])
+        tied = compared.loc[compared["beyond"].eq(False), "loss"].tolist()
         if tied:
-            lines.append(f"- Within the seed spread of the best (paired 95% CI includes 0): "
-                         f"{', '.join(tied)}.")  # fmt: skip
+            lines.append(f"- Within the seed spread of the best (paired t-test, Holm p ≥ "
+                         f"{paired.ALPHA:g}): {', '.join(tied)}.")  # fmt: skip
     noisy = tables.noise(w.final)
     noisy = noisy[noisy["noise"].str.startswith("sym:")]
     if not noisy.empty:
@@ -54,4 +55,4 @@ def section(w: Workload) -> str:
     for run in unstable.itertuples():
         lines.append(f"- {run.loss} varies across seeds (sd {run.test_acc_std:.4f}): see the "
                      "per-class table for the classes it loses.")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + claims.section(w)

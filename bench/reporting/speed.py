@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from bench.analysis import tables
-from bench.reporting import anatomy, figures
+from bench.reporting import anatomy, families, figures
 from bench.reporting.markdown import markdown_table, number, ratio, skipped
 from bench.reporting.workload import Workload
 
@@ -30,6 +30,8 @@ def section(w: Workload, micro: str = "") -> str:
             "steps": table["step_mode"],
         }
     )
+    if "grad" in table:
+        shown["grad"] = table["grad"]
     text = [
         "## Speed",
         "",
@@ -53,9 +55,9 @@ def section(w: Workload, micro: str = "") -> str:
             "phase after them (OUT/timing.csv).", "",
         ]
     text += textbook(w)
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    sns.barplot(table[table["trainer"] == "lossbench"], y="run", x="step_us", hue="device", ax=ax)
-    ax.set(xlabel="median step (µs)", ylabel="", title="Step time per loss and device")
+    ours = families.ordered(table[table["trainer"] == "lossbench"], by="step_us", ascending=True)
+    fig = figures.bars(ours, y="run", x="step_us", order=ours["run"].drop_duplicates().tolist(),
+                       xlabel="median step (µs)", title="Step time per loss (by family)")
     text += ["", figures.image("step time", fig, w, "step_time.png")]
     if not w.caches["anatomy"].empty:
         text += ["", anatomy.section(w)]

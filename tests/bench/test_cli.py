@@ -1,6 +1,7 @@
 """python -m bench: one-line errors with exit status 2, an end-to-end run, resume, interruption."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,6 @@ import pytest
 import torch
 
 import losses
-from bench import environment
 from bench.__main__ import main
 from bench.training import floors
 
@@ -211,7 +211,8 @@ def test_ctrl_c_keeps_finished_epochs_and_the_same_command_resumes(fashion_mnist
         runs.Results(out).prepare(
             {
                 "command": "",
-                "environment": environment.environment(),
+                # the machine the interrupted command recorded (its thread count included)
+                "environment": json.loads((out / "run.json").read_text())["environment"],
                 "config": {"epochs": 60, "batch_size": 256, "schedule": "cosine", "lr": None},
             }
         )
@@ -361,3 +362,45 @@ def test_runs_of_another_machine_are_never_resumed(fashion_mnist, tmp_path, caps
     assert "another machine" in err and "Some Other CPU" in err and "--out" in err
     assert (out / "results.csv").read_text() == before
     assert json.loads((out / "run.json").read_text())["environment"]["cpu"] == "Some Other CPU"
+
+
+USER_LOSSES = ROOT / "examples" / "my_losses.py"
+
+
+def test_no_tune_refuses_a_loss_without_a_built_in_rate_naming_it(capsys, tmp_path):
+    err = one_line_error(capsys, ["--import", str(USER_LOSSES), "--losses", "ce,cauchy:c=0.5",
+                                  "--no-tune", "--out", str(tmp_path)])  # fmt: skip
+    assert "cauchy:c=0.5 has no built-in rate" in err and "--lr" in err
+    assert not (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.parametrize("body, words", [
+    ("    def value(self, scores, target):\n        raise RuntimeError('boom')\n",
+     "boom"),
+    ("    def value(self, scores, target):\n        return scores.sum()\n", "shape"),
+    ("    def value(self, scores, target):\n        return scores[:, 0] * float('nan')\n",
+     "non-finite"),
+    ("    def compute(self, scores, target):\n        return scores[:, 0] ** 2, scores * 0 + 1\n",
+     "autograd"),
+])
+def test_a_faulty_user_loss_stops_before_any_training(capsys, tmp_path, body, words):
+    plugin = tmp_path / "faulty.py"
+    plugin.write_text("import dataclasses\nimport losses\n\n@dataclasses.dataclass(frozen=True)\n"
+                      f"class Faulty(losses.Loss, name='faulty_{abs(hash(body))}'):\n{body}")
+    name = f"faulty_{abs(hash(body))}"
+    err = one_line_error(capsys, ["--import", str(plugin), "--losses", f"ce,{name}",
+                                  "--lr", "0.1", "--data", str(DATA),
+                                  "--out", str(tmp_path / "out")])  # fmt: skip
+    assert name in err and words in err
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_an_import_that_registers_nothing_is_one_line(capsys, tmp_path):
+    empty = tmp_path / "nothing.py"
+    empty.write_text("x = 1\n")
+    err = one_line_error(capsys, ["--import", str(empty), "--out", str(tmp_path / "o")])
+    assert "nothing.py" in err and "registers no loss" in err
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (\n")
+    err = one_line_error(capsys, ["--import", str(broken), "--out", str(tmp_path / "o")])
+    assert "broken.py" in err and "SyntaxError" in err

@@ -174,11 +174,15 @@ def test_converged_reference_and_the_views_of_the_side_caches():
     reference = pd.DataFrame([{"loss": "ce", "train_loss": 0.37},
                               {"loss": "l2", "train_loss": 0.2}])  # fmt: skip
     assert tables.converged(accuracy, reference).to_dict() == {"ce": True, "l2": False}
-    tuning = pd.DataFrame([{"loss": "ce", "lr": lr, "status": status, "val_acc": acc}
-                           for lr, status, acc in ((0.1, "ok", 0.8), (0.3, "ok", 0.9),
-                                                   (3.0, "diverged", "nan"))])  # fmt: skip
+    tuning = pd.DataFrame([{"loss": "ce", "lr": lr, "status": status, "val_acc": acc,
+                            "epochs": epochs}
+                           for lr, status, acc, epochs in ((0.1, "ok", 0.8, 30),
+                                                           (0.3, "ok", 0.9, 30),
+                                                           (3.0, "diverged", "nan", 30),
+                                                           (1.0, "ok", 0.95, 10))])  # fmt: skip
     best = tables.tuning(tuning).set_index("loss")
-    assert best.loc["ce", "lr"] == 0.3 and best.loc["ce", "tried"] == 3
+    # chosen among the full-epoch trials: a screening trial (10 epochs) never wins
+    assert best.loc["ce", "lr"] == 0.3 and best.loc["ce", "tried"] == 4
     assert best.loc["ce", "diverged"] == 1
 
 

@@ -120,7 +120,7 @@ def test_init_is_the_books_and_the_same_from_the_same_seed():
     assert (a.b1 == 0).all() and (a.b2 == 0).all()
     for weight in (a.W1, a.W2):  # D2L: N(0, 0.01²)
         assert abs(weight.mean().item()) < 1e-3 and abs(weight.std().item() - 0.01) < 1e-3
-    assert [tuple(p.shape) for p in a.parameters()] == [(784, 256), (256,), (10, 256), (10,)]
+    assert [tuple(p.shape) for p in a.parameters()] == [(256, 784), (256,), (10, 256), (10,)]
     assert a.scores(torch.rand(5, 784)).shape == (5, 10)
 
 

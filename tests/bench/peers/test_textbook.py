@@ -45,7 +45,7 @@ def test_chapter_4_net_is_the_books_concise_mlp_with_its_init():
     for layer in (net[1], net[3]):
         assert abs(layer.weight.std().item() - 0.01) < 1e-3
         # init_weights leaves nn.Linear's bias init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), alone
-        bound = layer.in_features ** -0.5
+        bound = layer.in_features**-0.5
         assert layer.bias.abs().max().item() <= bound and layer.bias.std().item() > bound / 4
     assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 

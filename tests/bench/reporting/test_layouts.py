@@ -15,6 +15,7 @@ from bench import schema
 from bench.datasets import Dataset
 from bench.reporting import write_report
 from bench.reporting.__main__ import main
+from bench.reporting.families import family
 from bench.study.results import slug
 from bench.training.config import RunConfig
 
@@ -125,19 +126,19 @@ def _figures(text):
 def test_hand_written_tables_have_headers_and_every_finished_loss(hand_written):
     _, text = hand_written
     accuracy, speed = _table(text, "## Accuracy"), _table(text, "## Speed")
-    assert accuracy[0].startswith("| loss | device | lr | test acc (mean ± sd) |")
+    assert accuracy[0].startswith("| loss | family | device | lr | test acc (mean ± sd) |")
     assert speed[0].startswith("| loss | device | median step µs | p90 step µs | samples/s |")
     for loss in FINISHED:
-        assert any(line.startswith(f"| {loss} | cpu |") for line in accuracy), loss
+        assert any(line.startswith(f"| {loss} | {family(loss)} | cpu |") for line in accuracy)
         assert any(line.startswith(f"| {loss} | cpu |") for line in speed), loss
-    assert speed[0].endswith("| peak MB | steps |")
-    assert all(line.endswith("| eager |") for line in speed[2:])
+    assert speed[0].endswith("| peak MB | steps | grad |")
+    assert all(line.endswith("| eager | analytic |") for line in speed[2:])
 
 
 def test_hand_written_diverged_shown_unfinished_excluded_and_counted(hand_written):
     _, text = hand_written
     accuracy = _table(text, "## Accuracy")
-    assert any(line.startswith("| l2:on=scores | cpu |") and "diverged at epoch 2" in line
+    assert any(line.startswith("| l2:on=scores | square | cpu |") and "diverged at epoch 2" in line
                for line in accuracy)  # fmt: skip
     assert not any(line.startswith("| huber") for line in accuracy + _table(text, "## Speed"))
     assert "7 runs finished, 1 unfinished (excluded from every table)" in text
@@ -199,7 +200,8 @@ def test_files_from_before_datasets_and_models_were_parts_still_report(tmp_path,
     assert _table(text, "## Speed") == _table(today, "## Speed")
     accuracy = _table(text, "## Accuracy")
     assert accuracy[0].endswith("| L-BFGS optimum: test acc | L-BFGS optimum: train loss |")
-    assert any(line.startswith("| ce | cpu |") and "| 0.97 | 0.1 |" in line for line in accuracy)
+    assert any(line.startswith("| ce | textbook | cpu |") and "| 0.97 | 0.1 |" in line
+               for line in accuracy)
     assert "## Accuracy targets" in text and "## Predictions" in text
 
 

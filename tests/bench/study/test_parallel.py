@@ -26,6 +26,16 @@ TIMINGS = {"epoch_s", "step_ms", "step_ms_p90", "samples_per_s", "floor_s", "pea
            "concurrent"}  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def keep_environment():
+    """Dask sets thread variables (OMP_NUM_THREADS=1 ...) for its workers in this process's
+    environment; later tests' subprocesses must not inherit them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def quick(out, *extra):
     """Small runs on a small dataset: the workers' time goes to the protocol, not to loading."""
     return ["--losses", "ce,margin", "--dataset", "digits", "--epochs", "2", "--seeds", "2",
