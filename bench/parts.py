@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from losses import spec_value
+
 
 class Part:
     """Base of a kind of part; each kind (``DatasetPart``, ``ModelPart``) has its own registry."""
@@ -82,19 +84,10 @@ def split_spec(spec: str, kind: str = "part") -> tuple[str, dict[str, object]]:
             raise ValueError(
                 f"bad {kind} spec {spec!r}: expected name:key=value:..., got {item!r}"
             )
-        params[key.strip()] = _value(text.strip())
+        params[key.strip()] = spec_value(text.strip())
     if not name.strip():
         raise ValueError(f"bad {kind} spec {spec!r}: it has no name")
     return name.strip(), params
-
-
-def _value(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _format(value: object) -> str:

@@ -62,7 +62,7 @@ def parse(spec: str) -> Loss:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ValueError(f"bad loss spec {spec!r}: expected name:key=value:..., got {item!r}")
-        params[key.strip()] = _value(text.strip())
+        params[key.strip()] = spec_value(text.strip())
     return get(name.strip(), **params)
 
 
@@ -75,7 +75,9 @@ def _lookup(name: str) -> type[Loss]:
         ) from None
 
 
-def _value(text: str) -> object:
+def spec_value(text: str) -> object:
+    """A spec string's value: int or float where it reads as one, else the text (also used for
+    the specs of bench's datasets and models, so every spec reads its values alike)."""
     for kind in (int, float):
         try:
             return kind(text)
