@@ -17,6 +17,8 @@ import dataclasses
 import shlex
 import signal
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +94,30 @@ class Study:
 
 
 # -- carrying it out -----------------------------------------------------------------------------
+class Clock:
+    """A command's wall time, by phase (tuning, training, the serial stages, the report): what
+    run.json's ``commands`` record, and the report states beside its grid."""
+
+    def __init__(self):
+        self.started = datetime.now(UTC)
+        self._start = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+    def entry(self, command: str, workload: dict, status: str, runs: int) -> dict:
+        return {"command": command, **workload, "status": status, "runs": runs,
+                "started": self.started.isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - self._start, 1),
+                "phases": {k: round(v, 1) for k, v in self.phases.items()}}  # fmt: skip
+
+
 class StopFlag:
     """Ctrl-C sets the flag (the loop stops after its current step); a second Ctrl-C aborts."""
 
@@ -172,18 +198,27 @@ def run(study: Study, command: str = "") -> int:
             "parallel": _parallel_meta(study),
         }
         results = Results(out)
-        results.prepare(meta)
+        before = len(results.prepare(meta))
+        clock, status = Clock(), "failed"
         try:
             with StopFlag() as stop, _cluster(study) as cluster:
                 _train(study, specs, data, model_spec, devices, levels, results, stop,
-                       textbook_fits, cluster)  # fmt: skip
+                       textbook_fits, cluster, clock)  # fmt: skip
+            status = "finished"
         except Interrupted:
+            status = "interrupted"
             print(
                 f"interrupted: {len(results.finished())} finished runs are in "
                 f"{results.csv_path}; run the same command again to resume",
                 file=sys.stderr,
             )
             return 130
+        finally:
+            trained = len(results.finished()) - before
+            results.log_command(clock.entry(command, {"dataset": dataset_spec,
+                                                      "model": model_spec,
+                                                      "workers": _workers(study)},
+                                            status, trained))  # fmt: skip
         if study.report:
             from bench import reporting as report_module
 
@@ -209,6 +244,11 @@ def _cluster(study: Study):
         raise UsageError(str(error)) from None
 
 
+def _workers(study: Study) -> int | None:
+    """How many runs trained at once: 1 serially, N local workers, unknown on a scheduler."""
+    return None if study.scheduler else study.workers or 1
+
+
 def _parallel_meta(study: Study) -> dict | None:
     if not study.parallel:
         return None
@@ -216,19 +256,22 @@ def _parallel_meta(study: Study) -> dict | None:
 
 
 def _train(study, specs, data, model_spec, devices, levels, results, stop, textbook_fits,
-           cluster=None):  # fmt: skip
+           cluster=None, clock=None):  # fmt: skip
+    clock = clock or Clock()
     workload = {"dataset": data.spec, "model": model_spec}
     if study.rate_mode == "fixed":
         rates = dict.fromkeys(specs, study.lr)
     elif study.rate_mode == "defaults":
         rates = built_in_rates(specs)
     else:
-        rates = stages.tune_rates(
-            study.out, specs, data, devices[0], stop, model=model_spec,
-            epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
-            schedule=study.schedule, retune=study.retune, cluster=cluster,
-            data_root=study.data, imports=study.imports, screen_epochs=study.tune_screen_epochs,
-        )
+        with clock.phase("tuning"):
+            rates = stages.tune_rates(
+                study.out, specs, data, devices[0], stop, model=model_spec,
+                epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
+                schedule=study.schedule, retune=study.retune, cluster=cluster,
+                data_root=study.data, imports=study.imports,
+                screen_epochs=study.tune_screen_epochs,
+            )
     configs = []
     for level in levels:
         seeds = range(study.seeds if level == "none" else study.noise_seeds)
@@ -242,30 +285,39 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
     if len(todo) < len(configs):
         print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
               f"{results.csv_path}")  # fmt: skip
-    if cluster is None:
-        runner.train_all(todo, {data.spec: data}, results, Path(study.data), stop,
-                         study.step_mode)  # fmt: skip
-    else:  # the textbook loop is a timing peer: it runs here, alone, after the cluster's runs
-        serial = [c for c in todo if c.trainer == textbook_loop.NAME]
-        runner.train_parallel([c for c in todo if c not in serial], cluster, results,
-                              Path(study.data), stop, step_mode=study.step_mode,
-                              imports=study.imports)  # fmt: skip
+    serial = [c for c in todo if cluster is None or c.trainer == textbook_loop.NAME]
+    if cluster is not None:  # the textbook loop is a timing peer: it runs here, alone, after
+        # the L-BFGS optima are not timed: they fill the cluster's queue behind the runs
+        references = stages.reference_jobs(study.out, specs, data.spec, model=model_spec,
+                                           max_iter=study.reference_iters,
+                                           data_root=study.data, imports=study.imports)
+        with clock.phase("training"):
+            runner.train_parallel([c for c in todo if c not in serial], cluster, results,
+                                  Path(study.data), stop, step_mode=study.step_mode,
+                                  imports=study.imports, side_jobs=references)  # fmt: skip
         cluster.close()  # the rest is timed: nothing else may run beside it
+    with clock.phase("training" if cluster is None else "textbook loop"):
         runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,
                          study.step_mode)  # fmt: skip
-        stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,
-                             batch_size=study.batch_size, schedule=study.schedule,
-                             step_mode=study.step_mode)  # fmt: skip
+    if cluster is not None:
+        with clock.phase("serial timing"):
+            stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,
+                                 batch_size=study.batch_size, schedule=study.schedule,
+                                 step_mode=study.step_mode)  # fmt: skip
     if study.batch_sizes:
-        stages.batch_size_sweep(study.out, data, devices, study.batch_sizes, rates, stop,
-                                model=model_spec, step_mode=study.step_mode)  # fmt: skip
+        with clock.phase("batch-size sweep"):
+            stages.batch_size_sweep(study.out, data, devices, study.batch_sizes, rates, stop,
+                                    model=model_spec, step_mode=study.step_mode)  # fmt: skip
     if "cpu" in devices:
-        stages.step_anatomy(study.out, specs, data, study.batch_size, model=model_spec)
+        with clock.phase("step anatomy"):
+            stages.step_anatomy(study.out, specs, data, study.batch_size, model=model_spec)
     if study.reference_iters:
-        stages.convex_references(study.out, specs, data, model=model_spec,
-                                 max_iter=study.reference_iters)  # fmt: skip
+        with clock.phase("L-BFGS optima"):
+            stages.convex_references(study.out, specs, data, model=model_spec,
+                                     max_iter=study.reference_iters)  # fmt: skip
     if study.peers:
-        stages.peer_rows(study.out, data, model=model_spec, epochs=study.epochs)
+        with clock.phase("scikit-learn peers"):
+            stages.peer_rows(study.out, data, model=model_spec, epochs=study.epochs)
 
 
 # -- Python API ----------------------------------------------------------------------------------

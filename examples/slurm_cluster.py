@@ -1,5 +1,5 @@
-"""Run a whole study on a SLURM cluster: dask-jobqueue starts the workers as SLURM jobs, and
-lossbench sends its runs to their scheduler. An example for a cluster; not run here.
+"""Run the full study on a SLURM cluster: dask-jobqueue starts the workers as SLURM jobs, and
+`make study-full` sends every run to their scheduler. An example for a cluster; not run here.
 
     pip install dask-jobqueue
     python examples/slurm_cluster.py            # on a login node, in this checkout
@@ -24,9 +24,5 @@ cluster = SLURMCluster(
 )
 cluster.scale(jobs=64)
 print(f"scheduler at {cluster.scheduler_address}; the study runs there")
-sys.exit(subprocess.call([
-    sys.executable, "-m", "bench", "--scheduler", cluster.scheduler_address,
-    "--dataset", "fashion_mnist", "--model", "mlp", "--epochs", "30", "--seeds", "5",
-    "--noise", "none,sym:0.2,sym:0.4,sym:0.6,sym:0.8", "--noise-seeds", "5",
-    "--out", "runs/cluster",
-]))
+# the whole cross-product of losses, workloads, noise levels and seeds, as `make study` prices it
+sys.exit(subprocess.call(["make", "study-full", f"SCHEDULER={cluster.scheduler_address}"]))

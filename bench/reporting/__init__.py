@@ -19,6 +19,7 @@ from bench.reporting import (
     accuracy,
     answer,
     calibration,
+    cost,
     figures,
     gradients,
     header,
@@ -55,10 +56,11 @@ def write_report(out: Path, *, data: dict | None = None) -> Path:
     if len(found) == 1:
         w = found[0]
         parts += [header.notes(w), header.environment(meta), answer.section(found),
-                  *sections(w, micro),
+                  cost.section(meta, found), *sections(w, micro),
                   gradients.section(w), reading.section(w)]  # fmt: skip
     elif found:
-        parts += [header.environment(meta), answer.section(found), header.workload_list(found)]
+        parts += [header.environment(meta), answer.section(found), cost.section(meta, found),
+                  header.workload_list(found)]
         for w in found:
             parts += [header.workload_intro(w),
                       *map(demote, [*sections(w), reading.section(w)])]  # fmt: skip

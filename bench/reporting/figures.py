@@ -55,8 +55,9 @@ def family_rows(frame, panels, *, x: str = "epoch", hue: str = "run", style: str
     for row, (name, group) in zip(axes, rows, strict=False):
         for i, (ax, (y, settings)) in enumerate(zip(row, panels, strict=True)):
             last = i == len(panels) - 1
-            sns.lineplot(group, x=x, y=y, hue=hue, palette=palette, style=style, ax=ax,
-                         legend=last, **line)  # fmt: skip
+            # columns measured at some epochs only (loop.TRAIN_METRICS) join their points
+            sns.lineplot(group.dropna(subset=[y]), x=x, y=y, hue=hue, palette=palette,
+                         style=style, ax=ax, legend=last, **line)  # fmt: skip
             settings = dict(settings)
             title = settings.pop("title", "")
             if settings.get("yscale") == "log" and not (group[y] > 0).any():

@@ -26,21 +26,30 @@ def title(meta: dict, workloads: list[Workload]) -> str:
         what = f"{len(workloads)} workloads (dataset × model), each under its losses, on {devices}"
     finished = sum(len(w.final) for w in workloads)
     unfinished = sum(w.unfinished for w in workloads)
-    text = f"# lossbench report\n\n{what}: {protocol(config)}. {finished} runs finished"
+    several = len(workloads) > 1
+    text = (f"# lossbench report\n\n{what}: {protocol(config, grid=not several)}. {finished} "
+            "runs finished")  # fmt: skip
     text += f", {unfinished} unfinished (excluded from every table)." if unfinished else "."
-    return text + f"\n\n```\n{meta.get('command', '')}\n```"
+    # a folder of several workloads was written by several commands: each is in run.json
+    commands = [c["command"] for c in meta.get("commands", [])] if several else []
+    commands = list(dict.fromkeys(commands)) or [meta.get("command", "")]
+    return text + "\n\n```\n" + "\n".join(commands) + "\n```"
 
 
-def protocol(config: dict) -> str:
-    """The protocol every run of the folder shares, in words."""
+def protocol(config: dict, *, grid: bool = True) -> str:
+    """The protocol every run of the folder shares, in words; with ``grid`` also its seeds and
+    noise levels (a folder of several workloads states those per workload instead)."""
     rate = {
         "fixed": f"one rate for all, {config.get('lr')}",
         "defaults": "each loss's built-in rate",
         "tuned": "each loss's rate chosen on a validation split (below)",
     }.get(config.get("rates"), "as recorded")
-    return (f"{config.get('epochs')} epochs of minibatch SGD, batch {config.get('batch_size')}, "
-            f"{config.get('schedule')} learning-rate schedule, {rate}; seeds "
-            f"{config.get('seeds')}; label noise: {', '.join(config.get('noise', ['none']))}")
+    text = (f"{config.get('epochs')} epochs of minibatch SGD, batch {config.get('batch_size')}, "
+            f"{config.get('schedule')} learning-rate schedule, {rate}")
+    if not grid:
+        return text + " (the seeds and noise levels of each workload are listed below)"
+    return (text + f"; seeds {config.get('seeds')}; label noise: "
+            f"{', '.join(config.get('noise', ['none']))}")
 
 
 def subject(w: Workload) -> str:

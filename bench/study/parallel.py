@@ -88,14 +88,22 @@ class Cluster:
         the driver as each completes (``result["worker"]`` is the worker's address). Polls
         ``should_stop`` twice a second; when it is set, cancels what is left and raises
         :class:`bench.training.loop.Interrupted`."""
+        self.run([(task, item, on_result) for item in items], should_stop=should_stop, cuda=cuda)
+
+    def run(self, jobs: list[tuple[Callable, object, Callable[[object, dict], None]]], *,
+            should_stop: Callable[[], bool], cuda=lambda item: False) -> None:  # fmt: skip
+        """:meth:`map` for jobs of several kinds in one queue: each job is (task, item,
+        on_result), submitted in order (Dask starts them roughly in that order), so short jobs
+        put last fill the workers that would otherwise wait for the longest."""
         from dask.distributed import wait
 
         from bench.training.loop import Interrupted
 
         futures = {}
-        for item in items:
+        for task, item, on_result in jobs:
             resources = {GPU: 1} if cuda(item) else None
-            futures[self.client.submit(task, item, pure=False, resources=resources)] = item
+            future = self.client.submit(task, item, pure=False, resources=resources)
+            futures[future] = (item, on_result)
         pending = set(futures)
         try:
             while pending:
@@ -104,7 +112,8 @@ class Cluster:
                 except TimeoutError:  # nothing finished within the poll: check Ctrl-C, go on
                     done = set()
                 for future in done:
-                    on_result(futures[future], _result(future))
+                    item, on_result = futures[future]
+                    on_result(item, _result(future))
                 if should_stop():
                     raise Interrupted("stopped while the cluster was running")
         finally:
@@ -184,6 +193,25 @@ def tune_task(job: tuple) -> dict:
         tuner = tune.Tuner(None, **kwargs)
         result["trials"] = tuner.trials_for(spec, rates, data.to(device), device, epochs=epochs)
     except Exception as error:  # noqa: BLE001
+        result["error"] = one_line(error)
+    return result
+
+
+def reference_task(job: tuple) -> dict:
+    """One loss's L-BFGS optimum on a worker (bench.analysis.reference): ``job`` = (spec,
+    dataset, model, max_iter, data root, imports). Returns its row, or ``{"error": one line}``.
+    Its ``seconds`` were measured beside other work: the report does not use them."""
+    from distributed import get_worker
+
+    from bench.analysis import reference
+
+    spec, dataset, model, max_iter, data_root, imports = job
+    result = {"worker": get_worker().address}
+    try:
+        torch.set_num_threads(1)
+        data = _prepare_worker(dataset, data_root, imports)
+        result["row"] = reference.optimum(spec, data, max_iter=max_iter, model=model)
+    except Exception as error:  # noqa: BLE001 — the serial stage tries it again in the driver
         result["error"] = one_line(error)
     return result
 

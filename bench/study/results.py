@@ -115,9 +115,19 @@ class Results:
         if (len(kept) != len(rows) or not schema.header_is_current(self.csv_path, schema.RESULTS)
                 or (rows and not self.csv_path.read_text().endswith("\n"))):  # fmt: skip
             self._rewrite(kept)
-        schema.write_atomic(self.meta_path, json.dumps({**meta, "datasets": datasets}, indent=2)
-                            + "\n")  # fmt: skip
+        commands = old.get("commands", []) if rows else []
+        self._write_meta({**meta, "datasets": datasets, "commands": commands})
         return finished
+
+    def log_command(self, entry: dict) -> None:
+        """Add one command's record (what it ran, its wall time by phase) to run.json's
+        ``commands``: the folder's history, which the report states with its grid."""
+        meta = self.meta()
+        meta["commands"] = [*meta.get("commands", []), entry]
+        self._write_meta(meta)
+
+    def _write_meta(self, meta: dict) -> None:
+        schema.write_atomic(self.meta_path, json.dumps(meta, indent=2) + "\n")
 
     def _check_protocol(self, old: dict, new: dict) -> None:
         changed = [k for k in PROTOCOL if old.get(k) != new.get(k)]

@@ -53,10 +53,12 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
 
 
 def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,
-                   step_mode: str = "auto", imports: tuple[str, ...] = ()) -> None:  # fmt: skip
+                   step_mode: str = "auto", imports: tuple[str, ...] = (),
+                   side_jobs: list[tuple] = ()) -> None:  # fmt: skip
     """Train each run on the cluster (bench.study.parallel); append each finished run's rows and
     save its weights here as it comes back. A run that raised goes to OUT/failures.csv with its
-    reason, and is redone by the next command."""
+    reason, and is redone by the next command. ``side_jobs`` (task, item, on_result), such as
+    bench.study.stages.reference_jobs, go in the same queue after the runs."""
     from bench.study import parallel
 
     shared = cluster.shared_hosts()
@@ -81,8 +83,8 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
                 results.save_weights(config, result["state"])
             tqdm.write(summary(config, result["rows"][-1]))
 
-        cluster.map(parallel.train_task, jobs, should_stop=stop, on_result=finished,
-                    cuda=parallel.is_cuda)  # fmt: skip
+        cluster.run([(parallel.train_task, job, finished) for job in jobs] + list(side_jobs),
+                    should_stop=stop, cuda=parallel.is_cuda)  # fmt: skip
 
 
 def summary(config: RunConfig, row: dict) -> str:

@@ -107,24 +107,50 @@ def step_anatomy(out: Path, specs, data: Dataset, batch_size: int, *, model: str
 
 
 def convex_references(out: Path, specs, data: Dataset, *, model: str, max_iter: int) -> None:
-    """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv. Linear only."""
-    if not models.parse(model).linear:
-        return
-    path = out / "reference.csv"
-    workload = {"dataset": data.spec, "model": model}
-    ours, others = _keyed(schema.read_rows(path, schema.REFERENCE), workload)
-    rows = [r for r in ours if int(r["max_iter"]) == max_iter]
-    done = {r["loss"] for r in rows}
-    todo = [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
+    """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv. Linear only.
+    (A parallel study computes them on its cluster first: :func:`reference_jobs`.)"""
+    todo = _references_todo(out, specs, data.spec, model, max_iter)
     for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True,
                      disable=not todo):
         result = reference.optimum(spec, data, max_iter=max_iter, model=model)
-        rows.append({**result, **workload, "max_iter": max_iter})
-        schema.write_rows(path, schema.REFERENCE, others + rows)
-        tqdm.write(
-            f"L-BFGS optimum of {spec}: train loss {result['train_loss']:.4f}, "
-            f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)"
-        )
+        _record_reference(out, data.spec, model, max_iter, result)
+
+
+def reference_jobs(out: Path, specs, dataset: str, *, model: str, max_iter: int, data_root,
+                   imports=()) -> list[tuple]:  # fmt: skip
+    """The missing L-BFGS optima as cluster jobs (task, item, on_result) for
+    :meth:`bench.study.parallel.Cluster.run`: recorded in OUT/reference.csv as each returns; one
+    that fails on a worker is left to :func:`convex_references` in the driver."""
+    from bench.study import parallel
+
+    def finished(job, result):
+        if "row" in result:
+            _record_reference(out, dataset, model, max_iter, result["row"])
+
+    return [(parallel.reference_task,
+             (spec, dataset, model, max_iter, str(data_root), tuple(imports)), finished)
+            for spec in _references_todo(out, specs, dataset, model, max_iter)]  # fmt: skip
+
+
+def _references_todo(out: Path, specs, dataset: str, model: str, max_iter: int) -> list[str]:
+    if not max_iter or not models.parse(model).linear:
+        return []
+    workload = {"dataset": dataset, "model": model}
+    ours, _ = _keyed(schema.read_rows(out / "reference.csv", schema.REFERENCE), workload)
+    done = {r["loss"] for r in ours if int(r["max_iter"]) == max_iter}
+    return [s for s in specs if losses.parse(s).convex_in_scores and s not in done]
+
+
+def _record_reference(out: Path, dataset: str, model: str, max_iter: int, result: dict) -> None:
+    """Add one optimum to OUT/reference.csv (replacing that loss's row at other iterations)."""
+    path = out / "reference.csv"
+    workload = {"dataset": dataset, "model": model}
+    ours, others = _keyed(schema.read_rows(path, schema.REFERENCE), workload)
+    rows = [r for r in ours if int(r["max_iter"]) == max_iter and r["loss"] != result["loss"]]
+    schema.write_rows(path, schema.REFERENCE, others + rows + [{**result, **workload,
+                                                                "max_iter": max_iter}])
+    tqdm.write(f"L-BFGS optimum of {result['loss']}: train loss {result['train_loss']:.4f}, "
+               f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)")
 
 
 def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
@@ -193,6 +219,6 @@ def serial_timing(out: Path, specs, data: Dataset, devices, rates, stop, *, mode
                            lr=rates[spec], batch_size=batch_size, schedule=schedule,
                            **workload)  # fmt: skip
         loop.train(config, on_device, should_stop=stop, step_mode=step_mode,
-                   on_epoch=lambda row, f=floor: rows.append(
+                   train_metrics=False, on_epoch=lambda row, f=floor: rows.append(
                        {**row, "floor_s": f, "concurrent": False}))  # fmt: skip
         schema.write_rows(path, schema.TIMING, others + rows)

@@ -44,30 +44,47 @@ def sgd_step(model, loss: losses.Loss, x, labels, lr: float) -> torch.Tensor:
     return value
 
 
-METRICS = ("train_acc", "test_acc", "balanced_acc", "worst_class_acc", "macro_f1", "grad_norm",
-           "active_frac", "memorised")  # fmt: skip
+TEST_METRICS = ("test_acc", "balanced_acc", "worst_class_acc", "macro_f1")
+# Measured with a pass over the whole training set, which costs as much compute as a training
+# epoch's GEMMs: so only at the epochs of train_pass_epochs (NaN at the others).
+TRAIN_METRICS = ("train_acc", "grad_norm", "active_frac", "memorised")
+METRICS = (*TEST_METRICS, *TRAIN_METRICS)
+TRAIN_PASSES = 3  # about this many evenly spaced epochs, besides the first
+
+
+def train_pass_epochs(epochs: int) -> list[int]:
+    """The epochs whose TRAIN_METRICS are measured: the first, the last and every
+    ``round(epochs / TRAIN_PASSES)``-th (all of them up to 4 epochs; 1, 10, 20 and 30 of 30).
+    The test metrics, the training loss and the times are recorded every epoch."""
+    every = max(1, round(epochs / TRAIN_PASSES))
+    return sorted({1, epochs, *range(every, epochs + 1, every)})
 
 
 @torch.no_grad()
-def evaluate(model, loss: losses.Loss, data: Dataset, flipped=None) -> dict[str, float]:
-    """METRICS of a model: accuracy on the train (as trained: noisy labels) and test sets; on the
-    test set also the metrics of imbalance (:func:`class_metrics`); the full-batch gradient's
-    norm and activity; and, when labels were flipped (mask ``flipped``), memorisation: the share
-    of flipped training examples predicted as their wrong label."""
+def evaluate(model, loss: losses.Loss, data: Dataset, flipped=None, *, train: bool = True
+             ) -> dict[str, float]:  # fmt: skip
+    """METRICS of a model: accuracy on the test set and the metrics of imbalance there
+    (:func:`class_metrics`); with ``train``, accuracy on the training set (as trained: noisy
+    labels), the full-batch gradient's norm and activity and, when labels were flipped (mask
+    ``flipped``), memorisation: the share of flipped training examples predicted as their wrong
+    label. Without ``train`` those are NaN."""
+    predicted = model.predict(data.test_x)
+    metrics = {
+        "test_acc": (predicted == data.test_y).float().mean().item(),
+        **class_metrics(predicted, data.test_y, data.num_classes),
+        **dict.fromkeys(TRAIN_METRICS, float("nan")),
+    }
+    if not train:
+        return metrics
     train_scores = model.scores(data.train_x)
     _, grad = loss.value_and_grad(train_scores, data.train_y, check=False)
     hits = train_scores.argmax(1) == data.train_y
-    memorised = float("nan")
     if flipped is not None and flipped.any():
-        memorised = (hits & flipped).sum().item() / flipped.sum().item()
-    predicted = model.predict(data.test_x)
-    return {
+        metrics["memorised"] = (hits & flipped).sum().item() / flipped.sum().item()
+    return metrics | {
         "train_acc": hits.float().mean().item(),
-        "test_acc": (predicted == data.test_y).float().mean().item(),
-        **class_metrics(predicted, data.test_y, data.num_classes),
         "grad_norm": model.grad_norm(data.train_x, grad),
         "active_frac": (grad.abs().amax(1) > ACTIVE_GRAD).float().mean().item(),
-        "memorised": memorised,
     }
 
 
@@ -106,6 +123,7 @@ def train(
     on_epoch: Callable[[dict], None] = lambda row: None,
     should_stop: Callable[[], bool] = lambda: False,
     step_mode: str = "auto",
+    train_metrics: bool = True,
 ):
     """Train one model; call ``on_epoch(row)`` as each epoch ends; return the final model.
 
@@ -114,6 +132,8 @@ def train(
     A row whose loss or parameters are no longer finite has status "diverged" and ends the run.
     ``should_stop()`` is polled after every step; when true, raises :class:`Interrupted`.
     ``step_mode`` is one of STEP_MODES; each row records the mode the steps ran in.
+    TRAIN_METRICS are measured at the epochs of :func:`train_pass_epochs`, or never without
+    ``train_metrics`` (a run kept for its times).
     """
     device = torch.device(config.device)
     # the prior of the training labels as given (before any noise): what logit adjustment uses
@@ -136,6 +156,7 @@ def train(
         torch.cuda.reset_peak_memory_stats(device)
 
     step_mode, device_step, replay = _device_steps(config, step_mode, model, loss, data)
+    train_passes = set(train_pass_epochs(config.epochs)) if train_metrics else set()
 
     for epoch in range(1, config.epochs + 1):
         if device_step is None:
@@ -168,7 +189,7 @@ def train(
         metrics = (
             dict.fromkeys(METRICS, float("nan"))
             if diverged
-            else evaluate(model, loss, data, flipped)
+            else evaluate(model, loss, data, flipped, train=epoch in train_passes)
         )
         on_epoch(
             {

@@ -404,3 +404,21 @@ def test_an_import_that_registers_nothing_is_one_line(capsys, tmp_path):
     broken.write_text("def (\n")
     err = one_line_error(capsys, ["--import", str(broken), "--out", str(tmp_path / "o")])
     assert "broken.py" in err and "SyntaxError" in err
+
+
+def test_run_json_logs_each_command_with_its_runs_and_time_by_phase(tmp_path):
+    out = tmp_path / "log"
+    argv = ["--losses", "ce,margin", "--dataset", "digits", "--epochs", "2", "--seeds", "2",
+            "--devices", "cpu", "--tune-epochs", "1", "--no-textbook", "--reference-iters", "5",
+            "--no-report", "--data", str(DATA), "--out", str(out)]  # fmt: skip
+    started = time.perf_counter()
+    assert main(argv) == 0
+    wall = time.perf_counter() - started
+    assert main(argv) == 0  # everything is finished: a second entry that trained nothing
+    first, second = json.loads((out / "run.json").read_text())["commands"]
+    assert first["command"] == second["command"] and first["command"].startswith("python -m bench")
+    assert (first["dataset"], first["model"], first["workers"]) == ("digits", "linear", 1)
+    assert (first["status"], first["runs"], second["runs"]) == ("finished", 4, 0)
+    assert {"tuning", "training", "step anatomy", "L-BFGS optima"} <= set(first["phases"])
+    assert sum(first["phases"].values()) <= first["seconds"] <= wall + 0.1
+    assert second["seconds"] < first["seconds"]  # tuning, runs and optima all come from cache

@@ -236,6 +236,18 @@ def test_skipped_stages_are_named_with_their_reason(non_image):
     assert "L-BFGS optimum: test acc" not in text
 
 
+# run.json's log of the commands that wrote the two workloads (bench.api.Clock's entries)
+COMMANDS = [
+    {"command": "python -m bench --dataset fashion_mnist", "dataset": "fashion_mnist",
+     "model": "linear", "workers": 2, "status": "finished", "runs": 8, "seconds": 100.0,
+     "started": "2026-11-26T10:00:00+00:00",
+     "phases": {"tuning": 30.0, "training": 40.0, "step anatomy": 20.0}},
+    {"command": "python -m bench --dataset toy", "dataset": "toy", "model": "linear",
+     "workers": 1, "status": "finished", "runs": 6, "seconds": 12.0,
+     "started": "2026-11-26T10:02:00+00:00", "phases": {"training": 12.0}},
+]
+
+
 @pytest.fixture(scope="module")
 def two_workloads(tmp_path_factory):
     """Fashion-MNIST and a non-image dataset in one folder; run.json names the second."""
@@ -245,7 +257,7 @@ def two_workloads(tmp_path_factory):
     rows.to_csv(out / "results.csv", index=False)
     write_meta(out, dataset="toy", model="linear")
     meta = json.loads((out / "run.json").read_text())
-    (out / "run.json").write_text(json.dumps({**meta, "skipped": SKIPPED}))
+    (out / "run.json").write_text(json.dumps({**meta, "skipped": SKIPPED, "commands": COMMANDS}))
     save_weights(out, "fashion_mnist", "linear", 784, 10, g)
     save_weights(out, "toy", "linear", 5, len(TOY), g)
     schema.write_rows(out / "reference.csv", schema.REFERENCE,
@@ -289,3 +301,24 @@ def test_a_folder_without_runs_yet_says_so(tmp_path):
     write_meta(tmp_path)
     text = write_report(tmp_path).read_text()
     assert "No runs are recorded in results.csv yet." in text and "## Environment" in text
+
+
+def test_the_grid_and_its_cost_state_each_command_and_price_the_full_product(two_workloads):
+    out, text = two_workloads
+    cost = text.split("## The grid and its cost\n", 1)[1].split("\n## ", 1)[0]
+    assert "python -m bench --dataset fashion_mnist\npython -m bench --dataset toy" in text
+    assert "| fashion_mnist · linear | finished | 8 | 2 | 1.7 min | tuning 30 s, training 40 s, " \
+           "step anatomy 20 s |" in cost
+    assert "| toy · linear | finished | 6 | 1 | 12 s | training 12 s |" in cost
+    assert "In all 1.9 min of wall time for 14 runs." in cost
+    # the grid per workload: 4 losses finished (one diverged) on clean labels, 2 seeds each
+    assert "| fashion_mnist · linear | 4 | none × 2 | 7 |" in cost
+    # full product: fashion_mnist defines pairs (7 levels), toy does not (5); 5 seeds each.
+    # fashion_mnist: 2 workers × 40 s / 8 runs = 10 worker-s a run, tuning 2 × 30 = 60;
+    # toy: 12 s / 6 runs = 2 a run, no tuning
+    runs_f, runs_t = 4 * 7 * 5, 4 * 5 * 5
+    seconds = runs_f * 10 + 60 + runs_t * 2
+    assert f"fashion_mnist · linear {runs_f:,} runs; toy · linear {runs_t:,} runs" in cost
+    assert f"about {seconds / 3600:.1f} core-hours" in cost
+    assert f"{math.ceil(seconds / 2 / 60)} minutes on this 2-core machine" in cost
+    assert "`make study-full SCHEDULER=tcp://HOST:8786`" in cost

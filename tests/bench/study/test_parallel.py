@@ -72,6 +72,23 @@ def test_one_and_two_workers_give_identical_results(tmp_path):
     assert (tmp_path / "two" / "results.csv").read_text() == before
 
 
+def test_the_cluster_computes_the_lbfgs_optima_as_the_serial_stage_does(tmp_path):
+    def optima(out):
+        with open(out / "reference.csv") as f:
+            return {row["loss"]: row for row in csv.DictReader(f)}
+
+    assert main(quick(tmp_path / "serial", "--reference-iters", "15")) == 0
+    assert main(quick(tmp_path / "cluster", "--reference-iters", "15", "--workers", "2")) == 0
+    serial, cluster = optima(tmp_path / "serial"), optima(tmp_path / "cluster")
+    assert set(cluster) == {"ce", "margin:kind=crammer_singer:delta=1"}  # both convex losses
+    for loss, row in cluster.items():
+        # a worker has one thread, the serial stage two: sums differ in their last bits only
+        assert float(row["train_loss"]) == pytest.approx(float(serial[loss]["train_loss"]),
+                                                         rel=1e-4)  # fmt: skip
+        assert float(row["test_acc"]) == pytest.approx(float(serial[loss]["test_acc"]), abs=0.003)
+        assert row["iterations"] == serial[loss]["iterations"] and row["max_iter"] == "15"
+
+
 def test_a_killed_worker_loses_no_run_and_duplicates_none(tmp_path):
     results = Results(tmp_path)
     configs = [RunConfig("ce", epochs=150, seed=seed, lr=0.5, batch_size=64, dataset="digits")

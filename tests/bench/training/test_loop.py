@@ -11,7 +11,14 @@ import losses
 from bench.models.linear import SoftmaxRegression
 from bench.training import timers
 from bench.training.config import RunConfig, learning_rate
-from bench.training.loop import Interrupted, class_metrics, evaluate, sgd_step, train
+from bench.training.loop import (
+    Interrupted,
+    class_metrics,
+    evaluate,
+    sgd_step,
+    train,
+    train_pass_epochs,
+)
 
 SPECS = [
     "ce",
@@ -227,3 +234,25 @@ def test_class_metrics_of_a_hand_built_imbalanced_case():
     assert metrics["macro_f1"] == pytest.approx(sum(f1) / 3)
     # a class absent from the labels is left out, not counted as a failure
     assert class_metrics(torch.tensor([0, 1]), torch.tensor([0, 1]), 3)["worst_class_acc"] == 1.0
+
+
+def test_train_metrics_are_measured_at_the_first_last_and_evenly_spaced_epochs():
+    assert train_pass_epochs(30) == [1, 10, 20, 30]
+    assert train_pass_epochs(10) == [1, 3, 6, 9, 10]
+    assert train_pass_epochs(4) == [1, 2, 3, 4]  # short runs: every epoch
+    assert train_pass_epochs(1) == [1]
+
+
+def test_a_run_records_test_metrics_every_epoch_and_train_metrics_at_the_pass_epochs(make_data):
+    rows = []
+    train(RunConfig("ce", epochs=10, lr=0.3, batch_size=32), make_data(), on_epoch=rows.append)
+    measured = [r["epoch"] for r in rows if not math.isnan(r["train_acc"])]
+    assert measured == train_pass_epochs(10)
+    for row in rows:
+        assert 0 <= row["test_acc"] <= 1 and math.isfinite(row["balanced_acc"])
+        assert math.isfinite(row["train_loss"])
+        assert math.isnan(row["grad_norm"]) == (row["epoch"] not in measured)
+    # the skipped passes leave the model alone: the last epoch's accuracies match a fresh look
+    model = train(RunConfig("ce", epochs=10, lr=0.3, batch_size=32), make_data())
+    again = evaluate(model, losses.parse("ce"), make_data())
+    assert again["train_acc"] == rows[-1]["train_acc"] and again["test_acc"] == rows[-1]["test_acc"]
