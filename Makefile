@@ -38,7 +38,7 @@ test: setup
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
 ## bench: the default suite (24 losses) at reduced size (3 seeds, one noise level), CPU and CUDA
-## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): about 6.5 minutes
+## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): about 6 minutes
 ## on 2 cores; a re-run reuses every finished run -> runs/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 --tune-screen-epochs 10 \
@@ -49,12 +49,12 @@ bench: setup
 ## something (the whole sweep on Fashion-MNIST, one level elsewhere), L-BFGS optima and
 ## scikit-learn peers for the linear model, one Dask worker per core -> runs/study/
 STUDY := $(PROTOCOL) --seeds 5 --noise-seeds 2 --tune-screen-epochs 10 --reference-iters 300 \
-	--out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
+	--textbook-epochs 3 --out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
 study: setup peers
 	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 \
 		--noise none,sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.4
 	$(BIN)/python -m bench $(STUDY) --model mlp --noise none,sym:0.4 --noise-seeds 1 \
-		--tune-screen-epochs 3
+		--tune-screen-epochs 3 --tune-epochs 10
 	$(BIN)/python -m bench $(STUDY) --dataset fashion_mnist_lt --noise none
 	$(BIN)/python -m bench $(STUDY) --dataset digits --noise none,sym:0.4 --peers
 	$(BIN)/python -m bench $(STUDY) --dataset breast_cancer --noise none,sym:0.2 --peers

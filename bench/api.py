@@ -287,14 +287,19 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
               f"{results.csv_path}")  # fmt: skip
     serial = [c for c in todo if cluster is None or c.trainer == textbook_loop.NAME]
     if cluster is not None:  # the textbook loop is a timing peer: it runs here, alone, after
-        # the L-BFGS optima are not timed: they fill the cluster's queue behind the runs
-        references = stages.reference_jobs(study.out, specs, data.spec, model=model_spec,
-                                           max_iter=study.reference_iters,
-                                           data_root=study.data, imports=study.imports)
+        # the L-BFGS optima are not timed: they fill the cluster's queue behind the runs, and
+        side = stages.reference_jobs(study.out, specs, data.spec, model=model_spec,
+                                     max_iter=study.reference_iters, data_root=study.data,
+                                     imports=study.imports)  # fmt: skip
+        if study.peers:  # so are the peers' fits: their seconds are marked as shared
+            side += stages.peer_jobs(study.out, data.spec, model=model_spec,
+                                     epochs=study.epochs, data_root=study.data,
+                                     imports=study.imports,
+                                     concurrent=any(cluster.shared_hosts().values()))
         with clock.phase("training"):
             runner.train_parallel([c for c in todo if c not in serial], cluster, results,
                                   Path(study.data), stop, step_mode=study.step_mode,
-                                  imports=study.imports, side_jobs=references)  # fmt: skip
+                                  imports=study.imports, side_jobs=side)  # fmt: skip
         cluster.close()  # the rest is timed: nothing else may run beside it
     with clock.phase("training" if cluster is None else "textbook loop"):
         runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,

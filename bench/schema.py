@@ -34,7 +34,8 @@ ANATOMY = ("dataset", "model", "loss", "batch_size",
            *(f"{part}_us" for part in ANATOMY_PARTS + ANATOMY_EPOCHS))  # fmt: skip
 REFERENCE = ("dataset", "model", "loss", "max_iter", "train_loss", "train_acc", "test_acc",
              "iterations", "seconds")  # fmt: skip
-PEERS = ("dataset", "peer", "loss", "epochs", "seed", "train_acc", "test_acc", "fit_s")
+PEERS = ("dataset", "peer", "loss", "epochs", "seed", "train_acc", "test_acc", "fit_s",
+         "concurrent")  # fmt: skip
 
 # What a column missing from an older table means: every run before datasets and models were
 # parts was Fashion-MNIST on softmax regression, with analytic gradients; the metrics of

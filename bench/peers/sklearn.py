@@ -38,39 +38,48 @@ def available() -> bool:
     return True
 
 
-def run(data, *, epochs: int, seed: int = 0, logistic_max_iter: int = 1000, on_row=lambda r: None):
-    """Fit every peer on ``data`` (CPU tensors); return rows with accuracy and fit seconds."""
-    sgd_classifier, logistic_regression, convergence_warning = _sklearn()
-    train_x, train_y = data.train_x.cpu().numpy(), data.train_y.cpu().numpy()
-    test_x, test_y = data.test_x.cpu().numpy(), data.test_y.cpu().numpy()
-    models = [
-        (
-            "SGDClassifier",
-            loss,
-            sgd_classifier(loss=loss, max_iter=epochs, tol=None, random_state=seed),
-        )
-        for loss in SGD_LOSSES
-    ]
+def estimators(*, epochs: int, seed: int = 0, logistic_max_iter: int = 1000) -> list[tuple]:
+    """(peer, loss, unfitted scikit-learn estimator) for every peer, in a fixed order."""
+    sgd_classifier, logistic_regression, _ = _sklearn()
+    models = [("SGDClassifier", loss,
+               sgd_classifier(loss=loss, max_iter=epochs, tol=None, random_state=seed))
+              for loss in SGD_LOSSES]  # fmt: skip
     models.append(
         ("LogisticRegression", "lbfgs, C=1", logistic_regression(max_iter=logistic_max_iter))
     )
+    return models
+
+
+def fit(peer: str, loss: str, model, data, *, epochs: int, seed: int = 0) -> dict:
+    """Fit one peer on ``data`` (CPU tensors); its row, with accuracy and fit seconds."""
+    _, _, convergence_warning = _sklearn()
+    train_x, train_y = data.train_x.cpu().numpy(), data.train_y.cpu().numpy()
+    test_x, test_y = data.test_x.cpu().numpy(), data.test_y.cpu().numpy()
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # a fixed epoch budget is the point of the comparison, not a defect
+        warnings.simplefilter("ignore", convergence_warning)
+        model.fit(train_x, train_y)
+    fit_s = time.perf_counter() - started
+    return {
+        "dataset": getattr(data, "spec", ""),
+        "peer": peer,
+        "loss": loss,
+        "epochs": epochs if peer == "SGDClassifier" else int(max(model.n_iter_)),
+        "seed": seed,
+        "train_acc": float(model.score(train_x, train_y)),
+        "test_acc": float(model.score(test_x, test_y)),
+        "fit_s": fit_s,
+        "concurrent": False,  # a study that fits it beside other work says so
+    }
+
+
+def run(data, *, epochs: int, seed: int = 0, logistic_max_iter: int = 1000, on_row=lambda r: None):
+    """Fit every peer on ``data`` (CPU tensors); return rows with accuracy and fit seconds."""
     rows = []
-    for peer, loss, model in models:
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            # a fixed epoch budget is the point of the comparison, not a defect
-            warnings.simplefilter("ignore", convergence_warning)
-            model.fit(train_x, train_y)
-        row = {
-            "dataset": getattr(data, "spec", ""),
-            "peer": peer,
-            "loss": loss,
-            "epochs": epochs if peer == "SGDClassifier" else int(max(model.n_iter_)),
-            "seed": seed,
-            "train_acc": float(model.score(train_x, train_y)),
-            "test_acc": float(model.score(test_x, test_y)),
-            "fit_s": time.perf_counter() - started,
-        }
+    for peer, loss, model in estimators(epochs=epochs, seed=seed,
+                                        logistic_max_iter=logistic_max_iter):  # fmt: skip
+        row = fit(peer, loss, model, data, epochs=epochs, seed=seed)
         rows.append(row)
         on_row(row)
     return rows

@@ -93,10 +93,13 @@ def peers(w: Workload) -> list[str]:
             "fit s": cache["fit_s"],
         }
     )
+    shared = cache["concurrent"].astype(str).eq("True").any() if "concurrent" in cache else False
     text = [
         "",
         "**Peers** (scikit-learn on the same data and machine; float64, one seed; "
-        "scikit-learn's default step sizes, not tuned):",
+        "scikit-learn's default step sizes, not tuned"
+        + ("; fitted on the Dask workers beside other runs, so their seconds are not "
+           "comparable with the speed table's" if shared else "") + "):",
         "",
         markdown_table(table),
     ]

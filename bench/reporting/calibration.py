@@ -31,7 +31,7 @@ def section(w: Workload) -> str:
     runs = tables.clean_runs(w.final)[tables.RUN]
     metrics, bins = evaluation.calibration_table(w.out, runs, w.data)
     if metrics.empty:
-        return ""
+        return w.without_weights("Calibration") if not runs.empty else ""
     table = tables.calibration(metrics)
     _measured[w] = (metrics, table)
     table = families.ordered(table, by="ece", ascending=True)

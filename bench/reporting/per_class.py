@@ -22,7 +22,7 @@ def section(w: Workload) -> str:
     recall = evaluation.per_class_accuracy(w.out, tables.clean_runs(w.final)[tables.RUN],
                                            w.data, classes)  # fmt: skip
     if recall.empty:
-        return ""
+        return w.without_weights("Per-class errors")
     ranked = best_runs.sort_values("test_acc", ascending=False)
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
     for ax, run in zip(axes, [ranked.iloc[0], ranked.iloc[-1]], strict=True):

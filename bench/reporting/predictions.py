@@ -28,7 +28,7 @@ def section(w: Workload) -> str:
     best = best_runs.iloc[0]
     model = evaluation.load_model(w.out, best)
     if model is None:
-        return ""
+        return w.without_weights("Predictions")
     text = (f"## Predictions\n\nThe best loss by mean test accuracy, {best['loss']} on "
             f"{best['device']}, with its best seed ({int(best['seed'])}, test accuracy "
             f"{best['test_acc']:.4f})")  # fmt: skip

@@ -85,6 +85,13 @@ class Workload:
     def linear(self) -> bool | None:
         return None if self.model_part is None else self.model_part.linear
 
+    def without_weights(self, title: str) -> str:
+        """The section ``title`` when its runs' weights are not in OUT/weights (a committed
+        sample may leave large ones out): what is missing and how to get it back."""
+        return (f"## {title}\n\nNot shown: the weights of these runs are not in "
+                f"`{self.out.name}/weights/` (a committed sample may leave large weights out); "
+                "running the command in run.json again recreates them, and this section.")
+
     def skipped(self, stage: str) -> str | None:
         """Why ``stage`` (a key of run.json's ``skipped``) did not run here; None if it could."""
         config = self.meta.get("config", {})

@@ -156,18 +156,21 @@ def _prepare_worker(dataset: str, data_root: str, imports: tuple[str, ...]):
 
 
 def train_task(job: tuple) -> dict:
-    """One run on a worker: ``job`` = (RunConfig, data root, step mode, imports). Returns its
+    """One run on a worker: ``job`` = (RunConfig, data root, step mode, imports, floor), where
+    ``floor`` says whether to measure the GEMM floor beside the run (not when workers share a
+    host: those times go unused, and an MLP's floor costs two epochs of GEMMs). Returns its
     epoch rows and final state, or ``{"error": one line}``; never raises."""
     from distributed import get_worker
 
     from bench.training import floors, loop
 
-    config, data_root, step_mode, imports = job
+    config, data_root, step_mode, imports, measure_floor = job
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
         data = _prepare_worker(config.dataset, data_root, imports).to(config.device)
-        floor = floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
+        floor = (floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
+                 if measure_floor else float("nan"))  # fmt: skip
         rows = []
         model = loop.train(config, data, on_epoch=rows.append, step_mode=step_mode)
         result |= {"rows": [{**row, "floor_s": floor} for row in rows],
@@ -211,6 +214,25 @@ def reference_task(job: tuple) -> dict:
         torch.set_num_threads(1)
         data = _prepare_worker(dataset, data_root, imports)
         result["row"] = reference.optimum(spec, data, max_iter=max_iter, model=model)
+    except Exception as error:  # noqa: BLE001 — the serial stage tries it again in the driver
+        result["error"] = one_line(error)
+    return result
+
+
+def peer_task(job: tuple) -> dict:
+    """One scikit-learn peer on a worker (bench.peers.sklearn): ``job`` = (dataset, data root,
+    imports, epochs, index into the peers). Returns its row, or ``{"error": one line}``."""
+    from distributed import get_worker
+
+    from bench.peers import sklearn as sklearn_peers
+
+    dataset, data_root, imports, epochs, index = job
+    result = {"worker": get_worker().address}
+    try:
+        torch.set_num_threads(1)
+        data = _prepare_worker(dataset, data_root, imports)
+        peer, loss, model = sklearn_peers.estimators(epochs=epochs)[index]
+        result["row"] = sklearn_peers.fit(peer, loss, model, data, epochs=epochs)
     except Exception as error:  # noqa: BLE001 — the serial stage tries it again in the driver
         result["error"] = one_line(error)
     return result

@@ -62,7 +62,9 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
     from bench.study import parallel
 
     shared = cluster.shared_hosts()
-    jobs = [(config, str(data_root), step_mode, tuple(imports)) for config in todo]
+    # runs that share a host are not timed (the serial phase times each loss alone), nor floored
+    floor = not any(shared.values())
+    jobs = [(config, str(data_root), step_mode, tuple(imports), floor) for config in todo]
     failures = results.out / "failures.csv"
     failures.unlink(missing_ok=True)  # it lists the failures of the latest command
     with tqdm(total=len(jobs), unit="run", dynamic_ncols=True, disable=not jobs) as bar:

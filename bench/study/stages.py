@@ -154,26 +154,64 @@ def _record_reference(out: Path, dataset: str, model: str, max_iter: int, result
 
 
 def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
-    """scikit-learn peers, cached in OUT/peers.csv for this dataset and number of epochs."""
-    if not models.parse(model).linear:
+    """scikit-learn peers, cached in OUT/peers.csv for this dataset and number of epochs (a
+    parallel study fits them on its cluster first: :func:`peer_jobs`)."""
+    if not _peers_todo(out, data.spec, model, epochs):
         return
-    path = out / "peers.csv"
-    cached = schema.read_rows(path, schema.PEERS)
-    if any(r["dataset"] == data.spec and r["peer"] == "SGDClassifier"
-           and int(r["epochs"]) == epochs for r in cached):  # fmt: skip
-        return
-    others = [r for r in cached if r["dataset"] != data.spec]
     rows = []
 
     def report_row(row):
         rows.append(row)
-        schema.write_rows(path, schema.PEERS, others + rows)
-        tqdm.write(
-            f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
-            f"in {row['fit_s']:.1f} s"
-        )
+        _record_peers(out, data.spec, rows)
+        _print_peer(row)
 
     sklearn_peers.run(data, epochs=epochs, on_row=report_row)
+
+
+def peer_jobs(out: Path, dataset: str, *, model: str, epochs: int, data_root, imports=(),
+              concurrent: bool = True) -> list[tuple]:  # fmt: skip
+    """The scikit-learn peers as cluster jobs (task, item, on_result) for
+    :meth:`bench.study.parallel.Cluster.run`, one per peer; their rows are recorded as they
+    return, marked ``concurrent`` (their fit seconds were measured beside other work). If one
+    fails, :func:`peer_rows` fits them all again in the driver."""
+    from bench.study import parallel
+
+    if not _peers_todo(out, dataset, model, epochs) or not sklearn_peers.available():
+        return []
+    rows: list[dict] = []
+    count = len(sklearn_peers.estimators(epochs=epochs))
+
+    def finished(job, result):
+        if "row" in result:
+            rows.append({**result["row"], "concurrent": concurrent})
+            _print_peer(result["row"])
+            if len(rows) == count:  # recorded whole, in the peers' order, or not at all
+                order = [(p, loss) for p, loss, _ in sklearn_peers.estimators(epochs=epochs)]
+                rows.sort(key=lambda r: order.index((r["peer"], r["loss"])))
+                _record_peers(out, dataset, rows)
+
+    return [(parallel.peer_task, (dataset, str(data_root), tuple(imports), epochs, index),
+             finished) for index in range(count)]  # fmt: skip
+
+
+def _peers_todo(out: Path, dataset: str, model: str, epochs: int) -> bool:
+    if not models.parse(model).linear:
+        return False
+    return not any(r["dataset"] == dataset and r["peer"] == "SGDClassifier"
+                   and int(r["epochs"]) == epochs
+                   for r in schema.read_rows(out / "peers.csv", schema.PEERS))  # fmt: skip
+
+
+def _record_peers(out: Path, dataset: str, rows: list[dict]) -> None:
+    """Write OUT/peers.csv with ``rows`` as this dataset's peers (other datasets kept)."""
+    path = out / "peers.csv"
+    others = [r for r in schema.read_rows(path, schema.PEERS) if r["dataset"] != dataset]
+    schema.write_rows(path, schema.PEERS, others + rows)
+
+
+def _print_peer(row: dict) -> None:
+    tqdm.write(f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
+               f"in {row['fit_s']:.1f} s")
 
 
 def _tune_on(cluster, tuner, specs, device, step, stop, data_root, imports) -> None:

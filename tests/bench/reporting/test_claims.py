@@ -114,16 +114,27 @@ def noisy_study(robust_acc):
 
 def test_robustness_holds_when_the_robust_losses_beat_ce_at_strong_noise():
     line = claims.robustness(noisy_study(0.7))
-    assert "**holds** at sym:0.8" in line and "ce 0.5000" in line
+    assert "**holds**: At sym:0.8, test accuracy (clean test labels) of ce 0.5000" in line
     assert "gce:q=0.7 0.7000 (+0.2000" in line and "1*nce+100*rce:a=-4 0.7000" in line
     assert "does not hold" not in line
 
 
 def test_robustness_does_not_hold_and_gives_the_measured_reason():
     line = claims.robustness(noisy_study(0.45))
-    assert "**does not hold** at sym:0.8" in line
+    assert "**does not hold**: At sym:0.8" in line
     assert "without noise it matches or beats ce (0.8400 against 0.8400)" in line
     assert "fits 10% of the flipped labels (ce: 30%)" in line
+
+
+def test_robustness_is_read_at_every_strong_level_present():
+    study = pd.concat([noisy_study(0.7),
+                       noisy_study(0.45).replace({"noise": {"sym:0.8": "sym:0.6"}})
+                       .query("noise == 'sym:0.6'")], ignore_index=True)  # fmt: skip
+    line = claims.robustness(study)
+    assert "**holds only in part**: At sym:0.6, test accuracy" in line
+    assert ". At sym:0.8, test accuracy (clean test labels) of ce 0.5000" in line
+    assert line.index("sym:0.6") < line.index("sym:0.8")
+    assert "gce:q=0.7 0.4500 (-0.0500" in line and "gce:q=0.7 0.7000 (+0.2000" in line
 
 
 def test_robustness_falls_back_to_the_strongest_level_and_says_so_or_not_measured():

@@ -4,6 +4,7 @@ and stages skipped for a workload."""
 
 import json
 import math
+import shutil
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -322,3 +323,19 @@ def test_the_grid_and_its_cost_state_each_command_and_price_the_full_product(two
     assert f"about {seconds / 3600:.1f} core-hours" in cost
     assert f"{math.ceil(seconds / 2 / 60)} minutes on this 2-core machine" in cost
     assert "`make study-full SCHEDULER=tcp://HOST:8786`" in cost
+
+
+def test_sections_that_need_weights_say_so_when_a_sample_leaves_them_out(two_workloads, tmp_path):
+    out, _ = two_workloads
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for path in (copy / "weights").glob("toy__*"):
+        path.unlink()
+    g = torch.Generator().manual_seed(2)
+    text = write_report(copy, data={"fashion_mnist": image_data(g), "toy": toy_data(g)}).read_text()
+    toy = text.split("\n## toy · linear\n", 1)[1]
+    fashion = text.split("\n## fashion_mnist · linear\n", 1)[1].split("\n## toy · linear\n")[0]
+    for title in ("Calibration", "Per-class errors", "Predictions"):
+        assert f"### {title}\n\nNot shown: the weights of these runs are not in `copy/weights/`" \
+            in toy, title
+        assert "Not shown: the weights" not in fashion

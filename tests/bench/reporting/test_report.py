@@ -54,7 +54,8 @@ def make_study(out, data):
                         "train_acc": 1.0, "test_acc": 0.97, "iterations": 5, "seconds": 0.1}])
     schema.write_rows(out / "peers.csv", schema.PEERS,
                       [{"dataset": "fashion_mnist", "peer": "SGDClassifier", "loss": loss,
-                        "epochs": 2, "seed": 0, "train_acc": acc, "test_acc": acc, "fit_s": 1.0}
+                        "epochs": 2, "seed": 0, "train_acc": acc, "test_acc": acc, "fit_s": 1.0,
+                        "concurrent": False}
                        for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))])  # fmt: skip
     schema.write_rows(out / "anatomy.csv", schema.ANATOMY, anatomy_rows())
     return meta
@@ -214,3 +215,22 @@ def test_targets_table_explains_a_miss_with_the_measured_cause():
     assert "L-BFGS" not in text and "0.0010 short" in text
     # the targets were set for the default workload alone
     assert targets.render(accuracy.assign(dataset="digits"), optimum) == ""
+
+
+def test_a_parallel_study_still_compares_the_textbook_loop(written, tmp_path):
+    """Runs on shared workers are concurrent: the speed table comes from timing.csv, and the
+    textbook loop, which ran alone, is still set against `ce` there."""
+    out, _, _, data = written
+    rows = pd.read_csv(out / "results.csv")
+    timing = rows[(rows["seed"] == 0) & (rows["noise"] == "none")].assign(concurrent=False)
+    loop = rows[(rows["loss"] == "ce") & (rows["seed"] == 0) & (rows["noise"] == "none")]
+    loop = loop.assign(trainer="d2l-textbook", epoch_s=2.0, concurrent=False)
+    shared = rows.assign(concurrent=True)
+    pd.concat([shared, loop]).to_csv(tmp_path / "results.csv", index=False)
+    timing.to_csv(tmp_path / "timing.csv", index=False)
+    for name in ("run.json", "tuning.csv", "reference.csv", "anatomy.csv"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    text = write_report(tmp_path, data={"fashion_mnist": data}).read_text()
+    ce = timing[timing["loss"] == "ce"]["epoch_s"].median()
+    assert (f"The D2L textbook loop takes 2.00 s per epoch on this CPU; lossbench's `ce` epoch "
+            f"is **{2.0 / ce:.0f}× faster**") in text

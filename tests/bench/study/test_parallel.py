@@ -62,6 +62,9 @@ def test_one_and_two_workers_give_identical_results(tmp_path):
     # two workers on one host share it: their times are marked and a serial phase times alone
     assert {r["concurrent"] for r in rows(tmp_path / "two")} == {"True"}
     assert {r["concurrent"] for r in rows(tmp_path / "one")} == {"False"}
+    # a run beside others is not timed against a floor; one alone on its host is
+    assert {r["floor_s"] for r in rows(tmp_path / "two")} == {"nan"}
+    assert all(float(r["floor_s"]) > 0 for r in rows(tmp_path / "one"))
     with open(tmp_path / "two" / "timing.csv") as f:
         timing = list(csv.DictReader(f))
     assert {(r["loss"], r["concurrent"]) for r in timing} == {
@@ -87,6 +90,24 @@ def test_the_cluster_computes_the_lbfgs_optima_as_the_serial_stage_does(tmp_path
                                                          rel=1e-4)  # fmt: skip
         assert float(row["test_acc"]) == pytest.approx(float(serial[loss]["test_acc"]), abs=0.003)
         assert row["iterations"] == serial[loss]["iterations"] and row["max_iter"] == "15"
+
+
+def test_the_cluster_fits_the_peers_beside_the_runs_and_marks_their_seconds(tmp_path):
+    from bench.peers import sklearn as sklearn_peers
+
+    argv = quick(tmp_path / "cluster", "--peers", "--workers", "2")
+    assert main(argv) == 0
+    with open(tmp_path / "cluster" / "peers.csv") as f:
+        peers = list(csv.DictReader(f))
+    expected = [(peer, loss) for peer, loss, _ in sklearn_peers.estimators(epochs=2)]
+    assert [(r["peer"], r["loss"]) for r in peers] == expected  # each once, in order
+    assert {r["dataset"] for r in peers} == {"digits"} and {r["concurrent"] for r in peers} == {
+        "True"}
+    logistic = peers[-1]
+    assert float(logistic["test_acc"]) > 0.9 and float(logistic["fit_s"]) > 0
+    assert main(argv) == 0  # cached: a re-run fits nothing again
+    with open(tmp_path / "cluster" / "peers.csv") as f:
+        assert [r["fit_s"] for r in csv.DictReader(f)] == [r["fit_s"] for r in peers]
 
 
 def test_a_killed_worker_loses_no_run_and_duplicates_none(tmp_path):
