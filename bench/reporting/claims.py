@@ -97,9 +97,7 @@ def robustness(final: pd.DataFrame) -> str:
     if not held:
         return (f"{claim}: not measured here (no GCE, SCE or NCE+RCE run at "
                 f"{', '.join(levels)}).")  # fmt: skip
-    verdict = ("holds" if all(held) else "does not hold" if not any(held)
-               else "holds only in part")  # fmt: skip
-    line = f"{claim}: **{verdict}**{where}: " + ". At ".join(
+    line = f"{claim}: **{_verdict(held)}**{where}: " + ". At ".join(
         [texts[0][:1].upper() + texts[0][1:], *[t[3:] for t in texts[1:]]]) + "."
     if missing:
         line += f" {', '.join(sorted(missing))}: not measured here."
@@ -109,8 +107,7 @@ def robustness(final: pd.DataFrame) -> str:
 def underfitting(final: pd.DataFrame, accuracy: pd.DataFrame) -> str:
     """MAE (l1 on probabilities) against CE: clean training and test accuracy."""
     claim = "**MAE underfits**"
-    clean = _one_device(tables.clean_runs(final))
-    ce, mae = _specs(clean, "ce"), _specs(clean, "mae")
+    clean, ce, mae = _clean_against_ce(final, "mae")
     if not ce or not mae:
         return f"{claim}: not measured here (no clean {'`ce`' if not ce else 'MAE'} run)."
     train = _paired(clean, mae[0], ce[0], "train_acc")
@@ -172,16 +169,14 @@ def calibration_change(metrics: pd.DataFrame | None) -> str:
             parts.append(text)
     if not held:
         return f"{claim}: not measured here (no focal or Poly-1 run was calibrated)."
-    verdict = ("holds" if all(held) else "does not hold" if not any(held)
-               else "holds only in part")  # fmt: skip
-    return f"{claim} (ECE before temperature scaling): **{verdict}**. " + "; ".join(parts) + "."
+    return (f"{claim} (ECE before temperature scaling): **{_verdict(held)}**. "
+            + "; ".join(parts) + ".")
 
 
 def smoothing(final: pd.DataFrame) -> str:
     """Label smoothing (soft_label) against CE: clean test accuracy, paired, not Holm-corrected."""
     claim = "**Label smoothing hurts a linear model**"
-    clean = _one_device(tables.clean_runs(final))
-    ce, soft = _specs(clean, "ce"), _specs(clean, "soft_label")
+    clean, ce, soft = _clean_against_ce(final, "soft_label")
     if not ce or not soft:
         return f"{claim}: not measured here (no clean {'`ce`' if not ce else 'soft_label'} run)."
     r = _paired(clean, soft[0], ce[0], "test_acc")
@@ -196,6 +191,17 @@ def smoothing(final: pd.DataFrame) -> str:
                  f"{train['reference']:.4f}" + ("; the difference is within the seed spread"
                                                  if r["difference"] < 0 else "") + ".")
     return line
+
+
+def _verdict(held: list[bool]) -> str:
+    """The verdict of a claim made of several comparisons, from each one's."""
+    return "holds" if all(held) else "does not hold" if not any(held) else "holds only in part"
+
+
+def _clean_against_ce(final: pd.DataFrame, wanted: str):
+    """(the clean finished runs on one device, the `ce` specs there, the ``wanted`` specs)."""
+    clean = _one_device(tables.clean_runs(final))
+    return clean, _specs(clean, "ce"), _specs(clean, wanted)
 
 
 def _specs(frame: pd.DataFrame, wanted: str) -> list[str]:

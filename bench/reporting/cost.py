@@ -114,7 +114,7 @@ def _worker_seconds(commands: list[dict]) -> dict[tuple[str, str], tuple[float, 
 
 
 def _ordered(levels) -> list[str]:
-    return sorted(levels, key=lambda s: (s != "none", noise.parse(s)[0], noise.parse(s)[1]))
+    return sorted(levels, key=lambda s: (s != "none", *noise.parse(s)))
 
 
 def _minutes(seconds: float) -> str:

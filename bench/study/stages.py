@@ -179,19 +179,18 @@ def peer_jobs(out: Path, dataset: str, *, model: str, epochs: int, data_root, im
     if not _peers_todo(out, dataset, model, epochs) or not sklearn_peers.available():
         return []
     rows: list[dict] = []
-    count = len(sklearn_peers.estimators(epochs=epochs))
+    order = [(peer, loss) for peer, loss, _ in sklearn_peers.estimators(epochs=epochs)]
 
     def finished(job, result):
         if "row" in result:
             rows.append({**result["row"], "concurrent": concurrent})
             _print_peer(result["row"])
-            if len(rows) == count:  # recorded whole, in the peers' order, or not at all
-                order = [(p, loss) for p, loss, _ in sklearn_peers.estimators(epochs=epochs)]
+            if len(rows) == len(order):  # recorded whole, in the peers' order, or not at all
                 rows.sort(key=lambda r: order.index((r["peer"], r["loss"])))
                 _record_peers(out, dataset, rows)
 
     return [(parallel.peer_task, (dataset, str(data_root), tuple(imports), epochs, index),
-             finished) for index in range(count)]  # fmt: skip
+             finished) for index in range(len(order))]  # fmt: skip
 
 
 def _peers_todo(out: Path, dataset: str, model: str, epochs: int) -> bool:

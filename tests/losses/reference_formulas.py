@@ -8,6 +8,15 @@ formula per registered loss name: a new loss needs one line there.
 import torch
 
 
+def random_target(n, k, generator, soft, sharpness=3.0):
+    """n targets over k classes: labels, or with ``soft`` the softmax of random scores times
+    ``sharpness`` (float64), drawn from ``generator``."""
+    if soft:
+        return torch.softmax(torch.randn(n, k, generator=generator, dtype=torch.float64)
+                             * sharpness, 1)  # fmt: skip
+    return torch.randint(0, k, (n,), generator=generator)
+
+
 def probs_target(target, k, dtype):
     if target.is_floating_point():
         return target.to(dtype)

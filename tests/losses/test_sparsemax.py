@@ -104,10 +104,7 @@ def test_declarations_and_spec():
 def test_any_scores_match_the_reference(k, scale, seed, soft):
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(11, k, generator=g, dtype=torch.float64) * scale
-    if soft:
-        target = torch.softmax(torch.randn(11, k, generator=g, dtype=torch.float64) * 3, 1)
-    else:
-        target = torch.randint(0, k, (11,), generator=g)
+    target = ref.random_target(11, k, g, soft)
     loss = losses.get("sparsemax")
     value, grad = loss.value_and_grad(scores, target)
     want_value, want_grad = ref.value_and_grad(loss, scores, target)

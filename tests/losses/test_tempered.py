@@ -132,10 +132,7 @@ def test_any_temperatures_match_the_reference(t1, t2, k, scale, seed, soft):
     loss = losses.get("bi_tempered", t1=t1, t2=t2)
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(9, k, generator=g, dtype=torch.float64) * scale
-    if soft:
-        target = torch.softmax(torch.randn(9, k, generator=g, dtype=torch.float64) * 2, 1)
-    else:
-        target = torch.randint(0, k, (9,), generator=g)
+    target = ref.random_target(9, k, g, soft, sharpness=2.0)
     if t2 < 1 and t2 < t1:
         # the gradient has a p^(t2 − t1) singularity at the edge of the support: keep away
         probs = tempered_softmax(scores, t2)[0]
