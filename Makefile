@@ -38,8 +38,8 @@ test: setup
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
 ## bench: the default suite (24 losses) at reduced size (3 seeds, one noise level), CPU and CUDA
-## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): about 6 minutes
-## on 2 cores; a re-run reuses every finished run -> runs/
+## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): 4m40s on 2 cores
+## (the losses of each seed train as one stack); a re-run reuses every finished run -> runs/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 --tune-screen-epochs 10 \
 		--batch-sizes 64,256,1024,4096 --reference-iters 50 --textbook-epochs 3 --out $(OUT) \
@@ -53,7 +53,7 @@ STUDY := $(PROTOCOL) --seeds 5 --noise-seeds 2 --tune-screen-epochs 10 --referen
 study: setup peers
 	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 \
 		--noise none,sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.4
-	$(BIN)/python -m bench $(STUDY) --model mlp --noise none,sym:0.4 --noise-seeds 1 \
+	$(BIN)/python -m bench $(STUDY) --model mlp --epochs 20 --noise none,sym:0.4 --noise-seeds 1 \
 		--tune-screen-epochs 3 --tune-epochs 10
 	$(BIN)/python -m bench $(STUDY) --dataset fashion_mnist_lt --noise none
 	$(BIN)/python -m bench $(STUDY) --dataset digits --noise none,sym:0.4 --peers
@@ -69,8 +69,8 @@ FULL := $(PROTOCOL) --seeds 5 --noise-seeds 5 --tune-screen-epochs 10 --referenc
 	--out $(OUT)/full --no-report $(if $(SCHEDULER),--scheduler $(SCHEDULER),$(PARALLEL)) $(EXTRA)
 study-full: setup peers
 	$(BIN)/python -m bench $(FULL) --peers --noise $(FULL_NOISE),pairs:0.2,pairs:0.4
-	$(BIN)/python -m bench $(FULL) --model mlp --noise $(FULL_NOISE),pairs:0.2,pairs:0.4 \
-		--tune-screen-epochs 3
+	$(BIN)/python -m bench $(FULL) --model mlp --epochs 20 --noise $(FULL_NOISE),pairs:0.2,pairs:0.4 \
+		--tune-screen-epochs 3 --tune-epochs 10
 	$(BIN)/python -m bench $(FULL) --dataset fashion_mnist_lt --noise $(FULL_NOISE),pairs:0.2,pairs:0.4
 	$(BIN)/python -m bench $(FULL) --dataset digits --noise $(FULL_NOISE) --peers
 	$(BIN)/python -m bench $(FULL) --dataset breast_cancer --noise $(FULL_NOISE) --peers

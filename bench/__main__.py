@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run them on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (workers need "
         "this checkout and the --data files at the same paths)",
     )
+    parser.add_argument(
+        "--no-stack", action="store_true",
+        help="with --workers or --scheduler, train each run of a linear model as its own task "
+        "(default: the runs of one seed and noise level, all losses, train as one stack of "
+        "weights: same rows, several times faster, times read from the serial timing phase)",
+    )
     return parser
 
 
@@ -162,6 +168,7 @@ def study_from(args: argparse.Namespace) -> api.Study:
         reference_iters=args.reference_iters, peers=args.peers, data=args.data, out=args.out,
         textbook=not args.no_textbook, textbook_epochs=args.textbook_epochs,
         report=not args.no_report, workers=args.workers, scheduler=args.scheduler,
+        stack=not args.no_stack,
     )
 
 

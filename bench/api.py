@@ -79,6 +79,7 @@ class Study:
     report: bool = True
     workers: int | None = None  # a local Dask cluster of this many single-threaded workers
     scheduler: str | None = None  # or an existing Dask scheduler's address
+    stack: bool = True  # on a cluster, a linear model's runs of one seed and noise train as one
 
     @property
     def parallel(self) -> bool:
@@ -252,7 +253,7 @@ def _workers(study: Study) -> int | None:
 def _parallel_meta(study: Study) -> dict | None:
     if not study.parallel:
         return None
-    return {"workers": study.workers, "scheduler": study.scheduler}
+    return {"workers": study.workers, "scheduler": study.scheduler, "stack": study.stack}
 
 
 def _train(study, specs, data, model_spec, devices, levels, results, stop, textbook_fits,
@@ -299,7 +300,8 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
         with clock.phase("training"):
             runner.train_parallel([c for c in todo if c not in serial], cluster, results,
                                   Path(study.data), stop, step_mode=study.step_mode,
-                                  imports=study.imports, side_jobs=side)  # fmt: skip
+                                  imports=study.imports, side_jobs=side,
+                                  stack=study.stack)  # fmt: skip
         cluster.close()  # the rest is timed: nothing else may run beside it
     with clock.phase("training" if cluster is None else "textbook loop"):
         runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,

@@ -100,6 +100,27 @@ def serial(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[~rows["concurrent"].astype(bool)]
 
 
+def alone_times(rows: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` where the runs trained in a stack of losses (``step_mode`` "stacked": their epoch
+    seconds are a share of the stack's) take the times of their loss trained alone, from the
+    serial timing phase's ``timing`` rows (median per dataset, model, loss, device and batch
+    size), so that time to a target compares the losses' own speeds. Stacked rows whose loss was
+    not timed keep their share."""
+    if rows.empty or "step_mode" not in rows or not rows["step_mode"].eq("stacked").any() \
+            or timing.empty:  # fmt: skip
+        return rows
+    keys = ["dataset", "model", "loss", "device", "batch_size"]
+    times = ["epoch_s", "step_ms", "samples_per_s"]
+    alone = timing[timing["status"] == "ok"].groupby(keys)[times].median()
+    stacked = rows["step_mode"].eq("stacked")
+    found = rows.loc[stacked, keys].merge(alone.reset_index(), on=keys, how="left")
+    found.index = rows.index[stacked]
+    rows = rows.copy()
+    for column in times:
+        rows.loc[stacked, column] = found[column].fillna(rows.loc[stacked, column])
+    return rows
+
+
 def finished_runs(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The last row of each finished run, and how many runs were left unfinished."""
     last = rows.sort_values("epoch").groupby(RUN, as_index=False).tail(1)

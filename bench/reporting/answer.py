@@ -18,6 +18,7 @@ from bench.analysis import calibration, evaluation, profiles, tables
 from bench.reporting import figures
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+from bench.training.stacked import STACKED
 from losses.base import FAMILIES
 
 TRAINER = "lossbench"
@@ -235,13 +236,22 @@ def rank_table(ranked: pd.DataFrame, workloads: int) -> pd.DataFrame:
 
 def concurrency(rows: pd.DataFrame) -> str:
     """Whether the times of each workload compare runs timed alike: alone, or all sharing the
-    machine (a parallel study), or a mix of the two, named."""
+    machine (a parallel study), or a mix of the two, named; and how runs trained in a stack of
+    losses are timed."""
+    stacked = rows["step_mode"].eq(STACKED) if "step_mode" in rows else rows["loss"].eq(None)
+    lead = ("Runs trained in a stack of losses (a parallel study's linear runs, step mode "
+            "`stacked`) count each epoch at the seconds their loss took trained alone, in the "
+            "serial timing phase (OUT/timing.csv). " if stacked.any() else "")  # fmt: skip
+    rows = rows[~stacked]
+    if rows.empty:
+        return lead.rstrip()
     shared = rows["concurrent"].astype(bool).groupby([rows[k] for k in profiles.KEYS])
     some, every = shared.any(), shared.all()
     if not some.any():
-        return "Every run was timed with the machine to itself."
-    text = ("Runs that shared the machine with other runs (marked `concurrent`, a parallel "
-            f"study) are in {', '.join(some[some].index.map(name))}; ")  # fmt: skip
+        return lead + ("Every other run" if lead else "Every run") + \
+            " was timed with the machine to itself."  # fmt: skip
+    text = lead + ("Runs that shared the machine with other runs (marked `concurrent`, a parallel "
+                   f"study) are in {', '.join(some[some].index.map(name))}; ")  # fmt: skip
     mixed = some & ~every
     if not mixed.any():
         return text + (

@@ -44,10 +44,12 @@ def protocol(config: dict, *, grid: bool = True) -> str:
         "defaults": "each loss's built-in rate",
         "tuned": "each loss's rate chosen on a validation split (below)",
     }.get(config.get("rates"), "as recorded")
-    text = (f"{config.get('epochs')} epochs of minibatch SGD, batch {config.get('batch_size')}, "
-            f"{config.get('schedule')} learning-rate schedule, {rate}")
+    text = (f"minibatch SGD, batch {config.get('batch_size')}, {config.get('schedule')} "
+            f"learning-rate schedule, {rate}")
     if not grid:
-        return text + " (the seeds and noise levels of each workload are listed below)"
+        return text + " (the epochs of each workload are listed below, its seeds and noise " \
+            "levels in the first table)"  # fmt: skip
+    text = f"{config.get('epochs')} epochs of {text}"
     return (text + f"; seeds {config.get('seeds')}; label noise: "
             f"{', '.join(config.get('noise', ['none']))}")
 
@@ -93,6 +95,12 @@ def environment(meta: dict) -> str:
         lines.append(f"- The runs and tuning trials ran on {where}; runs that shared a host "
                      "with other workers are marked `concurrent` in results.csv and no speed "
                      "is read from them.")  # fmt: skip
+        if cluster.get("stack", False):
+            lines.append("- Its linear-model runs of one seed and noise level trained together, as "
+                         "one stack of weights (step mode `stacked`: one batch gather and one "
+                         "GEMM per step for every loss, each loss's value and gradient on its "
+                         "own scores); each run's rows are those its single run writes, and "
+                         "its seconds come from its loss trained alone.")  # fmt: skip
     lines += [f"- {note}" for note in meta.get("notes", [])]
     return "\n".join(lines)
 
@@ -102,8 +110,9 @@ def workload_list(workloads: list[Workload]) -> str:
     lines = ["## Workloads", ""]
     for w in workloads:
         mine = w.final[w.final["trainer"] == "lossbench"]
+        epochs = " or ".join(str(e) for e in sorted(mine["epochs"].astype(int).unique()))
         lines.append(f"- **{w.title}**: {subject(w)}; {mine['loss'].nunique()} losses, "
-                     f"{len(w.final)} runs finished")  # fmt: skip
+                     f"{epochs} epochs, {len(w.final)} runs finished")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from bench.reporting import families, figures
 from bench.reporting.markdown import labelled, markdown_table, number
 from bench.reporting.workload import Workload
 from bench.training.loop import ACTIVE_GRAD
+from bench.training.stacked import STACKED
 
 
 def section(w: Workload) -> str:
@@ -44,7 +45,10 @@ def section(w: Workload) -> str:
         f"Epochs, steps and training seconds until the test accuracy first reaches "
         f"{' and '.join(names)} (mean over the seeds that reach it; — when none does), and the "
         "area under the learning curve (mean test accuracy over the epochs), grouped by loss "
-        "family, largest area first.\n\n"
+        "family, largest area first."
+        + (" Runs trained in a stack of losses (step mode `stacked`) count each epoch at the "
+           "seconds their loss took trained alone (OUT/timing.csv)."
+           if w.rows["step_mode"].eq(STACKED).any() else "") + "\n\n"
         + markdown_table(shown) + "\n\n"
         + figures.image("gradient dynamics", fig, w, "dynamics.png") + "\n\n"
         "Hinge losses go quiet once margins are met, and L1/L2 on saturated softmax "

@@ -164,7 +164,8 @@ def load(out: Path, meta: dict, data: dict | None = None) -> list[Workload]:
     for dataset, model in pairs:
         if dataset not in loaded:
             loaded[dataset] = _dataset(dataset, meta, data or {})
-        mine = labelled(tables.of_workload(rows, dataset, model))
+        timing = tables.of_workload(caches["timing"], dataset, model)
+        mine = labelled(tables.alone_times(tables.of_workload(rows, dataset, model), timing))
         final, unfinished = tables.finished_runs(mine)
         given, note = loaded[dataset]
         if given is not None and not _registered(model):

@@ -18,6 +18,7 @@ phase in the driver. A worker started with ``--resources GPU=1`` advertises a GP
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Callable
 
@@ -55,10 +56,18 @@ class Cluster:
                     f"({reason[:120]}); start one with `dask scheduler`, or use --workers N"
                 ) from None
         else:
-            self._local = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
-                                       silence_logs=logging.ERROR)  # fmt: skip
-            self.client = Client(self._local)
+            # Dask sets its workers' variables (OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_, ...)
+            # in this process's environment before it spawns them; they are the workers', not
+            # the driver's: its later subprocesses (a spawned phase, a user's script) get its own
+            saved = dict(os.environ)
+            try:
+                self._local = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None,
+                                           silence_logs=logging.ERROR)  # fmt: skip
+                self.client = Client(self._local)
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -181,6 +190,27 @@ def train_task(job: tuple) -> dict:
     return result
 
 
+def stack_task(job: tuple) -> dict:
+    """Runs that differ only in their loss and rate, trained as one stack on a worker
+    (bench.training.stacked.train_losses): ``job`` = (RunConfigs, data root, imports). Returns
+    ``{"worker", "runs": [...]}`` (each run's rows and state, or its one-line error), or
+    ``{"error": one line}`` when the stack as a whole failed; never raises."""
+    from distributed import get_worker
+
+    from bench.training import stacked
+
+    configs, data_root, imports = job
+    result = {"worker": get_worker().address}
+    try:
+        torch.set_num_threads(1)
+        data = _prepare_worker(configs[0].dataset, data_root, imports).to(configs[0].device)
+        result["runs"] = stacked.train_losses(list(configs), data)
+    except Exception as error:  # noqa: BLE001 — recorded by the driver with its reason
+        result["error"] = one_line(error)
+        result["trace"] = traceback.format_exc(limit=5)
+    return result
+
+
 def tune_task(job: tuple) -> dict:
     """One loss's tuning trials on a worker: ``job`` = (Tuner arguments, spec, rates, device,
     data root, imports, epochs). Returns the trials, or ``{"error": one line}``."""
@@ -240,5 +270,7 @@ def peer_task(job: tuple) -> dict:
 
 def is_cuda(job) -> bool:
     first = job[0]
+    if isinstance(first, tuple) and first and isinstance(first[0], RunConfig):  # a stack
+        first = first[0]
     return isinstance(first, RunConfig) and first.device == "cuda" or (
         isinstance(first, dict) and job[3] == "cuda")

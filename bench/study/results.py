@@ -20,7 +20,9 @@ from bench import environment, schema
 from bench.training.config import RunConfig
 
 # What makes rows of one study comparable; a second command into the same folder must agree.
-PROTOCOL = ("epochs", "batch_size", "schedule", "lr")
+# The number of epochs is checked per workload (dataset × model): a folder may hold an MLP's
+# shorter grid beside the linear model's, never two lengths of one workload.
+PROTOCOL = ("batch_size", "schedule", "lr")
 
 
 class RunsError(ValueError):
@@ -99,6 +101,7 @@ class Results:
         datasets = dict(old.get("datasets", {}))
         if rows:
             self._check_protocol(old.get("config", {}), meta["config"])
+            self._check_epochs(rows, meta["config"])
             self._check_machine(old.get("environment", {}), meta["environment"])
             for spec, fingerprint in meta.get("datasets", {}).items():
                 if datasets.get(spec, fingerprint) != fingerprint:
@@ -136,6 +139,24 @@ class Results:
             raise RunsError(
                 f"{self.out} holds results of another configuration ({what}); "
                 "use a new --out, or delete its results.csv to start over"
+            )
+
+    def _check_epochs(self, rows: list[dict], new: dict) -> None:
+        """Our trainer's runs of the command's workload must have its number of epochs."""
+        workload = (new.get("dataset", schema.UPGRADE["dataset"]),
+                    new.get("model", schema.UPGRADE["model"]))  # fmt: skip
+        found = {
+            int(float(row["epochs"])) for row in rows
+            if row.get("trainer", "lossbench") == "lossbench"
+            and (row.get("dataset", schema.UPGRADE["dataset"]),
+                 row.get("model", schema.UPGRADE["model"])) == workload
+        }  # fmt: skip
+        found.discard(int(new["epochs"]))
+        if found:
+            raise RunsError(
+                f"{self.out} holds results of another configuration for {' · '.join(workload)} "
+                f"(epochs {', '.join(map(str, sorted(found)))} -> {new['epochs']}); use a new "
+                "--out, or delete its results.csv to start over"
             )
 
     def _check_machine(self, old: dict, new: dict) -> None:

@@ -12,8 +12,9 @@ from bench import schema
 from bench.datasets import Dataset
 from bench.peers import textbook
 from bench.study.results import Results
-from bench.training import floors, loop
+from bench.training import floors, loop, stacked
 from bench.training.config import RunConfig
+from bench.training.stacked import STACKED
 
 
 def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results, data_root: Path,
@@ -54,23 +55,29 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
 
 def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,
                    step_mode: str = "auto", imports: tuple[str, ...] = (),
-                   side_jobs: list[tuple] = ()) -> None:  # fmt: skip
+                   side_jobs: list[tuple] = (), stack: bool = True) -> None:  # fmt: skip
     """Train each run on the cluster (bench.study.parallel); append each finished run's rows and
     save its weights here as it comes back. A run that raised goes to OUT/failures.csv with its
     reason, and is redone by the next command. ``side_jobs`` (task, item, on_result), such as
-    bench.study.stages.reference_jobs, go in the same queue after the runs."""
+    bench.study.stages.reference_jobs, go in the same queue after the runs.
+
+    With ``stack`` (and an eager or automatic step mode), the runs of a linear model that differ
+    only in their loss and rate train as stacks (bench.training.stacked.train_losses, at most
+    STACK_MOST runs each, whatever the cluster's size, so the results do not depend on it); the
+    others, one task per run."""
     from bench.study import parallel
 
     shared = cluster.shared_hosts()
     # runs that share a host are not timed (the serial phase times each loss alone), nor floored
     floor = not any(shared.values())
-    jobs = [(config, str(data_root), step_mode, tuple(imports), floor) for config in todo]
+    together = [c for c in todo if stack and step_mode in ("auto", "eager")
+                and stacked.stackable(c)]  # fmt: skip
+    alone = [c for c in todo if c not in together]
     failures = results.out / "failures.csv"
     failures.unlink(missing_ok=True)  # it lists the failures of the latest command
-    with tqdm(total=len(jobs), unit="run", dynamic_ncols=True, disable=not jobs) as bar:
+    with tqdm(total=len(todo), unit="run", dynamic_ncols=True, disable=not todo) as bar:
 
-        def finished(job, result):
-            config = job[0]
+        def record(config, result, worker):
             bar.update(1)
             if "error" in result:
                 schema.append_row(failures, schema.FAILURES,
@@ -78,15 +85,29 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
                 tqdm.write(f"{config.loss} seed {config.seed} {config.noise}: failed on a "
                            f"worker: {result['error']}", file=sys.stderr)  # fmt: skip
                 return
-            concurrent = shared.get(result["worker"], True)
-            for row in result["rows"]:
-                results.append({**row, "concurrent": concurrent})
+            # a stack's runs share their worker's time with each other: never timed alone
+            concurrent = shared.get(worker, True) or result["rows"][0]["step_mode"] == STACKED
+            for row in result["rows"]:  # a stack measures no floor: no run of it is timed
+                results.append({"floor_s": float("nan"), **row, "concurrent": concurrent})
             if result["state"] is not None:
                 results.save_weights(config, result["state"])
             tqdm.write(summary(config, result["rows"][-1]))
 
-        cluster.run([(parallel.train_task, job, finished) for job in jobs] + list(side_jobs),
-                    should_stop=stop, cuda=parallel.is_cuda)  # fmt: skip
+        def one(job, result):
+            record(job[0], result, result.get("worker"))
+
+        def many(job, result):
+            for config, run in zip(job[0], result.get("runs") or [], strict=False):
+                record(config, run, result["worker"])
+            if "runs" not in result:
+                for config in job[0]:
+                    record(config, result, None)
+
+        jobs = [(parallel.stack_task, (tuple(s), str(data_root), tuple(imports)), many)
+                for s in stacked.stacks(together)]  # fmt: skip
+        jobs += [(parallel.train_task, (c, str(data_root), step_mode, tuple(imports), floor), one)
+                 for c in alone]  # fmt: skip
+        cluster.run(jobs + list(side_jobs), should_stop=stop, cuda=parallel.is_cuda)
 
 
 def summary(config: RunConfig, row: dict) -> str:
@@ -97,6 +118,9 @@ def summary(config: RunConfig, row: dict) -> str:
     head = f"{name:<32} {config.device:<4} seed {config.seed}  lr {config.lr:<6g}"
     if row["status"] == "diverged":
         return f"{head} DIVERGED at epoch {row['epoch']}"
+    if row["step_mode"] == STACKED:  # its times are a share of the stack's
+        return (f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
+                f"(in a stack)")
     return (
         f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
         f"step {row['step_ms'] * 1000:.0f} µs  epoch {row['epoch_s']:.2f} s"

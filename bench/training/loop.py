@@ -68,24 +68,35 @@ def evaluate(model, loss: losses.Loss, data: Dataset, flipped=None, *, train: bo
     labels), the full-batch gradient's norm and activity and, when labels were flipped (mask
     ``flipped``), memorisation: the share of flipped training examples predicted as their wrong
     label. Without ``train`` those are NaN."""
-    predicted = model.predict(data.test_x)
-    metrics = {
+    metrics = test_metrics(model.predict(data.test_x), data)
+    if not train:
+        return metrics
+    measured, grad = train_metrics(loss, model.scores(data.train_x), data.train_y, flipped)
+    return metrics | measured | {"grad_norm": model.grad_norm(data.train_x, grad)}
+
+
+def test_metrics(predicted: torch.Tensor, data: Dataset) -> dict[str, float]:
+    """The test metrics of the test-set predictions (N,), and NaN for TRAIN_METRICS."""
+    return {
         "test_acc": (predicted == data.test_y).float().mean().item(),
         **class_metrics(predicted, data.test_y, data.num_classes),
         **dict.fromkeys(TRAIN_METRICS, float("nan")),
     }
-    if not train:
-        return metrics
-    train_scores = model.scores(data.train_x)
-    _, grad = loss.value_and_grad(train_scores, data.train_y, check=False)
-    hits = train_scores.argmax(1) == data.train_y
-    if flipped is not None and flipped.any():
-        metrics["memorised"] = (hits & flipped).sum().item() / flipped.sum().item()
-    return metrics | {
+
+
+def train_metrics(loss: losses.Loss, scores: torch.Tensor, labels: torch.Tensor, flipped=None
+                  ) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
+    """TRAIN_METRICS but ``grad_norm`` from the training set's scores (N, K) and labels (as
+    trained), and the score gradient (N, K) the model turns into ``grad_norm``."""
+    _, grad = loss.value_and_grad(scores, labels, check=False)
+    hits = scores.argmax(1) == labels
+    metrics = {
         "train_acc": hits.float().mean().item(),
-        "grad_norm": model.grad_norm(data.train_x, grad),
         "active_frac": (grad.abs().amax(1) > ACTIVE_GRAD).float().mean().item(),
     }
+    if flipped is not None and flipped.any():
+        metrics["memorised"] = (hits & flipped).sum().item() / flipped.sum().item()
+    return metrics, grad
 
 
 def class_metrics(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int

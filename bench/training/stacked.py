@@ -1,24 +1,43 @@
-"""Many models trained at once, as one matmul over stacked weights: for sweeps, not for timing.
+"""Many models trained at once, as one matmul over stacked weights.
 
-M softmax regressors that differ only in their learning rate see the same batches in the same
-order. Their weights are stacked as one (M·K, D) matrix, so a step is still two GEMMs: scores
-x·Wᵀ of shape (N, M·K) read as N·M rows of K scores, the loss on all rows at once, and the
-update gᵀx. Row m of the stack follows exactly the trajectory a single run at lr_m would
-(same init, same batches), up to floating-point summation order. A model that diverges leaves
-the stack at the end of that epoch (its rows are dropped, so it costs no more compute) and the
-others train on undisturbed. Softmax regression only (``part.linear``): a
+:func:`train_rates` (tuning): M softmax regressors that differ only in their learning rate see
+the same batches in the same order. Their weights are stacked as one (M·K, D) matrix, so a step
+is still two GEMMs: scores x·Wᵀ of shape (N, M·K) read as N·M rows of K scores, the loss on all
+rows at once, and the update gᵀx. Row m of the stack follows exactly the trajectory a single
+run at lr_m would (same init, same batches), up to floating-point summation order. A model that
+diverges leaves the stack at the end of that epoch (its rows are dropped, so it costs no more
+compute) and the others train on undisturbed. Softmax regression only (``part.linear``): a
 model with a hidden layer has no single matmul to stack, and tunes its rates one run at a time.
+
+:func:`train_losses` (a parallel study's runs): the runs of one seed and noise level that differ
+only in their loss and rate share their init, their noisy labels and every batch, so they train
+as one stack too: the batch is gathered once, the scores of every loss come from one GEMM and
+the update is one GEMM, and each loss computes its value and gradient on its own K columns. Each
+run's rows are those :func:`bench.training.loop.train` would write (same metrics at the same
+epochs, the same weights up to summation order); only its times differ: a stack's epoch time is
+shared, so each run records its share (``step_mode`` "stacked", ``concurrent``), and the report
+reads per-loss speed from the serial timing phase instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
+from collections.abc import Callable
 
 import torch
 
 import losses
 from bench import models
+from bench.datasets import noise
+from bench.training import loop
 from bench.training.config import RunConfig, learning_rate
+
+STACKED = "stacked"  # the step_mode of a run trained in a stack of losses
+# The most runs in one stack: a larger group is cut into near-equal stacks. Fixed, not derived
+# from the cluster's size, so a run's stack (and so its sums' order) is the same on 1 or N workers.
+STACK_MOST = 32
 
 
 @torch.no_grad()
@@ -81,3 +100,182 @@ def train_rates(config: RunConfig, rates: list[float], data) -> list[dict[str, f
             results[index] = {"status": "ok", "val_acc": accuracy[i].item(),
                               "train_loss": loss_sum[i].item() / n}  # fmt: skip
     return [{"lr": rate, **results[i]} for i, rate in enumerate(rates)]
+
+
+def stack_key(config: RunConfig) -> tuple:
+    """What the runs of one stack share: every field but the loss and the rate."""
+    return tuple(v for k, v in dataclasses.asdict(config).items() if k not in ("loss", "lr"))
+
+
+def stackable(config: RunConfig) -> bool:
+    """Whether :func:`train_losses` can train this run: our trainer on a linear model (not on a
+    model that is not registered here: that run fails on its own, with its reason)."""
+    try:
+        return config.trainer == "lossbench" and models.parse(config.model).linear
+    except ValueError:
+        return False
+
+
+def stacks(configs: list[RunConfig], most: int = STACK_MOST) -> list[list[RunConfig]]:
+    """``configs`` (stackable) in stacks of runs sharing :func:`stack_key`, in first-seen order,
+    each cut into near-equal parts of at most ``most`` runs."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    for config in configs:
+        groups.setdefault(stack_key(config), []).append(config)
+    out = []
+    for group in groups.values():
+        parts = math.ceil(len(group) / max(1, most))
+        size = math.ceil(len(group) / parts)
+        out += [group[i : i + size] for i in range(0, len(group), size)]
+    return out
+
+
+@torch.no_grad()
+def train_losses(configs: list[RunConfig], data, *,
+                 should_stop: Callable[[], bool] = lambda: False) -> list[dict]:  # fmt: skip
+    """Train the runs ``configs`` (one :func:`stack_key`, linear) as one stack on ``data`` (on
+    their device). Returns, per config in order, ``{"config", "rows", "state"}`` (``state``
+    None when it diverged) or ``{"config", "error"}`` when its loss raised (that run leaves the
+    stack; the others go on). ``should_stop()`` is polled after every step; when true, raises
+    :class:`bench.training.loop.Interrupted`.
+    """
+    if len({stack_key(c) for c in configs}) != 1:
+        raise ValueError("a stack's runs must differ only in their loss and rate")
+    first = configs[0]
+    part = models.parse(first.model)
+    if not part.linear or first.trainer != "lossbench":
+        raise ValueError(f"a stack of losses needs our trainer on a linear model, not "
+                         f"{first.trainer} on {first.model}")  # fmt: skip
+    device = torch.device(first.device)
+    prior = data.prior.to(device)
+    flipped = None
+    if first.noise != "none":
+        noisy = noise.flip(data.train_y, first.noise, first.seed, data.num_classes, data.pairs)
+        flipped = noisy != data.train_y
+        data = dataclasses.replace(data, train_y=noisy)
+    n, d, k = data.train_x.shape[0], data.train_x.shape[1], data.num_classes
+    batch = first.batch_size
+    steps, total = math.ceil(n / batch), first.epochs * math.ceil(n / batch)
+    init = part.init(first.seed, d, k, device)  # the single run's init, exactly
+    runs = [{"config": c, "rows": [], "state": None} for c in configs]
+    alive: list[dict] = []
+    for run in runs:
+        try:
+            run["loss"] = losses.parse(run["config"].loss).with_prior(prior)
+            alive.append(run)
+        except Exception as error:  # noqa: BLE001 — that run's failure, recorded with its reason
+            run["error"] = _one_line(error)
+    weight = init.weight.repeat(len(alive), 1)  # (M·K, D): run m owns rows m·K .. m·K + K − 1
+    bias = init.b.repeat(len(alive))
+    update = torch.empty(len(alive) * k, batch, device=device)  # each run's rate × gᵀ
+    shuffle = torch.Generator(device=device).manual_seed(first.seed)
+    batch_x = torch.empty(batch, d, device=device)
+    batch_y = torch.empty(batch, dtype=torch.int64, device=device)
+    passes = set(loop.train_pass_epochs(first.epochs))
+    for epoch in range(1, first.epochs + 1):
+        if not alive:
+            break
+        order = torch.randperm(n, generator=shuffle, device=device)
+        sums = [torch.zeros((), dtype=torch.float64, device=device) for _ in alive]
+        failed: set[int] = set()
+        started = time.perf_counter()
+        for step in range(steps):
+            rows = order[step * batch : (step + 1) * batch]
+            x = torch.index_select(data.train_x, 0, rows, out=batch_x[: len(rows)])
+            labels = torch.index_select(data.train_y, 0, rows, out=batch_y[: len(rows)])
+            scores = torch.addmm(bias.unsqueeze(1), weight, x.T)  # (M·K, N)
+            grads = update[:, : len(rows)]
+            for m, run in enumerate(alive):
+                if m in failed:
+                    continue
+                block = slice(m * k, (m + 1) * k)
+                try:  # the scores as the single run's model gives them: (N, K), strides (1, N)
+                    value, grad = run["loss"].value_and_grad(scores[block].T, labels, check=False)
+                    torch.mul(grad.T, learning_rate(run["config"], (epoch - 1) * steps + step,
+                                                    total), out=grads[block])  # fmt: skip
+                except Exception as error:  # noqa: BLE001 — this run fails, the others go on
+                    run["error"] = _one_line(error)
+                    failed.add(m)
+                    grads[block].zero_()
+                    continue
+                sums[m] += value.sum()
+            weight.addmm_(grads, x, alpha=-1.0 / len(rows))
+            bias.sub_(grads.sum(1), alpha=1.0 / len(rows))
+            if should_stop():
+                raise loop.Interrupted(f"stopped in epoch {epoch} of a stack of {len(alive)} "
+                                       f"losses on {first.device}")  # fmt: skip
+        share = (time.perf_counter() - started) / len(alive)  # each run's part of the epoch
+        finite = [m for m in range(len(alive)) if m not in failed and
+                  math.isfinite(sums[m].item()) and _block(weight, bias, m, k).is_finite()]
+        metrics = _evaluate(weight, bias, [alive[m]["loss"] for m in finite], finite, data,
+                            flipped, train=epoch in passes)  # fmt: skip
+        keep = []
+        for m, run in enumerate(alive):
+            if m in failed:
+                continue
+            diverged = m not in metrics
+            run["rows"].append({
+                **dataclasses.asdict(run["config"]), "epoch": epoch,
+                "status": "diverged" if diverged else "ok", "step_mode": STACKED,
+                "grad": getattr(run["loss"], "grad_source", "analytic"),
+                "train_loss": sums[m].item() / n,
+                **metrics.get(m, dict.fromkeys(loop.METRICS, float("nan"))),
+                "epoch_s": share, "step_ms": share / steps * 1e3, "step_ms_p90": float("nan"),
+                "samples_per_s": n / share, "peak_mem_mb": loop.peak_memory_mb(device),
+            })  # fmt: skip
+            if not diverged:
+                keep.append(m)
+        if len(keep) < len(alive):  # the diverged and the failed leave the stack
+            index = torch.tensor(keep, dtype=torch.int64, device=device)
+            weight = weight.view(-1, k, d).index_select(0, index).view(-1, d)
+            bias = bias.view(-1, k).index_select(0, index).flatten()
+            update = update[: len(keep) * k]
+            alive = [alive[m] for m in keep]
+    for m, run in enumerate(alive):
+        run["state"] = _block(weight, bias, m, k).state_dict()
+    for run in runs:
+        run.pop("loss", None)
+        if "error" in run:
+            del run["rows"], run["state"]
+    return runs
+
+
+def _evaluate(weight: torch.Tensor, bias: torch.Tensor, run_losses: list, blocks: list[int],
+              data, flipped, *, train: bool) -> dict[int, dict[str, float]]:
+    """:func:`bench.training.loop.evaluate` of the stack's runs ``blocks`` (with their losses),
+    by block, each pass over a split one GEMM for all of them."""
+    k = data.num_classes
+    if not blocks:
+        return {}
+    index = torch.tensor(blocks, dtype=torch.int64, device=weight.device)
+    weight = weight.view(-1, k, weight.shape[1]).index_select(0, index).view(-1, weight.shape[1])
+    bias = bias.view(-1, k).index_select(0, index).flatten()
+    test = torch.addmm(bias.unsqueeze(1), weight, data.test_x.T)  # (B·K, N test)
+    predicted = test.view(len(blocks), k, -1).argmax(1)
+    out = {m: loop.test_metrics(predicted[i], data) for i, m in enumerate(blocks)}
+    if not train:
+        return out
+    scores = torch.addmm(bias.unsqueeze(1), weight, data.train_x.T)  # (B·K, N train)
+    grads = torch.empty_like(scores)
+    for i, (m, loss) in enumerate(zip(blocks, run_losses, strict=True)):
+        block = slice(i * k, (i + 1) * k)
+        measured, grad = loop.train_metrics(loss, scores[block].T, data.train_y, flipped)
+        grads[block] = grad.T
+        out[m] |= measured
+    # ‖∂(mean loss)/∂W‖ = ‖gᵀx‖ / N per run, as SoftmaxRegression.grad_norm
+    norms = torch.linalg.vector_norm((grads @ data.train_x).view(len(blocks), -1), dim=1)
+    for i, m in enumerate(blocks):
+        out[m]["grad_norm"] = norms[i].item() / data.train_x.shape[0]
+    return out
+
+
+def _block(weight: torch.Tensor, bias: torch.Tensor, m: int, k: int):
+    """Run m of a stack as a softmax regression whose parameters are views into the stack."""
+    from bench.models.linear import SoftmaxRegression
+
+    return SoftmaxRegression(weight[m * k : (m + 1) * k], bias[m * k : (m + 1) * k])
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")

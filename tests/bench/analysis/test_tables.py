@@ -192,3 +192,26 @@ def test_step_drift_is_the_largest_spread_between_seeds():
     rows.loc[(rows.loss == "ce") & (rows.seed == 1), "step_ms"] *= 2
     spread, where = tables.step_drift(rows, final)
     assert spread == pytest.approx(2.0) and where == ("fashion_mnist", "linear", "ce", "cpu")
+
+
+def test_stacked_runs_take_their_losss_times_alone_from_the_timing_phase():
+    rows = frame([
+        {"loss": "ce", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2,
+         "step_ms": 0.9, "samples_per_s": 300000.0, "concurrent": True},
+        {"loss": "focal", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
+        {"loss": "sparsemax", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
+        {"loss": "ce", "seed": 1, "epoch": 1, "step_mode": "eager", "epoch_s": 0.5},
+    ])
+    timing = frame([
+        {"loss": "ce", "seed": 0, "epoch": e, "epoch_s": s, "step_ms": s * 4,
+         "samples_per_s": 60000 / s} for e, s in ((1, 0.07), (2, 0.09))
+    ] + [{"loss": "focal", "seed": 0, "epoch": 1, "epoch_s": 0.11},
+         {"loss": "focal", "device": "cuda", "seed": 0, "epoch": 1, "epoch_s": 0.01},
+         {"loss": "focal", "batch_size": 64, "seed": 0, "epoch": 1, "epoch_s": 0.3},
+         {"loss": "sparsemax", "seed": 0, "epoch": 1, "epoch_s": 9.0, "status": "diverged"}])
+    timed = tables.alone_times(rows, timing)
+    assert timed["epoch_s"].tolist() == pytest.approx([0.08, 0.11, 0.2, 0.5])
+    assert timed.loc[0, "step_ms"] == pytest.approx(0.32)
+    assert timed.loc[0, "samples_per_s"] == pytest.approx((60000 / 0.07 + 60000 / 0.09) / 2)
+    assert rows["epoch_s"].tolist() == [0.2, 0.2, 0.2, 0.5]  # the rows given are unchanged
+    assert tables.alone_times(rows, pd.DataFrame()) is rows

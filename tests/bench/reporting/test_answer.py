@@ -215,3 +215,20 @@ def test_calibrated_use_names_the_lowest_ece_from_the_saved_weights(tmp_path):
     assert f"ECE {ece[lead]:.4f}" in line
     assert "**Long-tailed data**: **logit_adjusted**" in text  # from the data's prior
     assert "not measured here" in line_of(text, "Clean labels")
+
+
+def test_stacked_runs_reach_the_target_at_their_loss_s_speed_alone(tmp_path):
+    """A stack's runs all record the same share of its epochs; time to the target reads each
+    loss's epoch seconds from the serial timing phase instead."""
+    shares = {loss: (1.0, accs) for loss, (_, accs) in CLEAN.items()}
+    frame = study({"none": shares}, concurrent=True).assign(step_mode="stacked")
+    out = folder(tmp_path, frame)
+    alone = {"ce": 0.3, "gce": 0.2, "l1": 0.05}
+    study({"none": {loss: (s, [0.8]) for loss, s in alone.items()}}).to_csv(
+        out / "timing.csv", index=False)
+    text = section(out)
+    # ce and gce first reach 95% of the best at epoch 3: 3 × 0.2 s beats 3 × 0.3 s
+    assert rows_of(text)[0].split(" | ")[-1].startswith("gce (0.6 s)")
+    assert "count each epoch at the seconds their loss took trained alone" in text
+    (out / "timing.csv").unlink()  # without the timing phase: the shares, all alike
+    assert rows_of(section(out))[0].split(" | ")[-1].startswith("ce (3 s)")

@@ -274,6 +274,12 @@ def test_two_workloads_are_listed_and_each_has_its_sections(two_workloads):
     assert "2 workloads (dataset × model)" in text and "14 runs finished" in text
     workloads = text.split("## Workloads\n", 1)[1].split("\n## ", 1)[0]
     assert "**fashion_mnist · linear**" in workloads and "**toy · linear**" in workloads
+    # each workload states its own length: a folder may hold workloads of different epochs
+    epochs = pd.read_csv(out / "results.csv").groupby("dataset")["epochs"].max()
+    for dataset in ("fashion_mnist", "toy"):
+        line = next(x for x in workloads.splitlines() if x.startswith(f"- **{dataset} · "))
+        assert f" losses, {epochs[dataset]} epochs, " in line
+    assert "the epochs of each workload are listed below" in text.split("\n## ", 1)[0]
     fashion = text.split("\n## fashion_mnist · linear\n", 1)[1].split("\n## toy · linear\n")[0]
     toy = text.split("\n## toy · linear\n", 1)[1]
     for section in (fashion, toy):

@@ -55,8 +55,9 @@ def measured(out):
 
 
 def test_one_and_two_workers_give_identical_results(tmp_path):
-    assert main(quick(tmp_path / "one", "--workers", "1")) == 0
-    assert main(quick(tmp_path / "two", "--workers", "2")) == 0
+    # one task per run: the same runs, the same sums, whatever the number of workers
+    assert main(quick(tmp_path / "one", "--workers", "1", "--no-stack")) == 0
+    assert main(quick(tmp_path / "two", "--workers", "2", "--no-stack")) == 0
     assert measured(tmp_path / "one") == measured(tmp_path / "two")
     assert len(rows(tmp_path / "two")) == 2 * 2 * 2  # losses × seeds × epochs, no duplicates
     # two workers on one host share it: their times are marked and a serial phase times alone
@@ -71,8 +72,38 @@ def test_one_and_two_workers_give_identical_results(tmp_path):
         ("ce", "False"), ("margin:kind=crammer_singer:delta=1", "False")}
     # a re-run finds everything finished, on the cluster as in the serial loop
     before = (tmp_path / "two" / "results.csv").read_text()
-    assert main(quick(tmp_path / "two", "--workers", "2")) == 0
+    assert main(quick(tmp_path / "two", "--workers", "2", "--no-stack")) == 0
     assert (tmp_path / "two" / "results.csv").read_text() == before
+
+
+def test_stacked_runs_write_the_rows_of_their_single_runs(tmp_path):
+    """By default a linear model's runs of one seed and noise level train as one stack: the same
+    rows as one task per run, up to the last bits of a sum, marked and timed as a share."""
+    argv = ["--noise", "none,sym:0.4", "--epochs", "3"]
+    assert main(quick(tmp_path / "single", "--workers", "2", "--no-stack", *argv)) == 0
+    assert main(quick(tmp_path / "stacked", "--workers", "2", *argv)) == 0
+    single, stacked = rows(tmp_path / "single"), rows(tmp_path / "stacked")
+    assert len(stacked) == len(single) == 2 * 3 * 3  # losses × (2 clean seeds + 1 noisy) × epochs
+    key = lambda r: (r["loss"], r["seed"], r["noise"], r["epoch"])  # noqa: E731
+    single = {key(r): r for r in single}
+    for row in stacked:
+        twin = single[key(row)]
+        assert row["step_mode"] == "stacked" and row["concurrent"] == "True"
+        assert row["floor_s"] == "nan" and float(row["epoch_s"]) > 0
+        for column, value in twin.items():
+            if column in TIMINGS | {"step_mode"}:
+                continue
+            try:
+                assert float(row[column]) == pytest.approx(float(value), rel=1e-4, abs=3e-3,
+                                                           nan_ok=True), column  # fmt: skip
+            except ValueError:
+                assert row[column] == value, column
+    with open(tmp_path / "stacked" / "run.json") as f:
+        assert '"stack": true' in f.read()
+    # a re-run finds every stacked run finished
+    before = (tmp_path / "stacked" / "results.csv").read_text()
+    assert main(quick(tmp_path / "stacked", "--workers", "2", *argv)) == 0
+    assert (tmp_path / "stacked" / "results.csv").read_text() == before
 
 
 def test_the_cluster_computes_the_lbfgs_optima_as_the_serial_stage_does(tmp_path):
@@ -146,6 +177,16 @@ def test_a_run_that_raises_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert failure["seed"] == "1" and "unknown model 'no_such_model'" in failure["reason"]
     assert "\n" not in failure["reason"]
     assert "failed on a worker" in capsys.readouterr().err
+
+
+def test_a_local_cluster_leaves_the_drivers_environment_as_it_was():
+    before = dict(os.environ)
+    with parallel.Cluster(workers=1) as cluster:
+        assert os.environ == before
+        # the workers still got Dask's single-thread settings
+        assert set(cluster.client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {
+            "1"}
+    assert os.environ == before
 
 
 def test_an_unreachable_scheduler_is_one_line(capsys, tmp_path):

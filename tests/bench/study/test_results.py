@@ -113,6 +113,26 @@ def test_changed_configuration_is_refused(tmp_path):
     runs.Results(tmp_path).prepare(meta(losses={"l1": 1.0}))
 
 
+def test_each_workload_keeps_its_own_number_of_epochs(tmp_path):
+    results = runs.Results(tmp_path)
+    results.prepare(meta())
+    results.append(row(A, 1))
+    results.append(row(A, 2))
+    # another workload of the folder may train longer or shorter ...
+    mlp = RunConfig("ce", epochs=5, lr=0.1, model="mlp:hidden=256")
+    assert runs.Results(tmp_path).prepare(meta(epochs=5, model="mlp:hidden=256")) == {A}
+    results.append(row(mlp, 5))
+    # ... but none of them changes its own length
+    with pytest.raises(runs.RunsError, match=r"fashion_mnist · mlp:hidden=256 \(epochs 5 -> 2\)"):
+        runs.Results(tmp_path).prepare(meta(epochs=2, model="mlp:hidden=256"))
+    with pytest.raises(runs.RunsError, match=r"fashion_mnist · linear \(epochs 2 -> 5\)"):
+        runs.Results(tmp_path).prepare(meta(epochs=5, model="linear"))
+    # the textbook loop's runs have their own epochs and never count
+    book = RunConfig("ce", epochs=1, lr=0.1, trainer="d2l-textbook")
+    results.append(row(book, 1))
+    runs.Results(tmp_path).prepare(meta())
+
+
 def test_results_without_run_json_are_refused(tmp_path):
     results = runs.Results(tmp_path)
     results.prepare(meta())
