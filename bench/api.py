@@ -303,25 +303,10 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
                                   imports=study.imports, side_jobs=side,
                                   stack=study.stack)  # fmt: skip
         cluster.close()  # the rest is timed: nothing else may run beside it
-        # ... in a fresh process (bench.study.alone says why)
-        from bench.study import alone
-
-        phases = alone.run((study, specs, data.spec, model_spec, devices, rates, serial))
-        for name, seconds in phases.items():
-            clock.phases[name] = clock.phases.get(name, 0.0) + seconds
-        return
-    serial_stages(study, specs, data, model_spec, devices, rates, serial, stop, clock)
-
-
-def serial_stages(study, specs, data, model_spec, devices, rates, serial, stop, clock, *,
-                  after_cluster: bool = False) -> None:  # fmt: skip
-    """What runs alone after the runs: the serial runs (all of them, or after a cluster the
-    textbook loop's), the serial timing of each loss (after a cluster), the batch-size sweep, the
-    step anatomy, and the L-BFGS optima and scikit-learn peers not yet in their caches."""
-    with clock.phase("textbook loop" if after_cluster else "training"):
-        runner.train_all(serial, {data.spec: data}, Results(study.out), Path(study.data), stop,
+    with clock.phase("training" if cluster is None else "textbook loop"):
+        runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,
                          study.step_mode)  # fmt: skip
-    if after_cluster:
+    if cluster is not None:
         with clock.phase("serial timing"):
             stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,
                                  batch_size=study.batch_size, schedule=study.schedule,
