@@ -38,7 +38,7 @@ test: setup
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
 ## bench: the default suite (24 losses) at reduced size (3 seeds, one noise level), CPU and CUDA
-## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): 4m40s on 2 cores
+## if present, tuning included (two-stage: every rate 10 epochs, the 2 best 30): 4m30s on 2 cores
 ## (the losses of each seed train as one stack); a re-run reuses every finished run -> runs/
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise none,sym:0.4 --tune-screen-epochs 10 \
