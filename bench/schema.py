@@ -26,7 +26,8 @@ RESULTS = (
 # The batch-size sweep (OUT/speed.csv) and the serial timing phase of a parallel study
 # (OUT/timing.csv) have results.csv's rows.
 SPEED = TIMING = RESULTS
-# Runs that raised on a worker, with the one-line reason; redone by the next command.
+# Runs that raised on a worker, with the one-line reason (:func:`one_line`); redone by the next
+# command.
 FAILURES = ("trainer", "dataset", "model", "loss", "device", "seed", "noise", "reason")
 TUNING = ("dataset", "model", "loss", "device", "epochs", "batch_size", "schedule", "lr",
           "status", "val_acc")  # fmt: skip
@@ -126,3 +127,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 def _cell(value):
     return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def one_line(error: BaseException) -> str:
+    """A failure's ``reason``: the exception's type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")

@@ -238,7 +238,8 @@ def concurrency(rows: pd.DataFrame) -> str:
     """Whether the times of each workload compare runs timed alike: alone, or all sharing the
     machine (a parallel study), or a mix of the two, named; and how runs trained in a stack of
     losses are timed."""
-    stacked = rows["step_mode"].eq(STACKED) if "step_mode" in rows else rows["loss"].eq(None)
+    stacked = (rows["step_mode"] == STACKED if "step_mode" in rows
+               else pd.Series(False, index=rows.index))  # fmt: skip
     lead = ("Runs trained in a stack of losses (a parallel study's linear runs, step mode "
             "`stacked`) count each epoch at the seconds their loss took trained alone, in the "
             "serial timing phase (OUT/timing.csv). " if stacked.any() else "")  # fmt: skip

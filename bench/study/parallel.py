@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.schema import one_line
 from bench.training.config import RunConfig
 
 GPU = "GPU"  # the Dask worker resource a GPU worker advertises: dask worker ... --resources GPU=1
@@ -137,11 +138,6 @@ def _result(future) -> dict:
         return future.result()
     except Exception as error:  # noqa: BLE001 — any failure of one task is that task's record
         return {"error": one_line(error)}
-
-
-def one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
 
 
 # -- what runs on a worker ----------------------------------------------------------------------

@@ -96,12 +96,10 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
         def one(job, result):
             record(job[0], result, result.get("worker"))
 
-        def many(job, result):
-            for config, run in zip(job[0], result.get("runs") or [], strict=False):
-                record(config, run, result["worker"])
-            if "runs" not in result:
-                for config in job[0]:
-                    record(config, result, None)
+        def many(job, result):  # a stack that failed as a whole fails each of its runs
+            runs = result.get("runs") or [result] * len(job[0])
+            for config, run in zip(job[0], runs, strict=True):
+                record(config, run, result.get("worker"))
 
         jobs = [(parallel.stack_task, (tuple(s), str(data_root), tuple(imports)), many)
                 for s in stacked.stacks(together)]  # fmt: skip

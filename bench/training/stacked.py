@@ -31,6 +31,7 @@ import torch
 import losses
 from bench import models
 from bench.datasets import noise
+from bench.schema import one_line
 from bench.training import loop
 from bench.training.config import RunConfig, learning_rate
 
@@ -164,7 +165,7 @@ def train_losses(configs: list[RunConfig], data, *,
             run["loss"] = losses.parse(run["config"].loss).with_prior(prior)
             alive.append(run)
         except Exception as error:  # noqa: BLE001 — that run's failure, recorded with its reason
-            run["error"] = _one_line(error)
+            run["error"] = one_line(error)
     weight = init.weight.repeat(len(alive), 1)  # (M·K, D): run m owns rows m·K .. m·K + K − 1
     bias = init.b.repeat(len(alive))
     update = torch.empty(len(alive) * k, batch, device=device)  # each run's rate × gᵀ
@@ -194,7 +195,7 @@ def train_losses(configs: list[RunConfig], data, *,
                     torch.mul(grad.T, learning_rate(run["config"], (epoch - 1) * steps + step,
                                                     total), out=grads[block])  # fmt: skip
                 except Exception as error:  # noqa: BLE001 — this run fails, the others go on
-                    run["error"] = _one_line(error)
+                    run["error"] = one_line(error)
                     failed.add(m)
                     grads[block].zero_()
                     continue
@@ -274,8 +275,3 @@ def _block(weight: torch.Tensor, bias: torch.Tensor, m: int, k: int):
     from bench.models.linear import SoftmaxRegression
 
     return SoftmaxRegression(weight[m * k : (m + 1) * k], bias[m * k : (m + 1) * k])
-
-
-def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")

@@ -179,6 +179,20 @@ def test_a_run_that_raises_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert "failed on a worker" in capsys.readouterr().err
 
 
+def test_a_stack_that_fails_as_a_whole_records_each_of_its_runs(tmp_path):
+    results = Results(tmp_path)
+    good = RunConfig("ce", epochs=1, lr=1.0, dataset="digits")
+    lost = [RunConfig(loss, epochs=1, lr=1.0, dataset="no_such_dataset") for loss in ("ce", "nce")]
+    with parallel.Cluster(workers=2) as cluster:
+        runner.train_parallel([*lost, good], cluster, results, DATA, lambda: False)
+    assert results.finished() == {good}
+    with open(tmp_path / "failures.csv") as f:
+        failures = list(csv.DictReader(f))
+    assert [(r["loss"], r["dataset"]) for r in failures] == [("ce", "no_such_dataset"),
+                                                             ("nce", "no_such_dataset")]
+    assert all("no_such_dataset" in r["reason"] and "\n" not in r["reason"] for r in failures)
+
+
 def test_a_local_cluster_leaves_the_drivers_environment_as_it_was():
     before = dict(os.environ)
     with parallel.Cluster(workers=1) as cluster:
