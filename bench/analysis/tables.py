@@ -319,10 +319,10 @@ def tuning(cache: pd.DataFrame) -> pd.DataFrame:
 
 
 def batch_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Per (device, batch size) of one workload's speed.csv: median step, throughput, epoch
-    seconds and the GEMM floor."""
+    """Per (device, step mode, batch size) of one workload's speed.csv: median step,
+    throughput, epoch seconds and the GEMM floor."""
     return (
-        sweep.groupby(["device", "batch_size"])
+        sweep.groupby(["device", "step_mode", "batch_size"])
         .agg(step_ms=("step_ms", "median"), samples_per_s=("samples_per_s", "median"),
              epoch_s=("epoch_s", "median"), floor_s=("floor_s", "median"))  # fmt: skip
         .reset_index()

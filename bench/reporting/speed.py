@@ -76,8 +76,10 @@ def floor(w: Workload) -> str:
             if w.linear is not False else
             "the model's own work alone (its forward scores and its update from a fixed score "
             "gradient, ")  # fmt: skip
+    gpu = ("; on a GPU the pass is replayed as one captured CUDA graph, so the floor is the "
+           "kernels' time, not Python's launches" if "cuda" in set(w.rows["device"]) else "")
     return (f"'GEMM floor' is one epoch of {work}batch by batch over {over}), measured in the "
-            "same process right before the run; '× floor' is the epoch time over it.")
+            f"same process right before the run{gpu}; '× floor' is the epoch time over it.")
 
 
 def drift(w: Workload) -> str:
@@ -116,25 +118,43 @@ def textbook(w: Workload) -> list[str]:
             f"**{times}× faster**."]
 
 
+def graph_gain(per: pd.DataFrame) -> list[str]:
+    """A sentence per batch size that ran both as CUDA graphs and eagerly on one device: the
+    eager step over the graph's."""
+    both = per.pivot_table(index=["device", "batch_size"], columns="step_mode", values="step_ms")
+    if not {"cuda-graph", "eager"} <= set(both.columns):
+        return []
+    both = both.dropna(subset=["cuda-graph", "eager"])
+    if both.empty:
+        return []
+    parts = [f"batch {batch}: {row['cuda-graph'] * 1000:.0f} µs against "
+             f"{row['eager'] * 1000:.0f} µs ({row['eager'] / row['cuda-graph']:.1f}×)"
+             for (_, batch), row in both.iterrows()]  # fmt: skip
+    return ["", "Replayed as one CUDA graph, a step costs less than the same step launched op by "
+            f"op from Python (median step, graph against eager): {'; '.join(parts)}."]
+
+
 def batch_sizes(w: Workload) -> list[str]:
     """The batch-size sweep (OUT/speed.csv): one loss, one seed, each batch size."""
     sweep = w.caches["speed"]
     if sweep.empty:
         return []
     per = tables.batch_sweep(sweep)
+    per["steps"] = per["device"] + " " + per["step_mode"]
     text = ["", "### Batch size", "",
             f"`{sweep['loss'].iloc[0]}`, one seed, {sweep['epochs'].iloc[0]} epochs per "
-            "batch size, single model:", "",
+            "batch size and step mode, single model:", "",
             markdown_table(pd.DataFrame({
-                "device": per["device"], "batch": per["batch_size"],
+                "device": per["device"], "steps": per["step_mode"], "batch": per["batch_size"],
                 "median step µs": (per["step_ms"] * 1000).map(number),
                 "samples/s": per["samples_per_s"].map(number),
                 "epoch s": per["epoch_s"].map(lambda v: f"{v:.3f}"),
                 "× floor": (per["epoch_s"] / per["floor_s"]).map(ratio)}))]  # fmt: skip
+    text += graph_gain(per)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    sns.lineplot(per, x="batch_size", y="step_ms", hue="device", marker="o", ax=axes[0])
+    sns.lineplot(per, x="batch_size", y="step_ms", hue="steps", marker="o", ax=axes[0])
     axes[0].set(xscale="log", yscale="log", xlabel="batch size", ylabel="median step (ms)",
                 title="Step time grows with the batch")  # fmt: skip
-    sns.lineplot(per, x="batch_size", y="samples_per_s", hue="device", marker="o", ax=axes[1])
+    sns.lineplot(per, x="batch_size", y="samples_per_s", hue="steps", marker="o", ax=axes[1])
     axes[1].set(xscale="log", xlabel="batch size", ylabel="samples/s", title="Throughput")
     return text + ["", figures.image("batch sizes", fig, w, "batch_sizes.png")]

@@ -2,12 +2,14 @@
 
 Speed only: one loss (``ce``), one seed, a couple of epochs per batch size, so each row's step
 times are those of a single model. Rows have results.csv's columns and go to OUT/speed.csv,
-rewritten whole by each sweep (it takes seconds, there is nothing to resume).
+rewritten whole by each sweep (it takes seconds, there is nothing to resume). On a CUDA device
+with ``step_mode="auto"`` each batch size runs twice, as captured CUDA graphs and eagerly, so
+the report shows what the graphs buy (``step_mode`` tells the rows apart).
 """
 
 from __future__ import annotations
 
-from bench.training import floors
+from bench.training import floors, graphs
 from bench.training.config import RunConfig
 from bench.training.loop import train
 
@@ -36,13 +38,22 @@ def sweep(
                 loss=loss, device=device, seed=0, epochs=epochs, lr=lr, batch_size=batch_size,
                 dataset=dataset.spec, model=model,
             )
-            train(
-                config,
-                on_device,
-                on_epoch=lambda row, f=floor: rows.append(
-                    {**row, "floor_s": f, "concurrent": False}
-                ),
-                should_stop=should_stop,
-                step_mode=step_mode,
-            )
+            for mode in modes(device, step_mode):
+                train(
+                    config,
+                    on_device,
+                    on_epoch=lambda row, f=floor: rows.append(
+                        {**row, "floor_s": f, "concurrent": False}
+                    ),
+                    should_stop=should_stop,
+                    step_mode=mode,
+                )
     return rows
+
+
+def modes(device: str, step_mode: str) -> list[str]:
+    """The step modes the sweep runs on ``device``: ``step_mode``, and eager beside auto where
+    the steps can be captured as CUDA graphs."""
+    if step_mode == "auto" and graphs.available(device):
+        return ["auto", "eager"]
+    return [step_mode]

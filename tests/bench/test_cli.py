@@ -137,12 +137,16 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
     ]
     assert main(argv) == 0
     rows = read_rows(out)
-    ce = [r for r in rows if r["loss"] == "ce"]
-    l2 = [r for r in rows if r["loss"] == "l2:on=scores"]
-    assert [r["epoch"] for r in ce] == ["1", "2"] and all(r["status"] == "ok" for r in ce)
-    assert float(ce[-1]["test_acc"]) > 0.8
-    assert l2[-1]["status"] == "diverged" and len(l2) == int(l2[-1]["epoch"])
-    assert (out / "weights" / "ce__cpu__seed0.pt").exists()
+    # --devices auto: the CPU, and a CUDA device where the machine has one
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    assert sorted({r["device"] for r in rows}) == devices
+    for device in devices:
+        ce = [r for r in rows if r["loss"] == "ce" and r["device"] == device]
+        l2 = [r for r in rows if r["loss"] == "l2:on=scores" and r["device"] == device]
+        assert [r["epoch"] for r in ce] == ["1", "2"] and all(r["status"] == "ok" for r in ce)
+        assert float(ce[-1]["test_acc"]) > 0.8
+        assert l2[-1]["status"] == "diverged" and len(l2) == int(l2[-1]["epoch"])
+        assert (out / "weights" / f"ce__{device}__seed0.pt").exists()
     report = (out / "README.md").read_text()
     assert "diverged" in report
     if not torch.cuda.is_available():
@@ -153,7 +157,8 @@ def test_end_to_end_run_with_divergence_resume_and_changed_config(fashion_mnist,
     # the same command again: nothing is retrained, no row is duplicated
     before = (out / "results.csv").read_text()
     assert main([*argv, "--no-report"]) == 0
-    assert "resuming: 2 of 2 runs" in capsys.readouterr().out
+    runs = 2 * len(devices)
+    assert f"resuming: {runs} of {runs} runs" in capsys.readouterr().out
     assert (out / "results.csv").read_text() == before
 
     # another protocol into the same folder is refused

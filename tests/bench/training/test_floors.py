@@ -69,3 +69,20 @@ def test_step_anatomy_is_cpu_only(make_data):
     data = dataclasses.replace(make_data(), train_x=torch.empty(300, 784, device="meta"))
     with pytest.raises(ValueError, match="CPU"):
         floors.step_anatomy(losses.get("ce"), data, batch_size=32)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_the_floor_is_a_captured_pass(monkeypatch):
+    counter = torch.zeros((), device="cuda")
+    replay = floors._captured(lambda: counter.add_(1))
+    assert counter.item() == 1  # the warm-up ran once; the capture itself ran nothing
+    for _ in range(3):
+        replay()
+    assert counter.item() == 4
+    captured = []
+    monkeypatch.setattr(floors, "_captured",
+                        lambda work, _f=floors._captured: captured.append(work) or _f(work))
+    x = torch.rand(1000, 784, device="cuda")
+    assert floors.gemm_floor(dataset(x), 256, repeats=2) > 0
+    assert floors.gemm_floor(dataset(x), 256, repeats=2, gather=True) > 0
+    assert len(captured) == 2
