@@ -49,7 +49,7 @@ bench: setup
 ## something (the whole sweep on Fashion-MNIST, one level elsewhere), L-BFGS optima and
 ## scikit-learn peers for the linear model, one Dask worker per core -> runs/study/
 STUDY := $(PROTOCOL) --seeds 5 --noise-seeds 2 --tune-screen-epochs 10 --reference-iters 300 \
-	--textbook-epochs 3 --out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
+	--textbook-epochs 5 --out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
 study: setup peers
 	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 \
 		--noise none,sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.4

@@ -37,6 +37,9 @@ REFERENCE = ("dataset", "model", "loss", "max_iter", "train_loss", "train_acc", 
              "iterations", "seconds")  # fmt: skip
 PEERS = ("dataset", "peer", "loss", "epochs", "seed", "train_acc", "test_acc", "fit_s",
          "concurrent")  # fmt: skip
+# The textbook loop side by side with lossbench's (OUT/textbook.csv): each of the book's epochs
+# and one epoch of lossbench's ``ce`` timed right after it (bench.peers.textbook.side_by_side).
+TEXTBOOK = ("dataset", "model", "batch_size", "epoch", "textbook_s", "lossbench_s")
 
 # What a column missing from an older table means: every run before datasets and models were
 # parts was Fashion-MNIST on softmax regression, with analytic gradients; the metrics of

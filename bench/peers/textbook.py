@@ -99,9 +99,15 @@ def train(
     *,
     on_epoch: Callable[[dict], None] = lambda row: None,
     should_stop: Callable[[], bool] = lambda: False,
+    beside: Callable[[dict], None] | None = None,
 ) -> nn.Module:
     """Train ``config.model``'s book network as D2L's ``train_ch3`` does (CPU); ``config.loss``
-    must be ``ce`` and the dataset and model ones the book has (:func:`supports`)."""
+    must be ``ce`` and the dataset and model ones the book has (:func:`supports`).
+
+    ``beside(row)``, if given, is called after each epoch's ``on_epoch`` with the same row: the
+    place to time one epoch of another loop right after each of the book's, so that the two
+    alternate and see the same moment of a machine whose speed drifts (:func:`side_by_side`).
+    """
     if config.loss != "ce" or config.device != "cpu":
         raise ValueError("the textbook loop trains ce on the cpu only")
     model = models.canonical(config.model)
@@ -135,27 +141,54 @@ def train(
                 raise Interrupted(f"stopped in epoch {epoch} of the textbook loop")
         epoch_s = time.perf_counter() - started
         step = torch.tensor(step_s, dtype=torch.float64)
-        on_epoch(
-            {
-                **dataclasses.asdict(config),
-                "epoch": epoch,
-                "status": "ok" if math.isfinite(total_loss) else "diverged",
-                "step_mode": "eager",
-                "grad": "autograd",
-                "train_loss": total_loss / n,
-                "train_acc": correct / n,
-                **evaluate(net, test_iter, classes),
-                "epoch_s": epoch_s,
-                "step_ms": step.median().item() * 1e3,
-                "step_ms_p90": step.quantile(0.9).item() * 1e3,
-                "samples_per_s": n / epoch_s,
-                "peak_mem_mb": peak_memory_mb(torch.device("cpu")),
-                "grad_norm": float("nan"),
-                "active_frac": float("nan"),
-                "memorised": float("nan"),
-            }
-        )
+        row = {
+            **dataclasses.asdict(config),
+            "epoch": epoch,
+            "status": "ok" if math.isfinite(total_loss) else "diverged",
+            "step_mode": "eager",
+            "grad": "autograd",
+            "train_loss": total_loss / n,
+            "train_acc": correct / n,
+            **evaluate(net, test_iter, classes),
+            "epoch_s": epoch_s,
+            "step_ms": step.median().item() * 1e3,
+            "step_ms_p90": step.quantile(0.9).item() * 1e3,
+            "samples_per_s": n / epoch_s,
+            "peak_mem_mb": peak_memory_mb(torch.device("cpu")),
+            "grad_norm": float("nan"),
+            "active_frac": float("nan"),
+            "memorised": float("nan"),
+        }
+        on_epoch(row)
+        if beside is not None:
+            beside(row)
     return net
+
+
+def side_by_side(config: RunConfig, data, step_mode: str = "auto"
+                 ) -> tuple[Callable[[dict], None], list[dict]]:  # fmt: skip
+    """``(beside, pairs)`` for :func:`train`: after each of the book's epochs, ``beside`` times
+    one epoch of lossbench's own loop on the same task (``ce``, the run's model, batch size,
+    rate and seed; a fresh run of one epoch on ``data``, the run's dataset in memory) and
+    appends ``{"epoch", "textbook_s", "lossbench_s"}`` to ``pairs``. The two loops alternate,
+    epoch for epoch, so their ratio is not the drift of the machine's speed between two moments.
+    One untimed epoch of lossbench's loop runs here first: its first epoch in a process pays for
+    the allocator and the GEMM library setting up (0.44 s against 0.33 for the MLP), as the
+    book's does for starting its loader's workers.
+    """
+    from bench.training import loop
+
+    ours = dataclasses.replace(config, trainer="lossbench", epochs=1)
+    pairs: list[dict] = []
+    loop.train(ours, data, step_mode=step_mode, train_metrics=False)
+
+    def beside(row: dict) -> None:
+        timed = []
+        loop.train(ours, data, on_epoch=timed.append, step_mode=step_mode, train_metrics=False)
+        pairs.append({"epoch": row["epoch"], "textbook_s": row["epoch_s"],
+                      "lossbench_s": timed[-1]["epoch_s"]})  # fmt: skip
+
+    return beside, pairs
 
 
 @torch.no_grad()

@@ -108,14 +108,41 @@ def textbook(w: Workload) -> list[str]:
         loop = alone[alone["trainer"] == "d2l-textbook"]
     ours = table[(table["trainer"] == "lossbench") & (table["loss"] == "ce")
                  & (table["device"] == "cpu")]  # fmt: skip
+    pairs = w.caches["textbook"]
+    if not pairs.empty:
+        book_rows = w.rows[w.rows["trainer"] == "d2l-textbook"]
+        return side_by_side(pairs, book_rows["lr"].iloc[0] if len(book_rows) else None)
     if loop.empty or ours.empty:
         return []
     seconds, ratio = loop["epoch_s"].iloc[0], loop["epoch_s"].iloc[0] / ours["epoch_s"].iloc[0]
-    # one decimal below 20×: "10×" must not round up from 9.5
-    times = f"{ratio:.1f}" if ratio < 20 else f"{ratio:.0f}"
     return ["", f"The D2L textbook loop takes {seconds:.2f} s per epoch on this CPU (median "
             f"over its epochs); lossbench's `ce` epoch ({ours['epoch_s'].iloc[0]:.3f} s) is "
-            f"**{times}× faster**."]
+            f"**{times(ratio)} faster**."]
+
+
+def side_by_side(pairs: pd.DataFrame, lr: float | None) -> list[str]:
+    """The book's epochs against lossbench's, timed alternately (OUT/textbook.csv)."""
+    book, ours = pairs["textbook_s"].median(), pairs["lossbench_s"].median()
+    rate = f" and rate {lr:g}" if lr is not None else ""
+    text = (f"Side by side on this CPU, each of the D2L textbook loop's epochs followed by one "
+            f"epoch of lossbench's own `ce` on the same model, batch "
+            f"{int(pairs['batch_size'].iloc[0])}{rate}, so that both see the same moment of the "
+            f"machine: the book's loop takes {book:.2f} s per epoch and lossbench's {ours:.3f} s "
+            f"(medians over {len(pairs)} epochs each). lossbench is **{times(book / ours)} "
+            "faster**.")  # fmt: skip
+    if len(pairs) > 1:
+        fastest_book, fastest_ours = pairs["textbook_s"].min(), pairs["lossbench_s"].min()
+        each = pairs["textbook_s"] / pairs["lossbench_s"]
+        text += (f" Each loop's fastest epoch (the least disturbed by whatever else ran on the "
+                 f"machine): {fastest_book:.2f} s against {fastest_ours:.3f} s, "
+                 f"{times(fastest_book / fastest_ours)}. Epoch by epoch: {times(each.min())} to "
+                 f"{times(each.max())}.")  # fmt: skip
+    return ["", text]
+
+
+def times(ratio: float) -> str:
+    """"9.5×", "47×": one decimal below 20×, so that "10×" never rounds up from 9.5."""
+    return f"{ratio:.1f}×" if ratio < 20 else f"{ratio:.0f}×"
 
 
 def graph_gain(per: pd.DataFrame) -> list[str]:

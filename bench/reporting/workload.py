@@ -21,7 +21,7 @@ from bench.reporting.markdown import labelled
 # OUT's side caches, by file stem, with their columns (bench.schema).
 CACHES = {"tuning": schema.TUNING, "speed": schema.SPEED, "anatomy": schema.ANATOMY,
           "reference": schema.REFERENCE, "peers": schema.PEERS, "timing": schema.TIMING,
-          "failures": schema.FAILURES}  # fmt: skip
+          "failures": schema.FAILURES, "textbook": schema.TEXTBOOK}  # fmt: skip
 # Stages that need a linear model (bench.study.stages marks them); a workload of another model
 # that run.json does not describe says so with a reason of its own.
 LINEAR_STAGES = ("reference", "peers", "stacked tuning")

@@ -257,7 +257,7 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
         "--reference-iters",
         "5",
         "--textbook-epochs",
-        "1",
+        "2",
         "--devices",
         "cpu",
         "--data",
@@ -268,6 +268,15 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     ]
     assert main(argv) == 0
     rows = read_rows(out)
+    # the book's epochs, each followed by one of lossbench's ce on the same task
+    book = [r for r in rows if r["trainer"] == "d2l-textbook"]
+    with open(out / "textbook.csv") as f:
+        pairs = list(csv.DictReader(f))
+    assert [p["epoch"] for p in pairs] == ["1", "2"]
+    assert [float(p["textbook_s"]) for p in pairs] == [float(r["epoch_s"]) for r in book]
+    assert all(0 < float(p["lossbench_s"]) < float(p["textbook_s"]) for p in pairs)
+    assert {(p["dataset"], p["model"], p["batch_size"]) for p in pairs} == {
+        ("fashion_mnist", "linear", "256")}
     assert {(r["trainer"], r["loss"], r["noise"]) for r in rows} == {
         ("lossbench", "ce", "none"),
         ("lossbench", "margin:kind=crammer_singer:delta=1", "none"),
@@ -298,6 +307,7 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     assert "resuming: 5 of 5 runs" in printed
     assert "batch-size sweep" not in printed and "L-BFGS" not in printed  # cached too
     assert (out / "anatomy.csv").read_text() == anatomy_before
+    assert len((out / "textbook.csv").read_text().splitlines()) == 3  # kept, not duplicated
 
 
 def test_peers_flag_without_sklearn_is_one_line(capsys, tmp_path, monkeypatch):

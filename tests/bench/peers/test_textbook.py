@@ -75,3 +75,25 @@ def test_textbook_loop_trains_like_the_book(model, accuracy, fashion_mnist):
     assert row["balanced_acc"] == pytest.approx(row["test_acc"], abs=1e-9)  # a balanced test set
     assert row["epoch_s"] > 0 and row["trainer"] == textbook.NAME
     assert (row["model"], row["grad"]) == (model, "autograd")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp:hidden=256"])
+def test_side_by_side_times_one_lossbench_epoch_after_each_of_the_books(model, make_data,
+                                                                        monkeypatch):  # fmt: skip
+    from bench.training import loop
+
+    trained = []
+    train = loop.train
+    monkeypatch.setattr(loop, "train", lambda config, *a, **k: trained.append(config)
+                        or train(config, *a, **k))  # fmt: skip
+    config = grid.textbook_run(epochs=2, batch_size=64, model=model)
+    beside, pairs = textbook.side_by_side(config, make_data(n_train=300))
+    assert len(trained) == 1  # one untimed epoch first
+    for epoch, seconds in ((1, 2.5), (2, 2.25)):
+        beside({"epoch": epoch, "epoch_s": seconds})
+    assert [(p["epoch"], p["textbook_s"]) for p in pairs] == [(1, 2.5), (2, 2.25)]
+    assert all(p["lossbench_s"] > 0 for p in pairs)
+    assert len(trained) == 3
+    ours = trained[-1]
+    assert (ours.trainer, ours.loss, ours.epochs, ours.model, ours.batch_size, ours.lr) == (
+        "lossbench", "ce", 1, model, 64, textbook.LR)

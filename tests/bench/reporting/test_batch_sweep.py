@@ -56,3 +56,23 @@ def test_the_sweep_on_a_gpu_runs_graphs_and_eager_steps(make_data):
     rows = speed.sweep(make_data(n_train=600), ["cuda"], [64], lr=0.1, epochs=1)
     assert sorted(r["step_mode"] for r in rows) == ["cuda-graph", "eager"]
     assert all(r["floor_s"] > 0 for r in rows)
+
+
+def test_the_textbook_loop_side_by_side_reads_medians_and_fastest_epochs():
+    from bench.reporting.speed import side_by_side
+
+    pairs = pd.DataFrame({"batch_size": 256, "epoch": [1, 2, 3],
+                          "textbook_s": [3.6, 3.3, 3.5], "lossbench_s": [0.45, 0.32, 0.33]})
+    (text,) = [line for line in side_by_side(pairs, 0.1) if line]
+    assert "batch 256 and rate 0.1" in text
+    # medians 3.5 and 0.33; fastest epochs 3.3 and 0.32; per epoch 8.0, 10.3125, 10.6
+    assert "3.50 s per epoch and lossbench's 0.330 s (medians over 3 epochs each)" in text
+    assert "**10.6× faster**" in text
+    assert "3.30 s against 0.320 s, 10.3×" in text
+    assert "Epoch by epoch: 8.0× to 10.6×" in text
+
+
+def test_a_ratio_keeps_its_decimal_below_20():
+    from bench.reporting.speed import times
+
+    assert (times(9.96), times(9.5), times(46.4)) == ("10.0×", "9.5×", "46×")
