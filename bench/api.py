@@ -292,16 +292,17 @@ def _train(study, specs, data, model_spec, devices, levels, results, stop, textb
         side = stages.reference_jobs(study.out, specs, data.spec, model=model_spec,
                                      max_iter=study.reference_iters, data_root=study.data,
                                      imports=study.imports)  # fmt: skip
+        shared = cluster.shared_hosts()  # asked once: the peers' flag and the runs' both read it
         if study.peers:  # so are the peers' fits: their seconds are marked as shared
             side += stages.peer_jobs(study.out, data.spec, model=model_spec,
                                      epochs=study.epochs, data_root=study.data,
                                      imports=study.imports,
-                                     concurrent=any(cluster.shared_hosts().values()))
+                                     concurrent=any(shared.values()))
         with clock.phase("training"):
             runner.train_parallel([c for c in todo if c not in serial], cluster, results,
                                   Path(study.data), stop, step_mode=study.step_mode,
                                   imports=study.imports, side_jobs=side,
-                                  stack=study.stack)  # fmt: skip
+                                  stack=study.stack, shared=shared)  # fmt: skip
         cluster.close()  # the rest is timed: nothing else may run beside it
     with clock.phase("training" if cluster is None else "textbook loop"):
         runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,

@@ -172,9 +172,9 @@ def side_by_side(config: RunConfig, data, step_mode: str = "auto"
     rate and seed; a fresh run of one epoch on ``data``, the run's dataset in memory) and
     appends ``{"epoch", "textbook_s", "lossbench_s"}`` to ``pairs``. The two loops alternate,
     epoch for epoch, so their ratio is not the drift of the machine's speed between two moments.
-    One untimed epoch of lossbench's loop runs here first: its first epoch in a process pays for
-    the allocator and the GEMM library setting up (0.44 s against 0.33 for the MLP), as the
-    book's does for starting its loader's workers.
+    One untimed epoch of lossbench's loop runs here first, so that no timed epoch pays for the
+    allocator and the GEMM library setting up (the book's first epoch, timed as the book runs
+    it, pays for starting its loader's workers; the medians the report reads leave both out).
     """
     from bench.training import loop
 

@@ -77,11 +77,13 @@ def side_by_side(config: RunConfig, data: Dataset, out: Path, step_mode: str):
 
 def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,
                    step_mode: str = "auto", imports: tuple[str, ...] = (),
-                   side_jobs: list[tuple] = (), stack: bool = True) -> None:  # fmt: skip
+                   side_jobs: list[tuple] = (), stack: bool = True,
+                   shared: dict[str, bool] | None = None) -> None:  # fmt: skip
     """Train each run on the cluster (bench.study.parallel); append each finished run's rows and
     save its weights here as it comes back. A run that raised goes to OUT/failures.csv with its
     reason, and is redone by the next command. ``side_jobs`` (task, item, on_result), such as
-    bench.study.stages.reference_jobs, go in the same queue after the runs.
+    bench.study.stages.reference_jobs, go in the same queue after the runs. ``shared`` is the
+    cluster's ``shared_hosts()`` where the caller has already asked for it.
 
     With ``stack`` (and an eager or automatic step mode), the runs of a linear model that differ
     only in their loss and rate train as stacks (bench.training.stacked.train_losses, at most
@@ -89,7 +91,7 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
     others, one task per run."""
     from bench.study import parallel
 
-    shared = cluster.shared_hosts()
+    shared = cluster.shared_hosts() if shared is None else shared
     # runs that share a host are not timed (the serial phase times each loss alone), nor floored
     floor = not any(shared.values())
     together = [c for c in todo if stack and step_mode in ("auto", "eager")
