@@ -101,6 +101,10 @@ def textbook(w: Workload) -> list[str]:
     reason = w.skipped("textbook")
     if reason:
         return ["", skipped("The D2L textbook loop", reason)]
+    pairs = w.caches["textbook"]
+    if not pairs.empty:
+        book_rows = w.rows[w.rows["trainer"] == "d2l-textbook"]
+        return side_by_side(pairs, book_rows["lr"].iloc[0] if len(book_rows) else None)
     table = w.speed
     loop = table[table["trainer"] == "d2l-textbook"]
     if loop.empty:  # a parallel study's table is its serial timing phase; the loop ran alone too
@@ -108,10 +112,6 @@ def textbook(w: Workload) -> list[str]:
         loop = alone[alone["trainer"] == "d2l-textbook"]
     ours = table[(table["trainer"] == "lossbench") & (table["loss"] == "ce")
                  & (table["device"] == "cpu")]  # fmt: skip
-    pairs = w.caches["textbook"]
-    if not pairs.empty:
-        book_rows = w.rows[w.rows["trainer"] == "d2l-textbook"]
-        return side_by_side(pairs, book_rows["lr"].iloc[0] if len(book_rows) else None)
     if loop.empty or ours.empty:
         return []
     seconds, ratio = loop["epoch_s"].iloc[0], loop["epoch_s"].iloc[0] / ours["epoch_s"].iloc[0]

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from bench import schema
 from bench.datasets import Dataset
 from bench.peers import textbook
+from bench.study import stages
 from bench.study.results import Results
 from bench.training import floors, loop, stacked
 from bench.training.config import RunConfig
@@ -43,8 +44,8 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
 
                 if config.trainer == textbook.NAME:
                     textbook.train(config, data_root, on_epoch=record, should_stop=stop,
-                                   beside=side_by_side(config, on_device, results.out,
-                                                       step_mode))  # fmt: skip
+                                   beside=stages.textbook_side_by_side(
+                                       config, on_device, results.out, step_mode))  # fmt: skip
                 else:
                     model = loop.train(config, on_device, on_epoch=record, should_stop=stop,
                                        step_mode=step_mode)  # fmt: skip
@@ -53,26 +54,6 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
                 elif config.trainer != textbook.NAME:
                     results.save_weights(config, model.state_dict())
                 tqdm.write(summary(config, last))
-
-
-def side_by_side(config: RunConfig, data: Dataset, out: Path, step_mode: str):
-    """The textbook run's ``beside``: after each of the book's epochs, one epoch of lossbench's
-    ``ce`` on the same task (bench.peers.textbook.side_by_side), the pairs so far written to
-    OUT/textbook.csv in place of this workload's earlier ones (a rerun of the book's loop
-    starts over)."""
-    beside, pairs = textbook.side_by_side(config, data, step_mode)
-    path = out / "textbook.csv"
-    workload = {"dataset": config.dataset, "model": config.model}
-    others = [r for r in schema.read_rows(path, schema.TEXTBOOK)
-              if {k: r[k] for k in workload} != workload]  # fmt: skip
-
-    def record(row: dict) -> None:
-        beside(row)
-        schema.write_rows(path, schema.TEXTBOOK,
-                          others + [{**workload, "batch_size": config.batch_size, **pair}
-                                    for pair in pairs])  # fmt: skip
-
-    return record
 
 
 def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,

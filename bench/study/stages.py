@@ -16,6 +16,7 @@ from bench import models, schema, suite
 from bench.analysis import reference
 from bench.datasets import Dataset
 from bench.peers import sklearn as sklearn_peers
+from bench.peers import textbook
 from bench.study import speed, tune
 from bench.training import floors
 
@@ -78,6 +79,25 @@ def batch_size_sweep(out: Path, data: Dataset, devices, batch_sizes, rates, stop
                        model=model)  # fmt: skip
     schema.write_rows(path, schema.SPEED, others + rows)
     print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {path}")
+
+
+def textbook_side_by_side(config, data: Dataset, out: Path, step_mode: str):
+    """The textbook run's ``beside``: after each of the book's epochs, one epoch of lossbench's
+    ``ce`` on the same task (bench.peers.textbook.side_by_side), the pairs so far written to
+    OUT/textbook.csv in place of this workload's earlier ones (a rerun of the book's loop
+    starts over)."""
+    beside, pairs = textbook.side_by_side(config, data, step_mode)
+    path = out / "textbook.csv"
+    workload = {"dataset": config.dataset, "model": config.model}
+    _, others = _keyed(schema.read_rows(path, schema.TEXTBOOK), workload)
+
+    def record(row: dict) -> None:
+        beside(row)
+        schema.write_rows(path, schema.TEXTBOOK,
+                          others + [{**workload, "batch_size": config.batch_size, **pair}
+                                    for pair in pairs])  # fmt: skip
+
+    return record
 
 
 def step_anatomy(out: Path, specs, data: Dataset, batch_size: int, *, model: str) -> None:

@@ -64,7 +64,7 @@ def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear"
             net.update(x, grad[: x.shape[0]], 1e-6)
 
     if graphs.available(device):
-        one_pass = _captured(one_pass)
+        one_pass = graphs.replay_of(one_pass)
     best = float("inf")
     for _ in range(repeats):
         timers.synchronize(device)
@@ -73,20 +73,6 @@ def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear"
         timers.synchronize(device)
         best = min(best, time.perf_counter() - started)
     return best
-
-
-def _captured(work):
-    """``work`` captured as one CUDA graph; its replay. A warm-up call on a side stream first,
-    so that cuBLAS and the allocator set themselves up outside the capture."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        work()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        work()
-    return graph.replay
 
 
 @torch.no_grad()

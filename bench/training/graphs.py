@@ -86,15 +86,15 @@ def capture(step: DeviceStep, lengths: list[int], warmup: int = 3) -> dict[int, 
         raise CaptureError(f"CUDA graphs need a CUDA device, not {step.order.device}")
     saved = step.state()
     graphs: dict[int, torch.cuda.CUDAGraph] = {}
+
+    def warm_calls() -> None:
+        for rows in lengths:
+            for _ in range(warmup):
+                step.counter.zero_()  # stay inside the step-size table however short the run
+                step(rows)
+
     try:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for rows in lengths:
-                for _ in range(warmup):
-                    step.counter.zero_()  # stay inside the step-size table however short the run
-                    step(rows)
-        torch.cuda.current_stream().wait_stream(side)
+        warm_up(warm_calls)
         step.restore(saved)
         pool = None
         for rows in lengths:
@@ -110,6 +110,26 @@ def capture(step: DeviceStep, lengths: list[int], warmup: int = 3) -> dict[int, 
     replays = {rows: graph.replay for rows, graph in graphs.items()}
     verify(step, replays)
     return replays
+
+
+def warm_up(work: Callable[[], None]) -> None:
+    """Call ``work`` on a side stream, so that cuBLAS and the allocator set themselves up
+    outside any capture that follows. CUDA only."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        work()
+    torch.cuda.current_stream().wait_stream(side)
+
+
+def replay_of(work: Callable[[], None]) -> Callable[[], None]:
+    """``work`` (no host reads, fixed memory) warmed up once and captured as one CUDA graph;
+    the graph's replay. The capture itself runs nothing. CUDA only."""
+    warm_up(work)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        work()
+    return graph.replay
 
 
 def verify(step: DeviceStep, replays: dict[int, Callable[[], None]]) -> None:

@@ -90,8 +90,7 @@ def train_rates(config: RunConfig, rates: list[float], data) -> list[dict[str, f
             m = len(alive)
             if m == 0:
                 break
-            weight = weight.view(-1, k, weight.shape[1])[keep].view(m * k, -1)
-            bias = bias.view(-1, k)[keep].flatten()
+            weight, bias = _blocks(weight, bias, keep, k)
             step_sizes = step_sizes[:, keep]
             loss_sum = loss_sum[keep]
     if m:
@@ -227,9 +226,7 @@ def train_losses(configs: list[RunConfig], data, *,
             if not diverged:
                 keep.append(m)
         if len(keep) < len(alive):  # the diverged and the failed leave the stack
-            index = torch.tensor(keep, dtype=torch.int64, device=device)
-            weight = weight.view(-1, k, d).index_select(0, index).view(-1, d)
-            bias = bias.view(-1, k).index_select(0, index).flatten()
+            weight, bias = _blocks(weight, bias, keep, k)
             update = update[: len(keep) * k]
             alive = [alive[m] for m in keep]
     for m, run in enumerate(alive):
@@ -248,9 +245,7 @@ def _evaluate(weight: torch.Tensor, bias: torch.Tensor, run_losses: list, blocks
     k = data.num_classes
     if not blocks:
         return {}
-    index = torch.tensor(blocks, dtype=torch.int64, device=weight.device)
-    weight = weight.view(-1, k, weight.shape[1]).index_select(0, index).view(-1, weight.shape[1])
-    bias = bias.view(-1, k).index_select(0, index).flatten()
+    weight, bias = _blocks(weight, bias, blocks, k)
     test = torch.addmm(bias.unsqueeze(1), weight, data.test_x.T)  # (B·K, N test)
     predicted = test.view(len(blocks), k, -1).argmax(1)
     out = {m: loop.test_metrics(predicted[i], data) for i, m in enumerate(blocks)}
@@ -268,6 +263,15 @@ def _evaluate(weight: torch.Tensor, bias: torch.Tensor, run_losses: list, blocks
     for i, m in enumerate(blocks):
         out[m]["grad_norm"] = norms[i].item() / data.train_x.shape[0]
     return out
+
+
+def _blocks(weight: torch.Tensor, bias: torch.Tensor, blocks, k: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The stack of only the models ``blocks`` (indices, a list or an int64 tensor), in that
+    order: copies of their K rows of ``weight`` (M·K, D) and entries of ``bias`` (M·K,)."""
+    index = torch.as_tensor(blocks, dtype=torch.int64, device=weight.device)
+    return (weight.view(-1, k, weight.shape[1]).index_select(0, index).view(-1, weight.shape[1]),
+            bias.view(-1, k).index_select(0, index).flatten())  # fmt: skip
 
 
 def _block(weight: torch.Tensor, bias: torch.Tensor, m: int, k: int):

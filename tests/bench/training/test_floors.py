@@ -73,15 +73,17 @@ def test_step_anatomy_is_cpu_only(make_data):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_a_gpu_the_floor_is_a_captured_pass(monkeypatch):
+    from bench.training import graphs
+
     counter = torch.zeros((), device="cuda")
-    replay = floors._captured(lambda: counter.add_(1))
+    replay = graphs.replay_of(lambda: counter.add_(1))
     assert counter.item() == 1  # the warm-up ran once; the capture itself ran nothing
     for _ in range(3):
         replay()
     assert counter.item() == 4
     captured = []
-    monkeypatch.setattr(floors, "_captured",
-                        lambda work, _f=floors._captured: captured.append(work) or _f(work))
+    monkeypatch.setattr(graphs, "replay_of",
+                        lambda work, _f=graphs.replay_of: captured.append(work) or _f(work))
     x = torch.rand(1000, 784, device="cuda")
     assert floors.gemm_floor(dataset(x), 256, repeats=2) > 0
     assert floors.gemm_floor(dataset(x), 256, repeats=2, gather=True) > 0
