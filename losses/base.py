@@ -24,7 +24,8 @@ APPLIED_TO = ("scores", "probs", "log_probs")
 APPLIED_WORDS = {"scores": "raw scores", "probs": "softmax probabilities",
                  "log_probs": "log-softmax of the scores"}  # fmt: skip
 # The families the report groups losses by; None (a user's loss) reads as "user".
-FAMILIES = ("textbook", "noise-robust", "ce-variant", "margin-sparse", "square", "user")
+FAMILIES = ("textbook", "noise-robust", "ce-variant", "long-tail", "calibration", "margin-sparse",
+            "square", "user")
 GRAD_SOURCES = ("analytic", "autograd")
 
 
@@ -39,6 +40,9 @@ class Loss:
         ``accepts_soft_targets``: whether (N, K) probability rows are defined; False unless
             declared, so a user's loss that reads labels is never fed probability rows.
         ``convex_in_scores``: whether each example's loss is convex in its scores.
+        ``sweep``: the values of its own hyperparameters that its paper swept, by parameter name
+            (e.g. ``{"q": (0.3, 0.5, 0.7, 0.9)}``); the study tunes over their product jointly
+            with the rate. Empty: nothing to tune but the rate.
 
     Shape:
         scores: (N, K) floating point.
@@ -54,6 +58,7 @@ class Loss:
     target_encoding: ClassVar[str | None] = None
     accepts_soft_targets: ClassVar[bool] = False
     convex_in_scores: ClassVar[bool] = False
+    sweep: ClassVar[dict[str, tuple]] = {}
 
     def __init_subclass__(cls, name: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
