@@ -139,7 +139,16 @@ class Loss:
     def __call__(
         self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
     ) -> torch.Tensor:
-        """Per-example loss, shape (N,)."""
+        """Per-example loss, shape (N,), differentiable where ``scores`` require grad.
+
+        There, ``loss(scores, target).mean().backward()`` gives the analytic gradient through
+        ``losses.functional.AnalyticLoss`` (a value-only loss keeps its own autograd graph); under
+        no_grad, or for scores that need none, it is ``value_and_grad``'s value, as the trainer's.
+        """
+        if isinstance(scores, torch.Tensor) and scores.requires_grad and torch.is_grad_enabled():
+            from losses import functional
+
+            return functional.per_example(self, scores, target, check=check)
         return self.value_and_grad(scores, target, check=check)[0]
 
     def grad(
@@ -157,6 +166,12 @@ class Loss:
         read the data back to the host; the trainer validates its labels once, up front. Shape
         checks are always made: they cost nothing.
         """
+        self.check_inputs(scores, target, check=check)
+        return self.compute(scores, target)
+
+    def check_inputs(self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
+                     ) -> None:
+        """The checks of :meth:`value_and_grad` (``check`` as there): ValueError for bad input."""
         targets.check_scores(scores)
         soft = isinstance(target, torch.Tensor) and target.is_floating_point()
         if soft and not self.accepts_soft_targets:
@@ -166,7 +181,6 @@ class Loss:
             )
         targets.check_target(scores, target, check_values=check)
         self.check_against(scores)
-        return self.compute(scores, target)
 
     def check_against(self, scores: torch.Tensor) -> None:
         """Raise ValueError where a parameter does not fit these scores (e.g. a K×K matrix)."""

@@ -150,3 +150,39 @@ def test_the_loss_protocol_does_not_import_the_figures():
     code = "import sys, losses; losses.parse('1*nce+1*rce'); print('losses.plots' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", losses.names())
+def test_calling_a_loss_on_scores_that_require_grad_backpropagates_its_analytic_gradient(name):
+    loss = losses.get(name)
+    scores, labels = case()
+    leaf = scores.clone().requires_grad_()
+    value = loss(leaf, labels)
+    value.mean().backward()
+    assert value.shape == (6,) and value.grad_fn.name() == "AnalyticLossBackward"
+    expected_value, expected_grad = loss.value_and_grad(scores, labels)
+    torch.testing.assert_close(value.detach(), expected_value, rtol=0, atol=0)
+    torch.testing.assert_close(leaf.grad, expected_grad / 6, rtol=1e-15, atol=0)
+    with torch.no_grad():
+        assert loss(leaf, labels).grad_fn is None
+
+
+def test_calling_a_value_only_loss_keeps_its_autograd_graph():
+    scores, labels = case()
+    leaf = scores.clone().requires_grad_()
+    value = Tilted(c=2.0)(leaf, labels)
+    assert value.grad_fn is not None and value.grad_fn.name() != "AnalyticLossBackward"
+    (grad,) = torch.autograd.grad(value.sum(), leaf, create_graph=True)
+    torch.testing.assert_close(grad, Tilted(c=2.0).grad(scores, labels), rtol=0, atol=1e-14)
+    assert grad.requires_grad  # its own graph: second derivatives are there
+
+
+def test_a_value_only_loss_without_a_graph_is_a_clear_error_on_scores_that_require_grad():
+    @dataclasses.dataclass(frozen=True)
+    class Detached(Loss):
+        def value(self, scores, target):
+            return scores.detach().logsumexp(1)
+
+    scores, labels = case()
+    with pytest.raises(ValueError, match="without an autograd graph"):
+        Detached()(scores.requires_grad_(), labels)
