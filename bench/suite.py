@@ -31,6 +31,21 @@ DEFAULT_LRS = {
     "taylor": 0.3,
     "1*nce+100*rce": 0.003,
     "1*nce+50*l1": 0.01,
+    # the 2021–2023 noise-robust losses; ANL-CE (Ye et al. 2023) with its MNIST weights 1 + 1
+    # (best at the grid's top rate, 30)
+    "js": 1.0,
+    "agce": 0.3,
+    "aul": 0.03,
+    "ael": 1.0,
+    "1*nce+1*nnce": 30.0,
+    # long-tail margins: for long-tailed data with its prior, like logit_adjusted (rates tuned on
+    # balanced Fashion-MNIST, where the prior is uniform)
+    "ldam": 0.003,  # s = 30 scales the raw scores 30-fold
+    "vs": 1.0,
+    # calibration
+    "mbls": 1.0,
+    "logitnorm": 0.003,
+    "dual_focal": 0.3,
     # margin and sparse
     "margin:kind=crammer_singer": 0.3,
     "margin:kind=weston_watkins": 0.1,
@@ -41,6 +56,8 @@ DEFAULT_LRS = {
     "l2:on=scores": 0.01,
     "huber:on=scores": 0.03,
     "hui_belkin": 0.03,
+    # one-vs-all sigmoid BCE on raw scores
+    "bce": 1.0,
 }
 
 

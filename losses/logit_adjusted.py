@@ -26,6 +26,7 @@ class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
     log_prior: torch.Tensor | None = dataclasses.field(default=None, compare=False, repr=False)
     applied_to = "log_probs"
     family = "ce-variant"
+    sweep = {"tau": (0.5, 1.0, 1.5, 2.0)}  # Menon et al. 2021
     target_encoding = "one-hot"
     accepts_soft_targets = True
     convex_in_scores = True
@@ -59,3 +60,21 @@ class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
         # ce of the shifted scores; d(o + τ·log π)/do = I, so its gradient is the gradient at o
         return super().compute(scores + self.tau * self.log_prior.to(scores.device, scores.dtype),
                                target)
+
+
+@dataclasses.dataclass(frozen=True)
+class BalancedSoftmax(LogitAdjusted, name="balanced_softmax"):
+    """Balanced softmax (Ren et al. 2020, "Balanced Meta-Softmax for Long-Tailed Visual
+    Recognition", NeurIPS): ``ce`` on o + log π, i.e. ``logit_adjusted:tau=1`` under its own
+    name, so users find it. τ is fixed at 1; use ``logit_adjusted:tau=T`` for another.
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    def validate_params(self) -> None:
+        if self.tau != 1:
+            raise ValueError(f"balanced_softmax is logit_adjusted with tau=1, got tau={self.tau!r}:"
+                             " use logit_adjusted:tau=T for another tau")
+        object.__setattr__(self, "tau", 1.0)
+
+    def params(self) -> dict[str, object]:
+        return {}

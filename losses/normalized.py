@@ -5,6 +5,7 @@ Noisy Labels"): cross-entropy divided by its sum over every possible label, so i
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from losses import softmax
 from losses.base import Loss
@@ -44,3 +45,47 @@ class NormalizedCrossEntropy(Loss, name="nce"):
         if target.is_floating_point():
             return value.squeeze(1), grad.addcdiv_(target, total, value=-1)
         return value.squeeze(1), grad.scatter_add_(1, target.unsqueeze(1), -1 / total)
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizedNegativeCrossEntropy(Loss, name="nnce"):
+    """Normalized negative cross-entropy (Ye et al. 2023, "Active Negative Loss Functions for
+    Learning with Noisy Labels", NeurIPS; code github.com/Virusdoll/Active-Negative-Loss):
+        L = 1 − u_y / Σ_k u_k,   u_k = A + log max(p_k, min_prob),   A = −ln(min_prob),
+    so u_k in [0, A]: the clamp at min_prob is part of the definition. Writing U = Σ_k u_k and
+    m_k = [p_k >= min_prob] (the clamp passes the gradient there), ∂L/∂u = (u_y/U²)·1 − e_y/U,
+    d log p_k/do = e_k − p, so with c = m ⊙ ∂L/∂u:  ∇ₒL = c − p·Σ_k c_k.
+    The paper's ANL-CE is the sum ``α*nce+β*nnce`` (α = β = 1 on MNIST, 5 and 5 on CIFAR-10);
+    its δ·‖θ‖₁ weight penalty acts on the model's weights, not the scores, and is not here.
+    Default min_prob = 1e-7, the official code's clamp. U >= A − ln K > 0 needs K < 1/min_prob.
+    Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
+    """
+
+    min_prob: float = 1e-7
+    applied_to = "log_probs"
+    family = "noise-robust"
+    target_encoding = "class label"
+
+    def validate_params(self) -> None:
+        ok = isinstance(self.min_prob, int | float) and 0 < self.min_prob < 1
+        if not ok:
+            raise ValueError(f"nnce min_prob must lie in (0, 1), got {self.min_prob!r}")
+        object.__setattr__(self, "min_prob", float(self.min_prob))
+
+    def check_against(self, scores):
+        if scores.shape[1] * self.min_prob >= 1:
+            raise ValueError(f"nnce needs K < 1/min_prob = {1 / self.min_prob:g} classes, "
+                             f"got K = {scores.shape[1]}: lower min_prob")
+
+    def compute(self, scores, target):
+        log_probs, probs = softmax.log_softmax(scores)
+        floor = math.log(self.min_prob)
+        kept = log_probs >= floor
+        shifted = log_probs.clamp_min_(floor).sub_(floor)  # u_k = A + log p_k, in [0, A]
+        total = shifted.sum(1, keepdim=True)
+        index = target.unsqueeze(1)
+        share = shifted.gather(1, index) / total
+        coef = (share / total).expand_as(probs).clone()
+        coef.scatter_add_(1, index, -1 / total).mul_(kept)
+        grad = coef.sub_(probs.mul_(coef.sum(1, keepdim=True)))
+        return (1 - share).squeeze(1), grad

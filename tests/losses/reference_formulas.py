@@ -147,6 +147,73 @@ def hui_belkin(loss, scores, labels):
     return (weight * (scores - loss.m * one_hot) ** 2).sum(1) / scores.shape[1]
 
 
+def jensen_shannon(loss, scores, labels):
+    """π1·KL(e_y‖m) + (1 − π1)·KL(p‖m), m = π1·e_y + (1 − π1)·p, over −(1 − π1)·ln(1 − π1)."""
+    pi1, log_p = loss.pi1, log_softmax(scores)
+    one_hot = torch.nn.functional.one_hot(labels, scores.shape[1]).bool()
+    log_label = torch.where(one_hot, 0.0, -torch.inf).to(scores.dtype)
+    log_m = torch.logaddexp(log_label + torch.log(torch.tensor(pi1, dtype=scores.dtype)),
+                            log_p + torch.log(torch.tensor(1 - pi1, dtype=scores.dtype)))
+    js = -pi1 * log_m.gather(1, labels[:, None]).squeeze(1) + (1 - pi1) * (
+        log_p.exp() * (log_p - log_m)).sum(1)
+    return js / (-(1 - pi1) * torch.log(torch.tensor(1 - pi1, dtype=scores.dtype)))
+
+
+def nnce(loss, scores, labels):
+    floor = torch.log(torch.tensor(loss.min_prob, dtype=scores.dtype))
+    u = torch.clamp(log_softmax(scores), min=floor) - floor
+    return 1 - u.gather(1, labels[:, None]).squeeze(1) / u.sum(1)
+
+
+def ldam(loss, scores, labels):
+    """ce of s·(o − Δ_y e_y), Δ_j = max_margin·(n_j/n_min)^(−1/4), from the bound log prior."""
+    k = scores.shape[1]
+    if loss.adjust is None:
+        margins = torch.full((k,), loss.max_margin, dtype=scores.dtype)
+    else:
+        counts = loss.adjust[1].to(scores.dtype).exp()
+        margins = loss.max_margin * (counts.min() / counts) ** 0.25
+    one_hot = torch.nn.functional.one_hot(labels, k).to(scores.dtype)
+    return cross_entropy(loss, loss.s * (scores - margins[labels][:, None] * one_hot), labels)
+
+
+def vector_scaling(loss, scores, target):
+    if loss.adjust is None:
+        return cross_entropy(loss, scores, target)
+    log_prior = loss.adjust[1].to(scores.dtype)
+    scale = torch.exp(loss.gamma * (log_prior - log_prior.max()))
+    return cross_entropy(loss, scale * scores + loss.tau * log_prior, target)
+
+
+def bce(loss, scores, target):
+    t = probs_target(target, scores.shape[1], scores.dtype)
+    t = (1 - loss.smoothing) * t + loss.smoothing / scores.shape[1]
+    return torch.nn.functional.binary_cross_entropy_with_logits(scores, t, reduction="none").sum(1)
+
+
+def mbls(loss, scores, target):
+    top = scores.max(1, keepdim=True).values
+    penalty = torch.relu(top - scores - loss.margin).mean(1)
+    return cross_entropy(loss, scores, target) + loss.lam * penalty
+
+
+def logitnorm(loss, scores, target):
+    norms = torch.norm(scores, p=2, dim=1, keepdim=True) + 1e-7
+    return cross_entropy(loss, scores / norms / loss.t, target)
+
+
+def dual_focal(loss, scores, labels):
+    p = torch.softmax(scores, 1)
+    p_y = p.gather(1, labels[:, None])
+    p_j = (p * (p < p_y)).max(1).values
+    return -((1 - p_y.squeeze(1) + p_j) ** loss.gamma) * true_log_prob(scores, labels)
+
+
+def logit_adjusted(loss, scores, target):
+    shifted = scores if loss.log_prior is None else scores + loss.tau * loss.log_prior.to(scores)
+    return cross_entropy(loss, shifted, target)
+
+
 # One independent formula per registered name: (loss, scores, target) -> (N,), autograd-able.
 FORMULAS = {
     "l2": lambda loss, s, t: 0.5 * (residual(loss, s, t) ** 2).sum(1),
@@ -166,8 +233,21 @@ FORMULAS = {
     "poly1": lambda loss, s, y: cross_entropy(loss, s, y) + loss.epsilon * (1 - true_prob(s, y)),
     "taylor": lambda loss, s, y: sum((1 - true_prob(s, y)) ** k / k for k in range(1, loss.t + 1)),
     "nce": lambda loss, s, t: cross_entropy(loss, s, t) / -log_softmax(s).sum(1),
-    "logit_adjusted": lambda loss, s, t: cross_entropy(
-        loss, s if loss.log_prior is None else s + loss.tau * loss.log_prior.to(s), t),
+    "logit_adjusted": logit_adjusted,
+    "balanced_softmax": logit_adjusted,
+    "js": jensen_shannon,
+    "nnce": nnce,
+    "agce": lambda loss, s, y: ((loss.a + 1) ** loss.q - (loss.a + true_prob(s, y)) ** loss.q)
+    / loss.q,
+    "aul": lambda loss, s, y: ((loss.a - true_prob(s, y)) ** loss.q - (loss.a - 1) ** loss.q)
+    / loss.q,
+    "ael": lambda loss, s, y: torch.exp(-true_prob(s, y) / loss.a),
+    "ldam": ldam,
+    "vs": vector_scaling,
+    "bce": bce,
+    "mbls": mbls,
+    "logitnorm": logitnorm,
+    "dual_focal": dual_focal,
 }
 
 

@@ -139,8 +139,9 @@ def test_loss_is_non_negative_and_minimal_towards_its_target(loss):
     assert (loss(scores, labels) >= -1e-12).all()
     one_hot = torch.nn.functional.one_hot(labels, K).double()
     scales = torch.linspace(0, 40, 4001, dtype=torch.float64)
-    ray = (scales[:, None, None] * one_hot).reshape(-1, K)
-    best = loss(ray, labels.repeat(len(scales))).reshape(len(scales), -1).min(0).values
+    # also a·(2e_y − 1): one-vs-all bce wants the rivals' scores low, not at 0
+    rays = torch.cat([scales[:, None, None] * one_hot, scales[:, None, None] * (2 * one_hot - 1)])
+    best = loss(rays.reshape(-1, K), labels.repeat(len(rays))).reshape(len(rays), -1).min(0).values
     assert (best <= loss(scores, labels) + 1e-9).all()
 
 

@@ -1,0 +1,54 @@
+"""One-vs-all sigmoid binary cross-entropy on the K scores, as modern training recipes use it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from losses.base import Loss
+
+
+@dataclasses.dataclass(frozen=True)
+class BinaryCrossEntropy(Loss, name="bce"):
+    """One-vs-all BCE (Wightman et al. 2021, "ResNet strikes back"; timm's
+    ``BinaryCrossEntropy``): Σ_k [softplus(o_k) − t_k·o_k] = Σ_k BCE(σ(o_k), t_k), with
+    t = (1 − ε)·target + ε/K (timm's smoothing: off value ε/K, on value 1 − ε + ε/K);
+    gradient σ(o) − t. softplus(o) = max(o, 0) + log(1 + exp(−|o|)), finite for any scores.
+    Smoothing enters linearly: bce(ε) + ce = bce(0) + soft_label(ε), values and gradients,
+    for any target (both add ε·(o·target − mean_k o_k) up to sign; ce's log-sum-exp cancels).
+    Default ε = 0 (timm's default; its recipes A1–A3 train with smoothing 0.1); the sweep is
+    {0, 0.1}.
+    Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
+    """
+
+    smoothing: float = 0.0
+    applied_to = "scores"
+    family = "square"
+    target_encoding = "one-vs-all (smoothed) one-hot"
+    accepts_soft_targets = True
+    convex_in_scores = True
+    sweep = {"smoothing": (0.0, 0.1)}
+
+    def validate_params(self) -> None:
+        if not (isinstance(self.smoothing, int | float) and 0 <= self.smoothing <= 1):
+            raise ValueError(f"bce smoothing must lie in [0, 1], got {self.smoothing!r}")
+        object.__setattr__(self, "smoothing", float(self.smoothing))
+
+    def compute(self, scores, target):
+        eps, k = self.smoothing, scores.shape[1]
+        softplus = (-scores.abs()).exp_().add_(1.0).log_().add_(scores.clamp_min(0))
+        value = softplus.sum(1)
+        if target.is_floating_point():
+            hit = (target * scores).sum(1)
+        else:
+            hit = scores.gather(1, target.unsqueeze(1)).squeeze(1)
+        if eps:
+            value = value - (1 - eps) * hit - (eps / k) * scores.sum(1)
+        else:
+            value = value - hit
+        grad = torch.sigmoid(scores).sub_(eps / k)  # σ(o) − t, t = (1 − ε)·target + ε/K
+        if target.is_floating_point():
+            return value, grad.sub_(target, alpha=1 - eps)
+        return value, grad.scatter_add_(1, target.unsqueeze(1), grad.new_full(hit.shape + (1,),
+                                                                               eps - 1.0))
