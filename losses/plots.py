@@ -113,6 +113,7 @@ def plot_grid(specs=None):
     for row, ((family, _), members) in zip(axes, groups.items(), strict=True):
         for loss in members:
             _draw(loss, row, label=str(loss))
+        _robust_ylim(row[2])
         row[0].set_title(f"{family}: loss", fontsize=9, fontweight="bold")
         row[0].legend(fontsize=6.5, loc="best", framealpha=0.8)
     fig.suptitle("Each loss, its likelihood exp(−l) and the gradient the trainer sees "
@@ -158,6 +159,20 @@ def plot_weights(specs=None):
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def _robust_ylim(ax, share: float = 0.01) -> None:
+    """Limit an axis to its lines' central 98% (padded): a gradient that spikes at one point
+    (``logitnorm`` at o = 0, where its normalised scores are undefined) would flatten the rest."""
+    import numpy as np
+
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.lines
+                             if len(line.get_ydata()) > 2])
+    values = values[np.isfinite(values)]
+    if values.size:
+        low, high = np.quantile(values, [share, 1 - share])
+        pad = 0.08 * (high - low or 1.0)
+        ax.set_ylim(min(low, 0) - pad, max(high, 0) + pad)
 
 
 def _draw(loss: Loss, axes, label) -> None:
