@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from bench.models import linear, mlp  # noqa: F401  (fill the registry)
-from bench.models.base import ModelPart
+from bench.models import lenet, linear, mlp, module  # noqa: F401  (fill the registry)
+from bench.models.base import ModelPart, training_scores
 
-__all__ = ["ModelPart", "canonical", "names", "parse"]
+__all__ = ["ModelPart", "canonical", "names", "parse", "training_scores"]
 DEFAULT = "linear"
 
 

@@ -47,7 +47,7 @@ def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear"
     train_x = data.train_x
     device = train_x.device
     n = train_x.shape[0]
-    net = models.parse(model).init(0, train_x.shape[1], data.num_classes, device)
+    net = models.parse(model).init_for(0, data, device)
     grad = torch.full((batch_size, data.num_classes), 1e-3, device=device)
     if gather:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
@@ -60,7 +60,7 @@ def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear"
                 x = torch.index_select(train_x, 0, rows, out=buffer[: rows.shape[0]])
             else:
                 x = train_x[start : start + batch_size]
-            net.scores(x)
+            models.training_scores(net, x)
             net.update(x, grad[: x.shape[0]], 1e-6)
 
     if graphs.available(device):
@@ -104,7 +104,7 @@ def step_anatomy(
     batches = [
         torch.randperm(n, generator=generator)[:batch_size] for _ in range(steps)
     ]
-    net = models.parse(model).init(seed, data.num_features, data.num_classes)
+    net = models.parse(model).init_for(seed, data)
     x = torch.empty(batch_size, data.train_x.shape[1])
     y = torch.empty(batch_size, dtype=torch.int64)
     lr = 1e-3  # small: the model stays put, so every part sees alike data
@@ -113,7 +113,7 @@ def step_anatomy(
         torch.index_select(data.train_x, 0, rows, out=x)
         torch.index_select(data.train_y, 0, rows, out=y)
 
-    scores = net.scores(x.copy_(data.train_x[:batch_size]))
+    scores = models.training_scores(net, x.copy_(data.train_x[:batch_size]))
     _, grad = loss.value_and_grad(scores, data.train_y[:batch_size], check=False)
 
     def step(rows):
@@ -122,7 +122,7 @@ def step_anatomy(
 
     parts = {
         "gather": gather,
-        "scores": lambda rows: net.scores(x),
+        "scores": lambda rows: models.training_scores(net, x),
         "loss": lambda rows: loss.value_and_grad(scores, y, check=False),
         "update": lambda rows: net.update(x, grad, lr / batch_size),
         "step": step,

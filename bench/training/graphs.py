@@ -23,6 +23,7 @@ from collections.abc import Callable
 import torch
 
 import losses
+from bench import models
 
 
 class DeviceStep:
@@ -52,7 +53,8 @@ class DeviceStep:
         index = torch.index_select(self.order, 0, self.offsets[:rows] + start)
         x = torch.index_select(self.data.train_x, 0, index, out=self.x[:rows])
         y = torch.index_select(self.data.train_y, 0, index, out=self.y[:rows])
-        value, grad = self.loss.value_and_grad(self.model.scores(x), y, check=False)
+        scores = models.training_scores(self.model, x)
+        value, grad = self.loss.value_and_grad(scores, y, check=False)
         self.loss_sum += value.sum()
         # index_select, not step_sizes[counter]: indexing by a tensor would read it on the host
         self.model.update(x, grad.mul_(torch.index_select(self.step_sizes, 0, self.counter)), 1.0)

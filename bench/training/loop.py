@@ -38,7 +38,7 @@ def sgd_step(model, loss: losses.Loss, x, labels, lr: float) -> torch.Tensor:
     the model (softmax regression: dW = xᵀg, db = Σ g); the 1/N is folded into the step size,
     which saves an elementwise pass over g.
     """
-    scores = model.scores(x)
+    scores = models.training_scores(model, x)
     value, grad = loss.value_and_grad(scores, labels, check=False)
     model.update(x, grad, lr / x.shape[0])
     return value
@@ -154,9 +154,7 @@ def train(
         noisy = noise.flip(data.train_y, config.noise, config.seed, data.num_classes, data.pairs)
         flipped = noisy != data.train_y
         data = dataclasses.replace(data, train_y=noisy)
-    model = models.parse(config.model).init(
-        config.seed, data.num_features, data.num_classes, device
-    )
+    model = models.parse(config.model).init_for(config.seed, data, device)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = data.train_x.shape[0], config.batch_size
     steps = math.ceil(n / batch)
