@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto, cpu, cuda or cpu,cuda (default auto: cpu, and cuda when available)",
     )
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds 0..N-1 on clean labels, the minimum with --seed-cap "
+                        "(default 3)")
     parser.add_argument("--batch-size", type=int, default=256)
     rate = parser.add_mutually_exclusive_group()
     rate.add_argument("--lr", type=float, default=None,
@@ -75,8 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--tune-screen-epochs", type=int, default=None, metavar="N",
-        help="a cheaper two-stage search: every rate of the grid for N epochs first, then the "
-        f"{tune.KEEP} best for --tune-epochs (default: every rate for --tune-epochs)",
+        help="successive halving: every trial (setting × rate) for N epochs first, then the "
+        f"{tune.KEEP} best for --tune-epochs (default: every trial for --tune-epochs)",
+    )
+    parser.add_argument(
+        "--tune-budget", type=int, default=tune.BUDGET, metavar="N",
+        help="trials per loss and noise level, the same for every loss: a loss with H settings "
+        "of its own hyperparameters (its paper's sweep) tries each at N // H rates, one with "
+        f"none tries N rates (default {tune.BUDGET}); chosen on a validation split as noisy "
+        "as training, by balanced accuracy on long-tailed data, accuracy elsewhere",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     parser.add_argument(
@@ -92,7 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--noise-seeds", type=int, default=1,
-        help="seeds per noisy level (default 1; clean runs use --seeds)",
+        help="seeds per noisy level, the minimum with --seed-cap (default 1; clean runs use "
+        "--seeds)",
+    )
+    parser.add_argument(
+        "--seed-cap", type=int, default=None, metavar="N",
+        help="race the seeds: after the minimum, add --seed-round seeds per round to the losses "
+        "whose verdict against the best is still undecided (and to the best), up to N seeds "
+        "(default: no rounds)",
+    )
+    parser.add_argument(
+        "--seed-round", type=int, default=2, metavar="N",
+        help="seeds added per round of the race (default 2)",
     )
     parser.add_argument(
         "--batch-sizes", default="", metavar="N,...",
@@ -162,7 +182,8 @@ def study_from(args: argparse.Namespace) -> api.Study:
         dataset=args.dataset, model=args.model, imports=tuple(args.imports),
         devices=args.devices, epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size,
         lr=args.lr, no_tune=args.no_tune, retune=args.retune, tune_epochs=args.tune_epochs,
-        tune_screen_epochs=args.tune_screen_epochs, schedule=args.schedule,
+        tune_screen_epochs=args.tune_screen_epochs, tune_budget=args.tune_budget,
+        seed_cap=args.seed_cap, seed_round=args.seed_round, schedule=args.schedule,
         step_mode=args.step_mode, noise=tuple(args.noise.split(",")),
         noise_seeds=args.noise_seeds, batch_sizes=tuple(dict.fromkeys(sizes)),
         reference_iters=args.reference_iters, peers=args.peers, data=args.data, out=args.out,

@@ -39,7 +39,7 @@ from bench.options import (
     resolve_part,
 )
 from bench.peers import textbook as textbook_loop
-from bench.study import grid, runner, stages
+from bench.study import protocol, stages, tune
 from bench.study.lock import OutLock
 from bench.study.results import Results
 from bench.training.loop import Interrupted
@@ -64,7 +64,10 @@ class Study:
     no_tune: bool = False
     retune: bool = False
     tune_epochs: int | None = None
-    tune_screen_epochs: int | None = None  # the two-stage search: every rate this long first
+    tune_screen_epochs: int | None = None  # the two-stage search: every trial this long first
+    tune_budget: int = tune.BUDGET  # trials per loss and noise level (settings × rates)
+    seed_cap: int | None = None  # racing: more seeds where verdicts are undecided, up to this
+    seed_round: int = 2  # seeds added per round of the race
     schedule: str = "cosine"
     step_mode: str = "auto"
     noise: tuple[str, ...] = ("none",)
@@ -189,6 +192,9 @@ def run(study: Study, command: str = "") -> int:
                 "noise_seeds": list(range(study.noise_seeds)),
                 "tune_epochs": study.tune_epochs or study.epochs,
                 "tune_screen_epochs": study.tune_screen_epochs, "step_mode": study.step_mode,
+                "tune_budget": study.tune_budget, "tune_keep": tune.KEEP,
+                "seed_cap": study.seed_cap, "seed_round": study.seed_round,
+                **protocol.steps(len(data.train_y), study.batch_size, study.epochs),
                 "textbook": study.textbook_epochs if study.textbook and textbook_fits else 0,
                 "data": str(study.data), "imports": list(study.imports),
             },
@@ -200,11 +206,11 @@ def run(study: Study, command: str = "") -> int:
         }
         results = Results(out)
         before = len(results.prepare(meta))
-        clock, status = Clock(), "failed"
+        clock, status, facts = Clock(), "failed", {}
         try:
             with StopFlag() as stop, _cluster(study) as cluster:
-                _train(study, specs, data, model_spec, devices, levels, results, stop,
-                       textbook_fits, cluster, clock)  # fmt: skip
+                facts = protocol.carry_out(study, specs, data, model_spec, devices, levels,
+                                           results, stop, textbook_fits, cluster, clock)
             status = "finished"
         except Interrupted:
             status = "interrupted"
@@ -216,10 +222,10 @@ def run(study: Study, command: str = "") -> int:
             return 130
         finally:
             trained = len(results.finished()) - before
-            results.log_command(clock.entry(command, {"dataset": dataset_spec,
-                                                      "model": model_spec,
-                                                      "workers": _workers(study)},
-                                            status, trained))  # fmt: skip
+            results.log_command({**clock.entry(command, {"dataset": dataset_spec,
+                                                         "model": model_spec,
+                                                         "workers": _workers(study)},
+                                               status, trained), **facts})
         if study.report:
             from bench import reporting as report_module
 
@@ -254,78 +260,6 @@ def _parallel_meta(study: Study) -> dict | None:
     if not study.parallel:
         return None
     return {"workers": study.workers, "scheduler": study.scheduler, "stack": study.stack}
-
-
-def _train(study, specs, data, model_spec, devices, levels, results, stop, textbook_fits,
-           cluster=None, clock=None):  # fmt: skip
-    clock = clock or Clock()
-    workload = {"dataset": data.spec, "model": model_spec}
-    if study.rate_mode == "fixed":
-        rates = dict.fromkeys(specs, study.lr)
-    elif study.rate_mode == "defaults":
-        rates = built_in_rates(specs)
-    else:
-        with clock.phase("tuning"):
-            rates = stages.tune_rates(
-                study.out, specs, data, devices[0], stop, model=model_spec,
-                epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
-                schedule=study.schedule, retune=study.retune, cluster=cluster,
-                data_root=study.data, imports=study.imports,
-                screen_epochs=study.tune_screen_epochs,
-            )
-    configs = []
-    for level in levels:
-        seeds = range(study.seeds if level == "none" else study.noise_seeds)
-        configs += grid.expand(specs, devices, seeds, lrs=rates, noise=level, **study.protocol,
-                               **workload)  # fmt: skip
-    if study.textbook and textbook_fits and "cpu" in devices and "ce" in specs:
-        configs.append(grid.textbook_run(study.textbook_epochs, study.batch_size,
-                                         model=model_spec))  # fmt: skip
-    finished = results.resume(configs)
-    todo = [c for c in configs if c not in finished]
-    if len(todo) < len(configs):
-        print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
-              f"{results.csv_path}")  # fmt: skip
-    serial = [c for c in todo if cluster is None or c.trainer == textbook_loop.NAME]
-    if cluster is not None:  # the textbook loop is a timing peer: it runs here, alone, after
-        # the L-BFGS optima are not timed: they fill the cluster's queue behind the runs, and
-        side = stages.reference_jobs(study.out, specs, data.spec, model=model_spec,
-                                     max_iter=study.reference_iters, data_root=study.data,
-                                     imports=study.imports)  # fmt: skip
-        shared = cluster.shared_hosts()  # asked once: the peers' flag and the runs' both read it
-        if study.peers:  # so are the peers' fits: their seconds are marked as shared
-            side += stages.peer_jobs(study.out, data.spec, model=model_spec,
-                                     epochs=study.epochs, data_root=study.data,
-                                     imports=study.imports,
-                                     concurrent=any(shared.values()))
-        with clock.phase("training"):
-            runner.train_parallel([c for c in todo if c not in serial], cluster, results,
-                                  Path(study.data), stop, step_mode=study.step_mode,
-                                  imports=study.imports, side_jobs=side,
-                                  stack=study.stack, shared=shared)  # fmt: skip
-        cluster.close()  # the rest is timed: nothing else may run beside it
-    with clock.phase("training" if cluster is None else "textbook loop"):
-        runner.train_all(serial, {data.spec: data}, results, Path(study.data), stop,
-                         study.step_mode)  # fmt: skip
-    if cluster is not None:
-        with clock.phase("serial timing"):
-            stages.serial_timing(study.out, specs, data, devices, rates, stop, model=model_spec,
-                                 batch_size=study.batch_size, schedule=study.schedule,
-                                 step_mode=study.step_mode)  # fmt: skip
-    if study.batch_sizes:
-        with clock.phase("batch-size sweep"):
-            stages.batch_size_sweep(study.out, data, devices, study.batch_sizes, rates, stop,
-                                    model=model_spec, step_mode=study.step_mode)  # fmt: skip
-    if "cpu" in devices:
-        with clock.phase("step anatomy"):
-            stages.step_anatomy(study.out, specs, data, study.batch_size, model=model_spec)
-    if study.reference_iters:
-        with clock.phase("L-BFGS optima"):
-            stages.convex_references(study.out, specs, data, model=model_spec,
-                                     max_iter=study.reference_iters)  # fmt: skip
-    if study.peers:
-        with clock.phase("scikit-learn peers"):
-            stages.peer_rows(study.out, data, model=model_spec, epochs=study.epochs)
 
 
 # -- Python API ----------------------------------------------------------------------------------

@@ -29,9 +29,15 @@ def check_counts(study) -> None:
                         ("--batch-size", study.batch_size), ("--tune-epochs", study.tune_epochs),
                         ("--tune-screen-epochs", study.tune_screen_epochs),
                         ("--noise-seeds", study.noise_seeds),
-                        ("--textbook-epochs", study.textbook_epochs)):  # fmt: skip
+                        ("--textbook-epochs", study.textbook_epochs),
+                        ("--tune-budget", study.tune_budget),
+                        ("--seed-round", study.seed_round)):  # fmt: skip
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    least = max(study.seeds, study.noise_seeds)
+    if study.seed_cap is not None and study.seed_cap < least:
+        raise UsageError(f"--seed-cap {study.seed_cap} is below the minimum seeds ({least}, "
+                         "--seeds / --noise-seeds): give a cap at least that large")
     if study.lr is not None and not (study.lr > 0 and math.isfinite(study.lr)):
         raise UsageError(f"--lr must be positive, got {study.lr}")
     if study.lr is not None and study.no_tune:

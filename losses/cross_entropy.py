@@ -46,6 +46,7 @@ class SoftLabel(Loss, name="soft_label"):
     smoothing: float = 0.1
     applied_to = "log_probs"
     family = "ce-variant"
+    sweep = {"smoothing": (0.05, 0.1, 0.2, 0.3)}  # Szegedy et al. 2016; Müller et al. 2019
     target_encoding = "smoothed one-hot"
     accepts_soft_targets = True
     convex_in_scores = True

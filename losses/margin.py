@@ -41,6 +41,7 @@ class Margin(Loss, name="margin"):
     power: int = 1
     applied_to = "scores"
     family = "margin-sparse"
+    sweep = {"delta": (0.5, 1.0, 2.0, 4.0)}
     target_encoding = "class label"
     accepts_soft_targets = False
     convex_in_scores = True

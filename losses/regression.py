@@ -98,6 +98,7 @@ class Huber(ResidualLoss, name="huber"):
     """
 
     delta: float | None = None
+    sweep = {"delta": (0.05, 0.1, 0.3, 1.0)}
 
     def validate_params(self) -> None:
         super().validate_params()

@@ -28,6 +28,7 @@ class HuiBelkin(Loss, name="hui_belkin"):
     m: float = 1.0
     applied_to = "scores"
     family = "square"
+    sweep = {"k": (1.0, 5.0), "m": (1.0, 15.0)}  # Hui & Belkin 2021
     target_encoding = "class label"
     accepts_soft_targets = False
     convex_in_scores = True

@@ -109,6 +109,7 @@ class BiTempered(Loss, name="bi_tempered"):
     t2: float = 1.2
     applied_to = "probs"
     family = "ce-variant"
+    sweep = {"t1": (0.6, 0.8, 0.9), "t2": (1.2, 2.0)}  # Amid et al. 2019
     target_encoding = "one-hot or probability rows"
     accepts_soft_targets = True
     convex_in_scores = False  # convex only at t1 = t2 = 1 (ce)

@@ -97,6 +97,7 @@ class Focal(TrueClassLoss, name="focal"):
     gamma: float = 2.0
     applied_to = "log_probs"
     family = "ce-variant"
+    sweep = {"gamma": (0.5, 1.0, 2.0, 5.0)}  # Lin et al. 2017, Table 1a
 
     def validate_params(self) -> None:
         set_number(self, "gamma", lambda g: g >= 0, "a finite number >= 0")
@@ -121,6 +122,7 @@ class GeneralizedCrossEntropy(TrueClassLoss, name="gce"):
 
     q: float = 0.7
     family = "noise-robust"
+    sweep = {"q": (0.3, 0.5, 0.7, 0.9)}  # Zhang & Sabuncu 2018
 
     def validate_params(self) -> None:
         set_number(self, "q", lambda q: 0 < q <= 1, "in (0, 1]")
@@ -164,6 +166,7 @@ class SymmetricCrossEntropy(TrueClassLoss, name="sce"):
     a: float = -4.0
     applied_to = "log_probs"
     family = "noise-robust"
+    sweep = {"alpha": (0.01, 0.1, 1.0, 6.0), "beta": (0.1, 1.0)}  # Wang et al. 2019
 
     def validate_params(self) -> None:
         set_number(self, "alpha", lambda x: x >= 0, "a finite number >= 0")
@@ -187,6 +190,7 @@ class Poly1(TrueClassLoss, name="poly1"):
     epsilon: float = 1.0
     applied_to = "log_probs"
     family = "ce-variant"
+    sweep = {"epsilon": (-1.0, 1.0, 2.0, 5.0)}  # Leng et al. 2022
 
     def validate_params(self) -> None:
         set_number(self, "epsilon", lambda e: e >= -1, "a finite number >= -1")
@@ -208,6 +212,7 @@ class TaylorCrossEntropy(TrueClassLoss, name="taylor"):
 
     t: int = 2
     family = "noise-robust"
+    sweep = {"t": (1, 2, 4, 6)}  # Feng et al. 2020
 
     def validate_params(self) -> None:
         set_number(self, "t", lambda t: t >= 1 and float(t).is_integer(), "an integer >= 1",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,7 +35,8 @@ class Dataset:
     ``classes`` names the K classes in label order; ``image_shape`` is (H, W) for images, None
     otherwise; ``pairs`` the class pairs that class-conditional noise flips, None when the dataset
     defines none; ``spec`` the part's spec string; ``notes`` what the report should say about how
-    the data were made (a split, a subset, scaling).
+    the data were made (a split, a subset, scaling). ``resplit``, where a dataset has no fixed
+    test set, draws the train/test split of a seed (:meth:`for_seed`); None keeps one split.
     """
 
     train_x: torch.Tensor
@@ -46,6 +48,7 @@ class Dataset:
     pairs: tuple[tuple[int, int], ...] | None = None
     spec: str = ""
     notes: tuple[str, ...] = ()
+    resplit: Callable[[int], Dataset] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -65,6 +68,14 @@ class Dataset:
         """The same dataset on ``device`` (no copy where a tensor is there already)."""
         return dataclasses.replace(self, **{name: getattr(self, name).to(device)
                                             for name in ("train_x", "train_y", "test_x", "test_y")})
+
+    def for_seed(self, seed: int) -> Dataset:
+        """The dataset a run of ``seed`` trains and tests on: this one, or where the part draws
+        a split per seed (``resplit``), that seed's split, on this dataset's device. Every run
+        of one seed, whatever its loss, gets the same split."""
+        if self.resplit is None:
+            return self
+        return self.resplit(seed).to(self.train_x.device)
 
     def validation_split(self, fraction: float = VALIDATION_FRACTION, seed: int = 0) -> Dataset:
         """Stratified hold-out of the training set: round(fraction × n_c) examples of each class

@@ -28,12 +28,17 @@ class BreastCancer(DatasetPart, name="breast_cancer"):
     """
 
     def load(self, root: Path | None = None) -> Dataset:
+        return self.split(SPLIT_SEED)
+
+    def split(self, seed: int) -> Dataset:
+        """The stratified split of ``seed`` (``SPLIT_SEED`` is :meth:`load`'s); the dataset's
+        ``resplit``, so each seed of a study draws its own (:meth:`Dataset.for_seed`)."""
         from sklearn.datasets import load_breast_cancer
         from sklearn.model_selection import train_test_split
 
         bunch = load_breast_cancer()
         train_x, test_x, train_y, test_y = train_test_split(
-            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=SPLIT_SEED,
+            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=seed,
             stratify=bunch.target,
         )
         # the test split never informs the scaling (as StandardScaler fitted on train)
@@ -49,8 +54,10 @@ class BreastCancer(DatasetPart, name="breast_cancer"):
         notes = (
             f"scikit-learn's breast cancer data ({n_train + n_test} examples, "
             f"{train_x.shape[1]} features): a stratified split of {n_train} training and "
-            f"{n_test} test examples ({TEST_FRACTION:.0%} test, seed {SPLIT_SEED}); each "
+            f"{n_test} test examples ({TEST_FRACTION:.0%} test, a new split per seed: "
+            f"seed {seed} here); each "
             f"feature standardised with the training split's mean and standard deviation.",
         )
         return Dataset(**tensors, classes=tuple(str(name) for name in bunch.target_names),
-                       image_shape=None, pairs=None, spec=str(self), notes=notes)
+                       image_shape=None, pairs=None, spec=str(self), notes=notes,
+                       resplit=self.split)

@@ -1,7 +1,7 @@
 """scikit-learn's 8×8 handwritten digits: a small image dataset that ships with scikit-learn.
 
 1,797 images of 8×8 pixels (grey levels 0..16) in 10 nearly balanced classes (Alpaydin & Kaynak,
-UCI). There is no official test set, so the part cuts a fixed, seeded, stratified one.
+UCI). There is no official test set, so the part cuts a seeded, stratified one, a new one per seed.
 """
 
 from __future__ import annotations
@@ -28,12 +28,17 @@ class Digits(DatasetPart, name="digits"):
     """
 
     def load(self, root: Path | None = None) -> Dataset:
+        return self.split(SPLIT_SEED)
+
+    def split(self, seed: int) -> Dataset:
+        """The stratified split of ``seed`` (``SPLIT_SEED`` is :meth:`load`'s); the dataset's
+        ``resplit``, so each seed of a study draws its own (:meth:`Dataset.for_seed`)."""
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
         bunch = load_digits()
         train_x, test_x, train_y, test_y = train_test_split(
-            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=SPLIT_SEED,
+            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=seed,
             stratify=bunch.target,
         )
         tensors = {
@@ -45,8 +50,9 @@ class Digits(DatasetPart, name="digits"):
         n_train, n_test = len(train_y), len(test_y)
         notes = (
             f"scikit-learn's 8×8 digits ({n_train + n_test:,} images): a stratified split of "
-            f"{n_train:,} training and {n_test:,} test images ({TEST_FRACTION:.0%} test, seed "
-            f"{SPLIT_SEED}); pixels divided by {MAX_PIXEL} into [0, 1].",
+            f"{n_train:,} training and {n_test:,} test images ({TEST_FRACTION:.0%} test, a new "
+            f"split per seed: seed {seed} here); pixels divided by {MAX_PIXEL} into [0, 1].",
         )
         return Dataset(**tensors, classes=tuple(str(name) for name in bunch.target_names),
-                       image_shape=(SIDE, SIDE), pairs=None, spec=str(self), notes=notes)
+                       image_shape=(SIDE, SIDE), pairs=None, spec=str(self), notes=notes,
+                       resplit=self.split)

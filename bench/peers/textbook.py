@@ -31,7 +31,7 @@ from torchvision import datasets, transforms
 
 from bench import datasets as dataset_parts
 from bench import models
-from bench.training.config import RunConfig
+from bench.training.config import TRAINER, RunConfig
 from bench.training.loop import Interrupted, class_metrics, peak_memory_mb
 
 NAME = "d2l-textbook"
@@ -178,7 +178,7 @@ def side_by_side(config: RunConfig, data, step_mode: str = "auto"
     """
     from bench.training import loop
 
-    ours = dataclasses.replace(config, trainer="lossbench", epochs=1)
+    ours = dataclasses.replace(config, trainer=TRAINER, epochs=1)
     pairs: list[dict] = []
     loop.train(ours, data, step_mode=step_mode, train_metrics=False)
 

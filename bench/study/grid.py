@@ -5,16 +5,22 @@ from __future__ import annotations
 from bench.training.config import RunConfig
 
 
-def expand(specs, devices, seeds, *, lrs: dict[str, float], **protocol) -> list[RunConfig]:
+def expand(specs, devices, seeds, *, lrs: dict[str, float],
+           settings: dict[str, str] | None = None, **protocol) -> list[RunConfig]:
     """Every (loss, device, seed) run, devices outermost so each device's data moves once.
 
+    ``specs`` are the suite's entries; ``settings`` maps an entry to the spec it trains with
+    (its tuned setting; the entry itself when absent), ``lrs`` an entry to its rate. ``seeds``
+    is one range for all, or a mapping entry -> its seeds (the rounds of bench.study.rounds).
     ``protocol`` holds the RunConfig fields all share (epochs, batch size, schedule, noise,
     dataset, model)."""
+    settings = settings or {}
     return [
-        RunConfig(loss=spec, device=device, seed=seed, lr=lrs[spec], **protocol)
+        RunConfig(loss=settings.get(spec, spec), entry=spec, device=device, seed=seed,
+                  lr=lrs[spec], **protocol)
         for device in devices
         for spec in specs
-        for seed in seeds
+        for seed in (seeds[spec] if isinstance(seeds, dict) else seeds)
     ]
 
 
@@ -33,4 +39,5 @@ def textbook_run(epochs: int, batch_size: int, seed: int = 0, model: str = "line
         schedule="constant",
         trainer=textbook.NAME,
         model=model,
+        entry="ce",
     )

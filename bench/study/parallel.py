@@ -21,6 +21,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
@@ -29,6 +30,60 @@ from bench.training.config import RunConfig
 
 GPU = "GPU"  # the Dask worker resource a GPU worker advertises: dask worker ... --resources GPU=1
 CONNECT_TIMEOUT_S = 10
+
+
+class Job(NamedTuple):
+    """One task of a cluster's queue: ``task(item)`` on a worker, ``on_result(item, result)``
+    back in the driver."""
+
+    task: Callable[[Any], dict]
+    item: Any
+    on_result: Callable[[Any, dict], None]
+
+
+class TrainItem(NamedTuple):
+    """:func:`train_task`'s run; ``floor``: measure the GEMM floor beside it."""
+
+    config: RunConfig
+    data_root: str
+    step_mode: str
+    imports: tuple[str, ...]
+    floor: bool
+
+
+class StackItem(NamedTuple):
+    """:func:`stack_task`'s runs, which differ only in their loss and rate."""
+
+    configs: tuple[RunConfig, ...]
+    data_root: str
+    imports: tuple[str, ...]
+
+
+class TuneItem(NamedTuple):
+    """:func:`tune_task`'s rung of one loss's search (bench.study.tune.TuneJob)."""
+
+    arguments: dict
+    job: Any
+    device: str
+    data_root: str
+    imports: tuple[str, ...]
+
+
+class ReferenceItem(NamedTuple):
+    spec: str
+    dataset: str
+    model: str
+    max_iter: int
+    data_root: str
+    imports: tuple[str, ...]
+
+
+class PeerItem(NamedTuple):
+    dataset: str
+    data_root: str
+    imports: tuple[str, ...]
+    epochs: int
+    index: int
 
 
 class ClusterError(ValueError):
@@ -100,9 +155,9 @@ class Cluster:
         :class:`bench.training.loop.Interrupted`."""
         self.run([(task, item, on_result) for item in items], should_stop=should_stop, cuda=cuda)
 
-    def run(self, jobs: list[tuple[Callable, object, Callable[[object, dict], None]]], *,
+    def run(self, jobs: list[Job], *,
             should_stop: Callable[[], bool], cuda=lambda item: False) -> None:  # fmt: skip
-        """:meth:`map` for jobs of several kinds in one queue: each job is (task, item,
+        """:meth:`map` for jobs of several kinds in one queue: each a :class:`Job` (task, item,
         on_result), submitted in order (Dask starts them roughly in that order), so short jobs
         put last fill the workers that would otherwise wait for the longest."""
         from dask.distributed import wait
@@ -160,20 +215,21 @@ def _prepare_worker(dataset: str, data_root: str, imports: tuple[str, ...]):
     return _DATA[key]
 
 
-def train_task(job: tuple) -> dict:
-    """One run on a worker: ``job`` = (RunConfig, data root, step mode, imports, floor), where
-    ``floor`` says whether to measure the GEMM floor beside the run (not when workers share a
-    host: those times go unused, and an MLP's floor costs two epochs of GEMMs). Returns its
-    epoch rows and final state, or ``{"error": one line}``; never raises."""
+def train_task(item: TrainItem) -> dict:
+    """One run on a worker, on its seed's split of the data; ``item.floor`` says whether to
+    measure the GEMM floor beside the run (not when workers share a host: those times go unused,
+    and an MLP's floor costs two epochs of GEMMs). Returns its epoch rows and final state, or
+    ``{"error": one line}``; never raises."""
     from distributed import get_worker
 
     from bench.training import floors, loop
 
-    config, data_root, step_mode, imports, measure_floor = job
+    config, data_root, step_mode, imports, measure_floor = item
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
-        data = _prepare_worker(config.dataset, data_root, imports).to(config.device)
+        data = _prepare_worker(config.dataset, data_root, imports).for_seed(config.seed)
+        data = data.to(config.device)
         floor = (floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
                  if measure_floor else float("nan"))  # fmt: skip
         rows = []
@@ -186,20 +242,21 @@ def train_task(job: tuple) -> dict:
     return result
 
 
-def stack_task(job: tuple) -> dict:
+def stack_task(item: StackItem) -> dict:
     """Runs that differ only in their loss and rate, trained as one stack on a worker
-    (bench.training.stacked.train_losses): ``job`` = (RunConfigs, data root, imports). Returns
+    (bench.training.stacked.train_losses), on their seed's split of the data. Returns
     ``{"worker", "runs": [...]}`` (each run's rows and state, or its one-line error), or
     ``{"error": one line}`` when the stack as a whole failed; never raises."""
     from distributed import get_worker
 
     from bench.training import stacked
 
-    configs, data_root, imports = job
+    configs, data_root, imports = item
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
-        data = _prepare_worker(configs[0].dataset, data_root, imports).to(configs[0].device)
+        data = _prepare_worker(configs[0].dataset, data_root, imports)
+        data = data.for_seed(configs[0].seed).to(configs[0].device)
         result["runs"] = stacked.train_losses(list(configs), data)
     except Exception as error:  # noqa: BLE001 — recorded by the driver with its reason
         result["error"] = one_line(error)
@@ -207,34 +264,33 @@ def stack_task(job: tuple) -> dict:
     return result
 
 
-def tune_task(job: tuple) -> dict:
-    """One loss's tuning trials on a worker: ``job`` = (Tuner arguments, spec, rates, device,
-    data root, imports, epochs). Returns the trials, or ``{"error": one line}``."""
+def tune_task(item: TuneItem) -> dict:
+    """One rung of one loss's search on a worker (bench.study.tune.Tuner.train). Returns its
+    trials' rows, or ``{"error": one line}``."""
     from distributed import get_worker
 
     from bench.study import tune
 
-    kwargs, spec, rates, device, data_root, imports, epochs = job
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
-        data = _prepare_worker(kwargs["dataset"], data_root, imports)
-        tuner = tune.Tuner(None, **kwargs)
-        result["trials"] = tuner.trials_for(spec, rates, data.to(device), device, epochs=epochs)
+        data = _prepare_worker(item.arguments["dataset"], item.data_root, item.imports)
+        tuner = tune.Tuner(None, **item.arguments)
+        result["trials"] = tuner.train(item.job, data.to(item.device), item.device)
     except Exception as error:  # noqa: BLE001
         result["error"] = one_line(error)
     return result
 
 
-def reference_task(job: tuple) -> dict:
-    """One loss's L-BFGS optimum on a worker (bench.analysis.reference): ``job`` = (spec,
-    dataset, model, max_iter, data root, imports). Returns its row, or ``{"error": one line}``.
-    Its ``seconds`` were measured beside other work: the report does not use them."""
+def reference_task(item: ReferenceItem) -> dict:
+    """One loss's L-BFGS optimum on a worker (bench.analysis.reference). Returns its row, or
+    ``{"error": one line}``. Its ``seconds`` were measured beside other work: the report does
+    not use them."""
     from distributed import get_worker
 
     from bench.analysis import reference
 
-    spec, dataset, model, max_iter, data_root, imports = job
+    spec, dataset, model, max_iter, data_root, imports = item
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
@@ -245,14 +301,14 @@ def reference_task(job: tuple) -> dict:
     return result
 
 
-def peer_task(job: tuple) -> dict:
-    """One scikit-learn peer on a worker (bench.peers.sklearn): ``job`` = (dataset, data root,
-    imports, epochs, index into the peers). Returns its row, or ``{"error": one line}``."""
+def peer_task(item: PeerItem) -> dict:
+    """One scikit-learn peer on a worker (bench.peers.sklearn), ``item.index`` into the peers.
+    Returns its row, or ``{"error": one line}``."""
     from distributed import get_worker
 
     from bench.peers import sklearn as sklearn_peers
 
-    dataset, data_root, imports, epochs, index = job
+    dataset, data_root, imports, epochs, index = item
     result = {"worker": get_worker().address}
     try:
         torch.set_num_threads(1)
@@ -264,9 +320,12 @@ def peer_task(job: tuple) -> dict:
     return result
 
 
-def is_cuda(job) -> bool:
-    first = job[0]
-    if isinstance(first, tuple) and first and isinstance(first[0], RunConfig):  # a stack
-        first = first[0]
-    return isinstance(first, RunConfig) and first.device == "cuda" or (
-        isinstance(first, dict) and job[3] == "cuda")
+def is_cuda(item) -> bool:
+    """Whether a queue item trains on CUDA (it then asks for a GPU worker)."""
+    if isinstance(item, TrainItem):
+        return item.config.device == "cuda"
+    if isinstance(item, StackItem):
+        return item.configs[0].device == "cuda"
+    if isinstance(item, TuneItem):
+        return item.device == "cuda"
+    return False

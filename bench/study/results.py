@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench import environment, schema
-from bench.training.config import RunConfig
+from bench.training.config import TRAINER, RunConfig
 
 # What makes rows of one study comparable; a second command into the same folder must agree.
 # The number of epochs is checked per workload (dataset × model): a folder may hold an MLP's
@@ -37,6 +37,12 @@ def slug(config: RunConfig) -> str:
     if (config.dataset, config.model) != (schema.UPGRADE["dataset"], schema.UPGRADE["model"]):
         key = f"{config.dataset}__{config.model}__{key}"
     return key.replace(":", "_").replace("=", "-").replace("/", "-")
+
+
+def weights_file(out: Path, dataset: str, model: str) -> Path:
+    """OUT/weights/<dataset>__<model>.pt: the saved final weights of a workload's runs."""
+    name = f"{dataset}__{model}".replace(":", "_").replace("=", "-").replace("/", "-")
+    return Path(out) / "weights" / f"{name}.pt"
 
 
 def run_key(row: dict) -> RunConfig:
@@ -147,7 +153,7 @@ class Results:
                     new.get("model", schema.UPGRADE["model"]))  # fmt: skip
         found = {
             int(float(row["epochs"])) for row in rows
-            if row.get("trainer", "lossbench") == "lossbench"
+            if row.get("trainer", TRAINER) == TRAINER
             and (row.get("dataset", schema.UPGRADE["dataset"]),
                  row.get("model", schema.UPGRADE["model"])) == workload
         }  # fmt: skip
@@ -169,8 +175,9 @@ class Results:
 
     def resume(self, configs: list[RunConfig]) -> set[RunConfig]:
         """The finished runs among ``configs``; drops rows of runs that are unfinished, or stale:
-        the same (trainer, dataset, model, loss, device, seed, noise) as one of ``configs`` under
-        another rate (after a re-tune), so no two versions of a run ever meet in the tables."""
+        the same (trainer, dataset, model, entry, device, seed, noise) as one of ``configs``
+        under another rate or setting (after a re-tune), so no two versions of a run ever meet
+        in the tables."""
         rows = self.rows()
         finished = self.finished(rows)
         wanted = set(configs)
@@ -190,11 +197,19 @@ class Results:
         schema.append_row(self.csv_path, schema.RESULTS, row)
 
     def save_weights(self, config: RunConfig, state: dict[str, torch.Tensor]) -> Path:
-        """Save a finished run's final parameters under OUT/weights/<slug>.pt, atomically."""
-        path = self.out / "weights" / f"{slug(config)}.pt"
+        """Add a finished run's final parameters to its workload's file, atomically.
+
+        OUT/weights/<dataset>__<model>.pt holds {run slug: state_dict} for every saved run of that
+        workload (one file per workload, not per run); it is rewritten whole (a temporary file,
+        then a rename) as each run finishes, so a kill never leaves it torn. Only the process
+        that holds OUT's lock writes it.
+        """
+        path = weights_file(self.out, config.dataset, config.model)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
+        saved = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else {}
+        saved[slug(config)] = {name: tensor.detach().cpu() for name, tensor in state.items()}
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(saved, tmp)
         os.replace(tmp, path)
         return path
 
@@ -203,5 +218,6 @@ class Results:
 
 
 def _identity(config: RunConfig) -> tuple:
-    return (config.trainer, config.dataset, config.model, config.loss, config.device,
-            config.seed, config.noise)  # fmt: skip
+    """What a run is, whatever its rate and setting: a tuned run is one of its entry."""
+    return (config.trainer, config.dataset, config.model, config.entry or config.loss,
+            config.device, config.seed, config.noise)

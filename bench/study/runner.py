@@ -14,7 +14,7 @@ from bench.peers import textbook
 from bench.study import stages
 from bench.study.results import Results
 from bench.training import floors, loop, stacked
-from bench.training.config import RunConfig
+from bench.training.config import TRAINER, RunConfig
 from bench.training.stacked import STACKED
 
 
@@ -47,8 +47,8 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
                                    beside=stages.textbook_side_by_side(
                                        config, on_device, results.out, step_mode))  # fmt: skip
                 else:
-                    model = loop.train(config, on_device, on_epoch=record, should_stop=stop,
-                                       step_mode=step_mode)  # fmt: skip
+                    model = loop.train(config, on_device.for_seed(config.seed), on_epoch=record,
+                                       should_stop=stop, step_mode=step_mode)
                 if last["status"] == "diverged":
                     bar.update(config.epochs - last["epoch"])
                 elif config.trainer != textbook.NAME:
@@ -59,12 +59,14 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
 def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,
                    step_mode: str = "auto", imports: tuple[str, ...] = (),
                    side_jobs: list[tuple] = (), stack: bool = True,
-                   shared: dict[str, bool] | None = None) -> None:  # fmt: skip
+                   shared: dict[str, bool] | None = None,
+                   first_round: bool = True) -> None:  # fmt: skip
     """Train each run on the cluster (bench.study.parallel); append each finished run's rows and
     save its weights here as it comes back. A run that raised goes to OUT/failures.csv with its
     reason, and is redone by the next command. ``side_jobs`` (task, item, on_result), such as
     bench.study.stages.reference_jobs, go in the same queue after the runs. ``shared`` is the
-    cluster's ``shared_hosts()`` where the caller has already asked for it.
+    cluster's ``shared_hosts()`` where the caller has already asked for it; ``first_round``
+    False keeps OUT/failures.csv of the command's earlier rounds.
 
     With ``stack`` (and an eager or automatic step mode), the runs of a linear model that differ
     only in their loss and rate train as stacks (bench.training.stacked.train_losses, at most
@@ -79,7 +81,8 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
                 and stacked.stackable(c)]  # fmt: skip
     alone = [c for c in todo if c not in together]
     failures = results.out / "failures.csv"
-    failures.unlink(missing_ok=True)  # it lists the failures of the latest command
+    if first_round:  # it lists the failures of the latest command, all its rounds
+        failures.unlink(missing_ok=True)
     with tqdm(total=len(todo), unit="run", dynamic_ncols=True, disable=not todo) as bar:
 
         def record(config, result, worker):
@@ -98,24 +101,26 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
                 results.save_weights(config, result["state"])
             tqdm.write(summary(config, result["rows"][-1]))
 
-        def one(job, result):
-            record(job[0], result, result.get("worker"))
+        def one(item: parallel.TrainItem, result):
+            record(item.config, result, result.get("worker"))
 
-        def many(job, result):  # a stack that failed as a whole fails each of its runs
-            runs = result.get("runs") or [result] * len(job[0])
-            for config, run in zip(job[0], runs, strict=True):
+        def many(item: parallel.StackItem, result):  # a stack that failed as a whole fails
+            runs = result.get("runs") or [result] * len(item.configs)  # each of its runs
+            for config, run in zip(item.configs, runs, strict=True):
                 record(config, run, result.get("worker"))
 
-        jobs = [(parallel.stack_task, (tuple(s), str(data_root), tuple(imports)), many)
-                for s in stacked.stacks(together)]  # fmt: skip
-        jobs += [(parallel.train_task, (c, str(data_root), step_mode, tuple(imports), floor), one)
-                 for c in alone]  # fmt: skip
+        root, imports = str(data_root), tuple(imports)
+        jobs = [parallel.Job(parallel.stack_task, parallel.StackItem(tuple(s), root, imports),
+                             many) for s in stacked.stacks(together)]
+        jobs += [parallel.Job(parallel.train_task,
+                              parallel.TrainItem(c, root, step_mode, imports, floor), one)
+                 for c in alone]
         cluster.run(jobs + list(side_jobs), should_stop=stop, cuda=parallel.is_cuda)
 
 
 def summary(config: RunConfig, row: dict) -> str:
     """One line per finished run."""
-    name = config.loss if config.trainer == "lossbench" else f"{config.loss} ({config.trainer})"
+    name = config.loss if config.trainer == TRAINER else f"{config.loss} ({config.trainer})"
     if config.noise != "none":
         name += f" [{config.noise}]"
     head = f"{name:<32} {config.device:<4} seed {config.seed}  lr {config.lr:<6g}"

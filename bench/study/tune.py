@@ -1,15 +1,22 @@
-"""Per-loss learning rates chosen on a validation split, never on the test set, and cached.
+"""Each loss's own hyperparameters and its learning rate, chosen jointly per noise level on a
+validation split, never on the test set, and cached.
 
-A stratified share of the training set (``bench.datasets.VALIDATION_FRACTION`` of each class,
-seeded) is held out; each loss trains on the rest under the study's protocol at every rate of a
-log grid, and the rate with the best validation accuracy wins. Results go to OUT/tuning.csv as
-they finish, so a re-run tunes only what is missing (``--retune`` starts afresh). A linear model
-trains all rates of a loss at once, stacked (bench.training.stacked); any other model trains
-them one run at a time.
+Per (loss, noise level), the search has one budget of trials, the same for every loss
+(``budget``, :data:`BUDGET` by default): a loss with H settings of its own hyperparameters
+(bench.study.sweeps) tries each at ``budget // H`` rates, log-spaced over :data:`RATES`; a loss
+with none spends the budget on a finer rate grid. The training labels carry the noise level's
+noise (seed 0) *before* a stratified share (``bench.datasets.VALIDATION_FRACTION``) is held out,
+so the validation labels are as noisy as the training labels: a user with noisy labels has no
+clean ones. A trial is scored by the metric the verdicts use (:func:`metric_for`): balanced
+accuracy on long-tailed data (training prior's largest class ≥ LONG_TAIL × its smallest),
+accuracy elsewhere.
 
-With ``screen_epochs`` S the search is cheaper and in two stages, as in successive halving: every
-rate of the grid trains for S epochs (the same schedule, compressed), and only the ``keep`` best
-of them train for the full epochs; the best of those wins. Both stages' trials are in tuning.csv.
+With ``screen_epochs`` S the search is successive halving in two rungs: every trial trains S
+epochs (the same schedule, compressed), and only the ``keep`` best go on to the full epochs; the
+best of those wins (the smaller rate on a tie). A linear model trains a loss's trials of one rung
+as one stack (bench.training.stacked.train_trials), settings and rates together; any other model
+trains them one run at a time. Trials go to OUT/tuning.csv as they finish, so a re-run tunes
+only what is missing (``--retune`` starts afresh).
 """
 
 from __future__ import annotations
@@ -18,168 +25,216 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
+
+import torch
 
 from bench import models, schema
-from bench.datasets import VALIDATION_FRACTION, Dataset
+from bench.datasets import VALIDATION_FRACTION, Dataset, noise
+from bench.study import sweeps
 from bench.training import loop, stacked
 from bench.training.config import RunConfig
 
-# Half-decade steps over the range every loss here needs (DESIGN.md: 0.001 to 30).
-GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-# Rates of the screening stage that go on to the full epochs. On Fashion-MNIST (24 losses, a
-# 10-epoch screen, against every rate at 30 epochs) keeping 2 lost at most 0.0006 of validation
-# accuracy (2 losses), keeping 3 at most 0.0002 (1 loss), keeping 1 up to 0.046.
-KEEP = 2
+# The rates' range in decades of 10 (DESIGN.md: 0.001 to 30): a grid of R rates is log-spaced
+# over it, so R = 10 is the half-decade grid 0.001, 0.0032, 0.01, ..., 32.
+RATES = (-3.0, 1.5)
+# Trials per loss and noise level in the first rung: 4 settings × 10 rates, or 40 rates alone.
+BUDGET = 40
+# Trials of the screening rung that go on to the full epochs.
+KEEP = 3
+# A training prior whose largest class is at least this many times its smallest is long-tailed:
+# the verdicts score such a workload by balanced accuracy, and so does tuning.
+LONG_TAIL = 10.0
+METRICS = {"accuracy": "val_acc", "balanced_acc": "val_balanced_acc"}
+
+
+class Trial(NamedTuple):
+    spec: str
+    lr: float
+
+
+class TuneJob(NamedTuple):
+    """One rung of one loss's search at one noise level: what a worker trains as one task."""
+
+    entry: str
+    noise: str
+    epochs: int
+    trials: tuple[Trial, ...]
+
+
+def metric_for(prior: torch.Tensor) -> str:
+    """"balanced_acc" when ``prior`` (K,) is long-tailed (max/min ≥ LONG_TAIL), else "accuracy"."""
+    present = prior[prior > 0]
+    return "balanced_acc" if (present.max() / present.min()).item() >= LONG_TAIL else "accuracy"
+
+
+def rate_grid(count: int) -> tuple[float, ...]:
+    """``count`` rates log-spaced over RATES, to 2 significant digits."""
+    if count < 1:
+        raise ValueError(f"a rate grid needs at least 1 rate, got {count}")
+    low, high = RATES
+    exponents = [low + (high - low) * i / max(1, count - 1) for i in range(count)]
+    return tuple(float(f"{10**e:.2g}") for e in (exponents if count > 1 else [low + 3]))
+
+
+def candidates(entry: str, budget: int = BUDGET) -> list[Trial]:
+    """The first rung's trials of ``entry``: each setting at ``budget // H`` rates (H settings).
+
+    A budget below H is an error: every setting must get at least one trial."""
+    settings = sweeps.settings(entry)
+    if budget < len(settings):
+        raise ValueError(f"a tuning budget of {budget} trials cannot try the {len(settings)} "
+                         f"settings of {entry}: use --tune-budget {len(settings)} or more")
+    rates = rate_grid(budget // len(settings))
+    return [Trial(spec, lr) for spec in settings for lr in rates]
 
 
 class Tuner:
-    """Chooses and caches each loss's rate on one workload; OUT/tuning.csv holds every trial."""
+    """Chooses and caches each loss's setting and rate per noise level on one workload;
+    OUT/tuning.csv holds every trial."""
 
-    def __init__(
-        self,
-        path: Path | None,
-        *,
-        epochs: int,
-        batch_size: int,
-        schedule: str,
-        dataset: str = "fashion_mnist",
-        model: str = "linear",
-        grid: tuple[float, ...] = GRID,
-        retune: bool = False,
-        validation_fraction: float = VALIDATION_FRACTION,
-        screen_epochs: int | None = None,
-        keep: int = KEEP,
-    ):
+    def __init__(self, path: Path | None, *, epochs: int, batch_size: int, schedule: str,
+                 dataset: str = "fashion_mnist", model: str = "linear", budget: int = BUDGET,
+                 retune: bool = False, validation_fraction: float = VALIDATION_FRACTION,
+                 screen_epochs: int | None = None, keep: int = KEEP,
+                 metric: str = "accuracy"):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
         self.path = None if path is None else Path(path)
         self.validation_fraction = validation_fraction
         self.workload = {"dataset": dataset, "model": model}
         self.protocol = {"epochs": epochs, "batch_size": batch_size, "schedule": schedule}
-        self.grid = grid
+        self.budget, self.keep, self.metric = budget, keep, metric
         self.screen_epochs = screen_epochs if screen_epochs and screen_epochs < epochs else None
-        self.keep = keep
         if retune and self.path is not None and self.path.exists():
-            others = [row for row in self.trials() if not self._ours(row)]
+            others = [row for row in self.rows() if not self._ours(row)]
             schema.write_rows(self.path, schema.TUNING, others)
 
-    def trials(self) -> list[dict]:
+    def rows(self) -> list[dict]:
         """Every cached trial; a torn last line (a kill mid-write) is dropped with a warning."""
         return [] if self.path is None else schema.read_rows(self.path, schema.TUNING)
 
-    def missing(self, specs: list[str], device: str) -> list[tuple[str, float, int]]:
-        """(loss, rate, epochs) trials the search still needs for this workload and protocol:
-        the grid at the full epochs; with screening, first the grid at the screening epochs,
-        then the ``keep`` best of those at the full epochs."""
-        full = self.protocol["epochs"]
-        todo = []
-        for spec in specs:
-            if self.screen_epochs is None:
-                rates, epochs = list(self.grid), full
-            else:
-                screened = self._trials(spec, device, self.screen_epochs)
-                rates, epochs = list(self.grid), self.screen_epochs
-                if set(self.grid) <= set(screened):
-                    rates, epochs = self._best(screened, self.keep), full
-            done = self._trials(spec, device, epochs)
-            todo += [(spec, lr, epochs) for lr in rates if lr not in done]
-        return todo
+    def todo(self, entries: list[str], levels: list[str], device: str) -> list[TuneJob]:
+        """The rungs still to train: per (loss, noise level), the first rung's missing trials;
+        once it is complete, the ``keep`` best of it at the full epochs (with screening)."""
+        rows = self.rows()
+        full, jobs = self.protocol["epochs"], []
+        for level in levels:
+            for entry in entries:
+                trials, epochs = candidates(entry, self.budget), full
+                if self.screen_epochs is not None:
+                    screened = self._scores(rows, entry, level, device, self.screen_epochs)
+                    epochs = self.screen_epochs
+                    if set(trials) <= set(screened):
+                        trials, epochs = self._best(screened, self.keep), full
+                done = self._scores(rows, entry, level, device, epochs)
+                missing = tuple(t for t in trials if t not in done)
+                if missing:
+                    jobs.append(TuneJob(entry, level, epochs, missing))
+        return jobs
 
-    def run(
-        self,
-        specs: list[str],
-        data: Dataset,
-        device: str,
-        on_trial: Callable[[dict], None] = lambda row: None,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> dict[str, float]:
-        """Train the missing trials on the validation split of ``data``; return loss -> rate.
-
-        ``should_stop`` is polled between losses (and between rates of a non-linear model).
-        """
-        while todo := self.todo(specs, device):
-            for (spec, epochs), rates in todo.items():
+    def run(self, entries: list[str], levels: list[str], data: Dataset, device: str,
+            on_trial: Callable[[dict], None] = lambda row: None,
+            should_stop: Callable[[], bool] = lambda: False
+            ) -> dict[tuple[str, str], Trial]:
+        """Train the missing trials here; return (noise, entry) -> the chosen Trial."""
+        while jobs := self.todo(entries, levels, device):
+            for job in jobs:
                 if should_stop():
                     raise loop.Interrupted("stopped while tuning")
-                for trial in self.trials_for(spec, rates, data, device, should_stop, epochs):
-                    self.record(trial)
-                    on_trial(trial)
-        return self.chosen(specs, device)
+                for row in self.train(job, data, device, should_stop):
+                    self.record(row)
+                    on_trial(row)
+        return self.chosen(entries, levels, device)
 
-    def todo(self, specs: list[str], device: str) -> dict[tuple[str, int], list[float]]:
-        """The missing rates of each (loss, epochs): what :meth:`trials_for` has to train next."""
-        todo: dict[tuple[str, int], list[float]] = {}
-        for spec, lr, epochs in self.missing(specs, device):
-            todo.setdefault((spec, epochs), []).append(lr)
-        return todo
+    def split(self, data: Dataset, level: str) -> Dataset:
+        """The validation split of ``data`` whose labels, train and validation alike, carry
+        ``level``'s noise (flipped with seed 0 before the split)."""
+        if level != "none":
+            noisy = noise.flip(data.train_y, level, 0, data.num_classes, data.pairs)
+            data = dataclasses.replace(data, train_y=noisy)
+        return data.validation_split(self.validation_fraction)
 
-    def trials_for(self, spec: str, rates: list[float], data: Dataset, device: str,
-                   should_stop: Callable[[], bool] = lambda: False,
-                   epochs: int | None = None) -> list[dict]:  # fmt: skip
-        """Train ``spec`` at ``rates`` for ``epochs`` (default: the protocol's) on the validation
-        split of ``data``; the trials' rows (recorded by :meth:`record`, in the driver)."""
-        protocol = {**self.protocol, "epochs": epochs or self.protocol["epochs"]}
-        train_part = data.validation_split(self.validation_fraction)
-        config = RunConfig(loss=spec, device=device, seed=0, **protocol, **self.workload)
-        return [{**protocol, **self.workload, "loss": spec, "device": device, **result}
-                for result in self._train(config, rates, train_part, should_stop)]  # fmt: skip
+    def train(self, job: TuneJob, data: Dataset, device: str,
+              should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
+        """Train one rung ``job`` on the noisy validation split of ``data``; its rows for
+        tuning.csv (recorded by :meth:`record`, in the driver)."""
+        protocol = {**self.protocol, "epochs": job.epochs}
+        part = self.split(data, job.noise)
+        config = RunConfig(loss=job.trials[0].spec, device=device, seed=0, **protocol,
+                           **self.workload)
+        if models.parse(config.model).linear:
+            results = stacked.train_trials(config, list(job.trials), part)
+        else:  # a hidden layer has no single matmul to stack
+            results = [self._train_one(config, trial, part, should_stop) for trial in job.trials]
+        column = METRICS[self.metric]
+        return [{**protocol, **self.workload, "noise": job.noise, "entry": job.entry,
+                 "device": device, "metric": self.metric, "val_score": result[column],
+                 **result} for result in results]
 
-    def record(self, trial: dict) -> None:
+    @staticmethod
+    def _train_one(config, trial: Trial, data, should_stop) -> dict:
+        last = {}
+        loop.train(dataclasses.replace(config, loss=trial.spec, lr=trial.lr), data,
+                   on_epoch=last.update, should_stop=should_stop, step_mode="eager",
+                   train_metrics=False)
+        ok = last["status"] == "ok"
+        return {"loss": trial.spec, "lr": trial.lr, "status": last["status"],
+                "val_acc": last["test_acc"] if ok else math.nan,
+                "val_balanced_acc": last["balanced_acc"] if ok else math.nan,
+                "train_loss": last["train_loss"]}
+
+    def record(self, row: dict) -> None:
         """Append one trial to OUT/tuning.csv."""
-        schema.append_row(self.path, schema.TUNING, trial)
+        schema.append_row(self.path, schema.TUNING, row)
 
     def arguments(self) -> dict:
         """What a Tuner on a worker needs to train the same trials (no file)."""
-        return {**self.protocol, **self.workload, "grid": self.grid,
-                "validation_fraction": self.validation_fraction,
-                "screen_epochs": self.screen_epochs, "keep": self.keep}  # fmt: skip
+        return {**self.protocol, **self.workload, "budget": self.budget, "keep": self.keep,
+                "validation_fraction": self.validation_fraction, "metric": self.metric,
+                "screen_epochs": self.screen_epochs}
 
-    def _train(self, config, rates, data, should_stop):
-        if models.parse(config.model).linear:
-            yield from stacked.train_rates(config, rates, data)
-            return
-        for rate in rates:  # a hidden layer has no single matmul to stack
-            last = {}
-            loop.train(dataclasses.replace(config, lr=rate), data, on_epoch=last.update,
-                       should_stop=should_stop, step_mode="eager", train_metrics=False)  # fmt: skip
-            ok = last["status"] == "ok"
-            yield {"lr": rate, "status": last["status"],
-                   "val_acc": last["test_acc"] if ok else float("nan"),
-                   "train_loss": last["train_loss"]}  # fmt: skip
-
-    def chosen(self, specs: list[str], device: str) -> dict[str, float]:
-        """The best rate per loss by validation accuracy at the full epochs (the smaller rate on
-        a tie)."""
-        chosen, unknown = {}, []
-        for spec in specs:
-            trials = self._trials(spec, device, self.protocol["epochs"])
-            best = self._best(trials, 1)
-            if best:
-                chosen[spec] = best[0]
-            else:
-                unknown.append(spec)
+    def chosen(self, entries: list[str], levels: list[str], device: str
+               ) -> dict[tuple[str, str], Trial]:
+        """(noise, entry) -> the best trial at the full epochs by the metric (the smaller rate,
+        then the earlier setting, on a tie); ValueError when every trial of one diverged."""
+        rows, chosen, unknown = self.rows(), {}, []
+        for level in levels:
+            for entry in entries:
+                best = self._best(self._scores(rows, entry, level, device,
+                                               self.protocol["epochs"]), 1)
+                if best:
+                    chosen[(level, entry)] = best[0]
+                else:
+                    unknown.append(f"{entry} at noise {level}")
         if unknown:
-            raise ValueError(
-                f"no usable learning rate for {', '.join(unknown)}: every trial diverged"
-            )
+            raise ValueError(f"no usable setting for {', '.join(unknown)}: every trial diverged")
         return chosen
 
     @staticmethod
-    def _best(trials: dict[float, float], count: int) -> list[float]:
-        """The ``count`` rates of highest validation accuracy (smaller rates first on a tie),
-        diverged trials (NaN) left out."""
-        usable = [(acc, -lr) for lr, acc in trials.items() if not math.isnan(acc)]
-        return [-neg for _, neg in sorted(usable, reverse=True)[:count]]
+    def _best(scores: dict[Trial, float], count: int) -> list[Trial]:
+        """The ``count`` trials of highest score (smaller rates, then earlier settings, first on
+        a tie), diverged trials (NaN) left out."""
+        order = {trial: i for i, trial in enumerate(scores)}
+        usable = [t for t, s in scores.items() if not math.isnan(s)]
+        return sorted(usable, key=lambda t: (-scores[t], t.lr, order[t]))[:count]
 
     def _ours(self, row: dict) -> bool:
         return all(row[k] == str(v) for k, v in self.workload.items())
 
-    def _trials(self, spec: str, device: str, epochs: int) -> dict[float, float]:
-        """{rate: validation accuracy (NaN when diverged)} of the cached trials of ``spec`` on
-        the grid at ``epochs``."""
+    def _scores(self, rows: list[dict], entry: str, level: str, device: str,
+                epochs: int) -> dict[Trial, float]:
+        """{trial: validation score (NaN when diverged)} of the cached trials of ``entry`` at
+        ``level`` among today's candidates, at ``epochs``, scored by this tuner's metric."""
         want = {k: str(v) for k, v in {**self.protocol, "epochs": epochs}.items()}
-        grid = set(self.grid)
-        return {
-            float(row["lr"]): float(row["val_acc"]) if row["status"] == "ok" else math.nan
-            for row in self.trials()
-            if row["loss"] == spec and row["device"] == device and self._ours(row)
-            and float(row["lr"]) in grid and all(row[k] == v for k, v in want.items())
-        }  # fmt: skip
+        allowed = set(candidates(entry, self.budget))
+        found = {}
+        for row in rows:
+            if not (row["entry"] == entry and row["noise"] == level and row["device"] == device
+                    and row["metric"] == self.metric and self._ours(row)
+                    and all(row[k] == v for k, v in want.items())):
+                continue
+            trial = Trial(row["loss"], float(row["lr"]))
+            if trial in allowed:
+                found[trial] = float(row["val_score"]) if row["status"] == "ok" else math.nan
+        return found

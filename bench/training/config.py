@@ -12,7 +12,9 @@ SCHEDULES = ("cosine", "constant")
 # driven by device buffers, bench.graphs, called eagerly), "cuda-graph" (that step replayed as a
 # CUDA graph); "auto" is cuda-graph on a GPU, with eager as the fallback, and eager elsewhere.
 STEP_MODES = ("auto", "eager", "device", "cuda-graph")
-TRAINERS = ("lossbench", "d2l-textbook")
+# The trainer whose losses the benchmark compares; the other trains the textbook's loops.
+TRAINER = "lossbench"
+TRAINERS = (TRAINER, "d2l-textbook")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +29,13 @@ class RunConfig:
     lr: float = 0.1
     batch_size: int = 256
     schedule: str = "cosine"
-    trainer: str = "lossbench"
+    trainer: str = TRAINER
     noise: str = "none"
     dataset: str = "fashion_mnist"
     model: str = "linear"
+    # the suite spec this run's loss was tuned from (``gce:q=0.7`` for a run of ``gce:q=0.9``):
+    # one loss followed across noise levels; "" for a run that is its own entry
+    entry: str = ""
 
     def __post_init__(self) -> None:
         noise.parse(self.noise)  # raises ValueError naming a bad spec

@@ -1,9 +1,10 @@
 """Many models trained at once, as one matmul over stacked weights.
 
-:func:`train_rates` (tuning): M softmax regressors that differ only in their learning rate see
-the same batches in the same order. Their weights are stacked as one (M·K, D) matrix, so a step
-is still two GEMMs: scores x·Wᵀ of shape (N, M·K) read as N·M rows of K scores, the loss on all
-rows at once, and the update gᵀx. Row m of the stack follows exactly the trajectory a single
+:func:`train_trials` (tuning): M softmax regressors that differ only in their loss setting
+(``gce:q=0.3``, ``gce:q=0.9``) and learning rate see the same batches in the same order. Their
+weights are stacked as one (M·K, D) matrix, so a step is still two GEMMs: scores x·Wᵀ of shape
+(N, M·K) read as N·M rows of K scores, each setting's loss on its block of rows, and the update
+gᵀx. Row m of the stack follows exactly the trajectory a single
 run at lr_m would (same init, same batches), up to floating-point summation order. A model that
 diverges leaves the stack at the end of that epoch (its rows are dropped, so it costs no more
 compute) and the others train on undisturbed. Softmax regression only (``part.linear``): a
@@ -33,7 +34,7 @@ from bench import models
 from bench.datasets import noise
 from bench.schema import one_line
 from bench.training import loop
-from bench.training.config import RunConfig, learning_rate
+from bench.training.config import TRAINER, RunConfig, learning_rate
 
 STACKED = "stacked"  # the step_mode of a run trained in a stack of losses
 # The most runs in one stack: a larger group is cut into near-equal stacks. Fixed, not derived
@@ -43,75 +44,120 @@ STACK_MOST = 32
 
 @torch.no_grad()
 def train_rates(config: RunConfig, rates: list[float], data) -> list[dict[str, float]]:
-    """Train one model per rate under ``config`` (its ``lr`` ignored); per model, the final
-    test accuracy of ``data`` (a validation split when tuning), train loss and status."""
+    """:func:`train_trials` of ``config.loss`` at each of ``rates``; each result has ``lr``."""
+    return [{"lr": rate, **{k: v for k, v in result.items() if k not in ("loss", "lr")}}
+            for rate, result in zip(rates, train_trials(config, [(config.loss, r) for r in rates],
+                                                        data), strict=True)]
+
+
+@torch.no_grad()
+def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> list[dict]:
+    """Train one softmax regression per (loss spec, rate) of ``trials`` under ``config`` (its
+    ``loss`` and ``lr`` ignored), all from the same init on the same batches, as one stack;
+    per trial, in order: ``loss``, ``lr``, ``status``, the final ``val_acc`` and
+    ``val_balanced_acc`` on ``data``'s test split (a validation split when tuning) and the mean
+    ``train_loss`` of the last epoch.
+
+    Trials of one loss form one block of the stack, whose scores (N·M_b, K) that loss takes at
+    once: a step is two GEMMs and one loss call per distinct spec.
+
+    Shape: the stack's weight is (M·K, D), the scores of a batch of N (N, M, K).
+    """
     part = models.parse(config.model)
     if not part.linear:
         raise ValueError(f"stacked tuning needs a linear model, not {config.model}")
     device = torch.device(config.device)
-    loss = losses.parse(config.loss).with_prior(data.prior.to(device))
-    m, k = len(rates), data.num_classes
+    prior = data.prior.to(device)
+    parsed = {spec: losses.parse(spec).with_prior(prior) for spec, _ in trials}
+    order = sorted(range(len(trials)), key=lambda i: list(parsed).index(trials[i][0]))
+    k = data.num_classes
     init = part.init(config.seed, data.train_x.shape[1], k).W  # the single run's init, exactly
-    weight = init.T.repeat(m, 1).to(device)  # (M·K, D): model m owns rows m·K .. m·K + K − 1
+    alive = list(order)  # the stack's models, by index into trials; a diverged one leaves it
+    m = len(alive)
+    weight = init.T.repeat(m, 1).to(device)  # (M·K, D): model j owns rows j·K .. j·K + K − 1
     bias = torch.zeros(m * k, device=device)
-    step_sizes = torch.tensor(rates, dtype=torch.float32, device=device).view(1, m, 1)
+    step_sizes = torch.tensor([trials[i][1] for i in alive], dtype=torch.float32,
+                              device=device).view(1, m, 1)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = data.train_x.shape[0], config.batch_size
     steps = math.ceil(n / batch)
     loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
     batch_x = torch.empty(batch, data.train_x.shape[1], device=device)
     batch_y = torch.empty(batch, dtype=torch.int64, device=device)
-    alive = list(range(m))  # the stack's models, by index into rates; a diverged one leaves it
     results: dict[int, dict] = {}
+    blocks = _spec_blocks(alive, trials)
     for epoch in range(config.epochs):
-        order = torch.randperm(n, generator=shuffle, device=device)
+        perm = torch.randperm(n, generator=shuffle, device=device)
         loss_sum.zero_()
         for step in range(steps):
-            rows = order[step * batch : (step + 1) * batch]
+            rows = perm[step * batch : (step + 1) * batch]
             # into buffers, as the training loop does (x[rows] allocates: 5x slower at batch 256)
             x = torch.index_select(data.train_x, 0, rows, out=batch_x[: len(rows)])
             labels = torch.index_select(data.train_y, 0, rows, out=batch_y[: len(rows)])
-            scores = torch.addmm(bias, x, weight.T).view(-1, k)  # (N·M, K), model fastest
-            value, grad = loss.value_and_grad(scores, labels.repeat_interleave(m), check=False)
-            loss_sum += value.view(-1, m).sum(0)
+            scores = torch.addmm(bias, x, weight.T).view(len(rows), m, k)
+            grad = torch.empty_like(scores)
+            for spec, lo, hi in blocks:
+                value, block_grad = parsed[spec].value_and_grad(
+                    scores[:, lo:hi].reshape(-1, k), labels.repeat_interleave(hi - lo),
+                    check=False)
+                grad[:, lo:hi] = block_grad.view(len(rows), hi - lo, k)
+                loss_sum[lo:hi] += value.view(-1, hi - lo).sum(0)
             # the schedule's factor (1 at the start, cosine-decayed), times each model's own rate
             factor = learning_rate(config, epoch * steps + step, config.epochs * steps) / config.lr
             scale = factor / len(rows)
-            grad = (grad.view(-1, m, k) * step_sizes).view(len(rows), m * k)
+            grad = (grad * step_sizes).view(len(rows), m * k)
             weight.addmm_(grad.T, x, alpha=-scale)
             bias.sub_(grad.sum(0), alpha=scale)
         finite = torch.isfinite(weight.view(m, -1)).all(1) & torch.isfinite(loss_sum)
         if not finite.all():  # a diverged model stays diverged: train only the others from here
-            for i in (~finite).nonzero().flatten().tolist():
-                results[alive[i]] = {"status": "diverged", "val_acc": float("nan"),
-                                     "train_loss": loss_sum[i].item() / n}  # fmt: skip
+            for j in (~finite).nonzero().flatten().tolist():
+                results[alive[j]] = {"status": "diverged", "val_acc": float("nan"),
+                                     "val_balanced_acc": float("nan"),
+                                     "train_loss": loss_sum[j].item() / n}
             keep = finite.nonzero().flatten()
-            alive = [alive[i] for i in keep.tolist()]
+            alive = [alive[j] for j in keep.tolist()]
             m = len(alive)
             if m == 0:
                 break
             weight, bias = _blocks(weight, bias, keep, k)
             step_sizes = step_sizes[:, keep]
             loss_sum = loss_sum[keep]
+            blocks = _spec_blocks(alive, trials)
     if m:
         predicted = torch.addmm(bias, data.test_x, weight.T).view(-1, m, k).argmax(2)
-        accuracy = (predicted == data.test_y.unsqueeze(1)).float().mean(0)
-        for i, index in enumerate(alive):
-            results[index] = {"status": "ok", "val_acc": accuracy[i].item(),
-                              "train_loss": loss_sum[i].item() / n}  # fmt: skip
-    return [{"lr": rate, **results[i]} for i, rate in enumerate(rates)]
+        hit = (predicted == data.test_y.unsqueeze(1)).float()  # (N test, M)
+        present = [c for c in range(k) if (data.test_y == c).any()]
+        recall = torch.stack([hit[data.test_y == c].mean(0) for c in present])  # (C, M)
+        for j, index in enumerate(alive):
+            results[index] = {"status": "ok", "val_acc": hit[:, j].mean().item(),
+                              "val_balanced_acc": recall[:, j].mean().item(),
+                              "train_loss": loss_sum[j].item() / n}
+    return [{"loss": spec, "lr": rate, **results[i]} for i, (spec, rate) in enumerate(trials)]
+
+
+def _spec_blocks(alive: list[int], trials) -> list[tuple[str, int, int]]:
+    """(spec, first, end) of each run of equal specs along the stack ``alive``."""
+    blocks: list[tuple[str, int, int]] = []
+    for j, index in enumerate(alive):
+        spec = trials[index][0]
+        if blocks and blocks[-1][0] == spec:
+            blocks[-1] = (spec, blocks[-1][1], j + 1)
+        else:
+            blocks.append((spec, j, j + 1))
+    return blocks
 
 
 def stack_key(config: RunConfig) -> tuple:
     """What the runs of one stack share: every field but the loss and the rate."""
-    return tuple(v for k, v in dataclasses.asdict(config).items() if k not in ("loss", "lr"))
+    return tuple(v for k, v in dataclasses.asdict(config).items()
+                 if k not in ("loss", "lr", "entry"))
 
 
 def stackable(config: RunConfig) -> bool:
     """Whether :func:`train_losses` can train this run: our trainer on a linear model (not on a
     model that is not registered here: that run fails on its own, with its reason)."""
     try:
-        return config.trainer == "lossbench" and models.parse(config.model).linear
+        return config.trainer == TRAINER and models.parse(config.model).linear
     except ValueError:
         return False
 
@@ -143,7 +189,7 @@ def train_losses(configs: list[RunConfig], data, *,
         raise ValueError("a stack's runs must differ only in their loss and rate")
     first = configs[0]
     part = models.parse(first.model)
-    if not part.linear or first.trainer != "lossbench":
+    if not part.linear or first.trainer != TRAINER:
         raise ValueError(f"a stack of losses needs our trainer on a linear model, not "
                          f"{first.trainer} on {first.model}")  # fmt: skip
     device = torch.device(first.device)

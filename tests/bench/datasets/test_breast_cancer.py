@@ -22,7 +22,8 @@ def test_shapes_dtypes_classes_and_metadata(data):
     assert data.classes == ("malignant", "benign") and data.num_classes == 2
     assert data.image_shape is None and data.pairs is None
     assert data.spec == "breast_cancer" == datasets.canonical("breast_cancer")
-    assert "25% test, seed 0" in data.notes[0] and "standardised" in data.notes[0]
+    assert "25% test, a new split per seed: seed 0 here" in data.notes[0]
+    assert "standardised" in data.notes[0]
 
 
 def test_the_split_is_stratified(data):

@@ -23,7 +23,8 @@ def test_shapes_dtypes_classes_and_metadata(data):
     assert data.classes == tuple("0123456789") and data.num_classes == 10
     assert data.image_shape == (8, 8) and data.pairs is None
     assert data.spec == "digits" == datasets.canonical("digits")
-    assert "25% test, seed 0" in data.notes[0] and "divided by 16" in data.notes[0]
+    assert "25% test, a new split per seed: seed 0 here" in data.notes[0]
+    assert "divided by 16" in data.notes[0]
 
 
 def test_the_split_partitions_the_bundled_images_stratified(data):

@@ -232,7 +232,8 @@ def test_cuda_runs_ask_for_the_gpu_resource():
 
     cluster = parallel.Cluster(workers=1)
     cluster.client = Client()
-    jobs = [(RunConfig("ce", device=d), "data", "auto", ()) for d in ("cpu", "cuda")]
+    jobs = [parallel.TrainItem(RunConfig("ce", device=d), "data", "auto", (), False)
+            for d in ("cpu", "cuda")]
     with pytest.raises(StopIteration):
         cluster.map(lambda job: job, jobs[:1], should_stop=lambda: False,
                     on_result=lambda *a: None, cuda=parallel.is_cuda)  # fmt: skip

@@ -1,64 +1,132 @@
-"""Learning-rate tuning: a stratified validation split, the best rate, and the cache."""
+"""Tuning: each loss's settings × rates on an equal budget, per noise level, on a validation split
+as noisy as training, selected by the verdicts' metric, and cached."""
+
+import dataclasses
+import math
 
 import pytest
+import torch
 
-from bench.study import tune
+from bench import suite
+from bench.study import sweeps, tune
 
 
-def test_tuner_picks_the_best_validation_rate_and_caches_it(tmp_path, make_data):
-    data = make_data(n_train=3000)
+def test_every_suite_loss_gets_the_same_budget_within_one_trial_per_setting():
+    for entry in suite.default_specs():
+        settings = sweeps.settings(entry)
+        trials = tune.candidates(entry, 40)
+        assert len(set(trials)) == len(trials)
+        assert 40 - len(settings) < len(trials) <= 40, entry
+        # every setting at the same rates
+        per_setting = {s: sorted(t.lr for t in trials if t.spec == s) for s in settings}
+        assert len({tuple(v) for v in per_setting.values()}) == 1, entry
+    # a loss with nothing of its own to tune spends the budget on a finer rate grid
+    assert [t.spec for t in tune.candidates("ce", 40)] == ["ce"] * 40
+    assert len(tune.candidates("gce:q=0.7", 40)) == 40
+    assert {t.spec for t in tune.candidates("gce:q=0.7", 40)} == {
+        "gce:q=0.3", "gce:q=0.5", "gce:q=0.7", "gce:q=0.9"}
+
+
+def test_the_rate_grid_and_a_budget_too_small():
+    assert tune.rate_grid(10) == (0.001, 0.0032, 0.01, 0.032, 0.1, 0.32, 1.0, 3.2, 10.0, 32.0)
+    assert len(tune.rate_grid(40)) == 40 and tune.rate_grid(40)[0] == 0.001
+    with pytest.raises(ValueError, match="--tune-budget 8 or more"):
+        tune.candidates("sce", 7)
+
+
+def test_sum_weights_come_from_the_table():
+    assert sweeps.settings("1*nce+100*rce") == [
+        "1*nce+100*rce:a=-4", "1*nce+1*rce:a=-4", "10*nce+0.1*rce:a=-4"]
+
+
+def test_long_tailed_priors_select_by_balanced_accuracy():
+    assert tune.metric_for(torch.tensor([0.5, 0.449, 0.051])) == "accuracy"  # 9.8x
+    assert tune.metric_for(torch.tensor([0.5, 0.45, 0.05])) == "balanced_acc"  # 10x
+    assert tune.metric_for(torch.tensor([0.3, 0.3, 0.4])) == "accuracy"
+
+
+def fake_trials(config, trials, data):
+    """A stand-in for stacked.train_trials whose scores depend on the validation labels' noise:
+    the synthetic data's first feature is the clean label ÷ 10, so the noise is measurable.
+    q=0.3 scores 1 − 2·noise, q=0.9 scores 0.8 flat; the rate 0.32 beats the others."""
+    clean = (data.test_x[:, 0] * 10).round().long()
+    noise = (clean != data.test_y).float().mean().item()
+    rows = []
+    for spec, lr in trials:
+        score = (1 - 2 * noise if spec == "gce:q=0.3" else 0.8) - abs(math.log10(lr / 0.32)) / 100
+        rows.append({"loss": spec, "lr": lr, "status": "ok", "val_acc": score,
+                     "val_balanced_acc": score - 0.5, "train_loss": 1.0})
+    return rows
+
+
+@pytest.fixture
+def labelled(make_data):
+    data = make_data(n_train=600, features=8)
+    mark = lambda x, y: torch.cat([y.unsqueeze(1) / 10, x[:, 1:]], 1)  # noqa: E731
+    return dataclasses.replace(data, train_x=mark(data.train_x, data.train_y),
+                               test_x=mark(data.test_x, data.test_y))
+
+
+def test_each_noise_level_chooses_its_own_setting_on_noisy_validation_labels(
+        tmp_path, labelled, monkeypatch):
+    monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
+    monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
     path = tmp_path / "tuning.csv"
-    tuner = tune.Tuner(path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3))
-    trials = []
-    rates = tuner.run(["ce"], data, "cpu", on_trial=trials.append)
-    assert rates == {"ce": 0.3}  # 1e-4 barely moves the weights in one epoch
-    assert len(trials) == 2 and path.exists()
-    # cached: a new tuner with the same protocol trains nothing
-    again = tune.Tuner(path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3))
-    assert again.missing(["ce"], "cpu") == []
-    assert again.run(["ce"], data, "cpu", on_trial=pytest.fail) == {"ce": 0.3}
-    # another protocol is not served from the cache; --retune forgets it
-    other = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", grid=(1e-4, 0.3))
-    assert len(other.missing(["ce"], "cpu")) == 2
-    fresh = tune.Tuner(
-        path, epochs=1, batch_size=64, schedule="cosine", grid=(1e-4, 0.3), retune=True
-    )
-    assert len(fresh.missing(["ce"], "cpu")) == 2
+    tuner = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
+                       screen_epochs=1, keep=3)
+    rows = []
+    chosen = tuner.run(["gce"], ["none", "sym:0.5"], labelled, "cpu", on_trial=rows.append)
+    assert tune.rate_grid(5) == (0.001, 0.013, 0.18, 2.4, 32.0)  # 0.18 is nearest 0.32
+    assert chosen == {("none", "gce"): tune.Trial("gce:q=0.3", 0.18),
+                      ("sym:0.5", "gce"): tune.Trial("gce:q=0.9", 0.18)}
+    # the equal budget: 2 settings × 5 rates screened, the 3 best in full, per noise level
+    counts = {(r["noise"], r["epochs"]): 0 for r in rows}
+    for r in rows:
+        counts[(r["noise"], r["epochs"])] += 1
+    assert counts == {("none", 1): 10, ("none", 2): 3, ("sym:0.5", 1): 10, ("sym:0.5", 2): 3}
+    assert {r["metric"] for r in rows} == {"accuracy"}
+    assert all(r["val_score"] == r["val_acc"] for r in rows)
+    # cached: nothing trains again, and the choice is the same
+    again = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
+                       screen_epochs=1, keep=3)
+    assert again.todo(["gce"], ["none", "sym:0.5"], "cpu") == []
+    assert again.chosen(["gce"], ["none", "sym:0.5"], "cpu") == chosen
+    # the balanced metric scores by val_balanced_acc, and is not served from accuracy's trials
+    balanced = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
+                          screen_epochs=1, keep=3, metric="balanced_acc")
+    assert len(balanced.todo(["gce"], ["none"], "cpu")) == 1
+    # --retune forgets this workload's trials
+    fresh = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
+                       screen_epochs=1, keep=3, retune=True)
+    assert [len(j.trials) for j in fresh.todo(["gce"], ["none"], "cpu")] == [10]
 
 
-def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data):
-    tuner = tune.Tuner(
-        tmp_path / "t.csv",
-        epochs=1,
-        batch_size=32,
-        schedule="constant",
-        grid=(1e4,),
-        validation_fraction=1 / 6,
-    )
+def test_the_validation_split_carries_the_noise_of_training(labelled):
+    tuner = tune.Tuner(None, epochs=1, batch_size=64, schedule="cosine")
+    clean = tuner.split(labelled, "none")
+    noisy = tuner.split(labelled, "sym:0.5")
+    truth = lambda x: (x[:, 0] * 10).round().long()  # noqa: E731
+    assert torch.equal(truth(clean.test_x), clean.test_y)
+    flipped = (truth(noisy.test_x) != noisy.test_y).float().mean().item()
+    assert 0.35 < flipped < 0.65
+    assert 0.35 < (truth(noisy.train_x) != noisy.train_y).float().mean().item() < 0.65
+
+
+def test_stacked_trials_of_several_settings_match_and_diverge_alone(tmp_path, make_data):
+    data = make_data(n_train=600).validation_split()
+    config = tune.RunConfig(loss="ce", epochs=1, batch_size=64)
+    both = tune.stacked.train_trials(config, [("gce:q=0.3", 0.3), ("focal:gamma=2", 0.3),
+                                              ("l2:on=scores", 1e5)], data)
+    alone = tune.stacked.train_trials(config, [("focal:gamma=2", 0.3)], data)
+    assert [r["loss"] for r in both] == ["gce:q=0.3", "focal:gamma=2", "l2:on=scores"]
+    assert both[1]["val_acc"] == pytest.approx(alone[0]["val_acc"], abs=0.011)
+    assert both[1]["train_loss"] == pytest.approx(alone[0]["train_loss"], rel=1e-4)
+    assert [r["status"] for r in both] == ["ok", "ok", "diverged"]
+
+
+def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data, monkeypatch):
+    monkeypatch.setattr(tune, "rate_grid", lambda count: (1e4,) * 1)
+    tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant",
+                       budget=1)
     with pytest.raises(ValueError, match="every trial diverged"):
-        tuner.run(["l2:on=scores"], make_data(n_train=3000), "cpu")
-
-
-def test_the_two_stage_search_screens_every_rate_then_trains_the_best_in_full(tmp_path, make_data):
-    data = make_data(n_train=3000)
-    path = tmp_path / "tuning.csv"
-    grid = (1e-4, 1e-2, 0.3, 1e4)
-    tuner = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", grid=grid,
-                       screen_epochs=1, keep=2)  # fmt: skip
-    trials = []
-    rates = tuner.run(["ce"], data, "cpu", on_trial=trials.append)
-    screened = {t["lr"]: t for t in trials if t["epochs"] == 1}
-    full = {t["lr"]: t for t in trials if t["epochs"] == 2}
-    assert sorted(screened) == sorted(grid)  # every rate, for the screening epochs
-    ranked = sorted((t["val_acc"], -lr) for lr, t in screened.items() if t["status"] == "ok")
-    kept = {-neg for _, neg in ranked[::-1][:2]}
-    assert set(full) == kept  # only the two best go on to the full epochs
-    best = max(full.values(), key=lambda t: (t["val_acc"], -t["lr"]))
-    assert rates == {"ce": best["lr"]}
-    # cached: nothing is trained again, and the full-grid tuner of the same protocol does not
-    # mistake the screening trials for its own
-    again = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", grid=grid,
-                       screen_epochs=1, keep=2)  # fmt: skip
-    assert again.missing(["ce"], "cpu") == []
-    full_grid = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", grid=grid)
-    assert {lr for _, lr, _ in full_grid.missing(["ce"], "cpu")} == set(grid) - kept
+        tuner.run(["l2:on=scores"], ["none"], make_data(n_train=3000), "cpu")
