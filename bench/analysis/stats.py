@@ -1,4 +1,5 @@
-"""Statistics for seeds: confidence intervals and paired comparisons between losses.
+"""Statistics for seeds: confidence intervals and paired comparisons between losses, from scipy
+and statsmodels.
 
 Runs of different losses with the same seed share their initial weights and their batch order,
 so their final accuracies are paired: the per-seed difference removes the seed's own effect.
@@ -8,38 +9,51 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 # The columns that name a workload; runs of two workloads are never paired.
 WORKLOAD = ("dataset", "model")
-
-# Two-sided 95% quantiles of Student's t by degrees of freedom (1..30); beyond, the
-# Cornish–Fisher expansion around the normal quantile Z95 (within 2e-6 of the exact quantile).
-Z95 = 1.959963984540054
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-       2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-       2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+LEVEL = 0.95
+# Paired differences that spread less than this are rounding of one number: no spread (a billionth
+# of accuracy is far below one test example of any test set).
+NO_SPREAD = 1e-9
 
 
-def t95(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (NaN for df < 1)."""
-    if df < 1:
-        return math.nan
-    if df <= len(T95):
-        return T95[df - 1]
-    z = Z95
-    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))  # fmt: skip
-
-
-def mean_ci(values) -> tuple[float, float, float]:
-    """(mean, sample std, half-width of the 95% confidence interval of the mean)."""
+def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, sample std, half-width of the two-sided Student-t interval of the mean at
+    ``level``): half = t_{(1+level)/2, n−1} · sd / √n; NaN half-width with fewer than two."""
     series = pd.Series(values, dtype=float).dropna()
     n = len(series)
     if n == 0:
         return math.nan, math.nan, math.nan
-    std = series.std(ddof=1) if n > 1 else math.nan
-    return series.mean(), std, t95(n - 1) * std / math.sqrt(n) if n > 1 else math.nan
+    if n == 1:
+        return series.mean(), math.nan, math.nan
+    std = series.std(ddof=1)
+    return series.mean(), std, float(stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n)
+
+
+def t_pvalue(differences) -> float:
+    """Two-sided p-value of the paired t-test that the mean of ``differences`` is 0 (scipy's
+    ``ttest_1samp``). NaN with fewer than two, and NaN when every difference is the same number:
+    with no spread the test is undefined, not certain."""
+    diff = pd.Series(differences, dtype=float).dropna().to_numpy()
+    if len(diff) < 2 or np.ptp(diff) < NO_SPREAD:
+        return math.nan
+    return float(stats.ttest_1samp(diff, 0.0).pvalue)
+
+
+def holm(pvalues) -> pd.Series:
+    """Holm's step-down adjustment (statsmodels ``multipletests``), index kept; NaN stays NaN
+    and is not counted among the tests."""
+    p = pd.Series(pvalues, dtype=float)
+    known = p.dropna()
+    out = pd.Series(math.nan, index=p.index, dtype=float)
+    if len(known):
+        out[known.index] = multipletests(known.to_numpy(), method="holm")[1]
+    return out
 
 
 def paired_differences(
@@ -50,7 +64,9 @@ def paired_differences(
 
     ``final`` has one row per (loss, device, seed) with a ``value`` column. Returns one row per
     (device, loss) other than the reference: seeds paired, mean difference (loss − reference),
-    its 95% CI half-width, and whether the interval excludes zero (``clear``).
+    its 95% CI half-width (uncorrected; NaN when the differences have no spread: two or five
+    seeds that agree exactly do not make a difference certain), and whether the interval
+    excludes zero (``clear``).
     """
     by = [column for column in WORKLOAD if column in final] + ["device"]
     rows = []
@@ -62,6 +78,8 @@ def paired_differences(
         for loss in table.columns.drop(reference):
             diff = (table[loss] - table[reference]).dropna()
             mean, _, half = mean_ci(diff)
+            if len(diff) > 1 and np.ptp(diff.to_numpy()) < NO_SPREAD:
+                half = math.nan
             rows.append(
                 {
                     **dict(zip(by[:-1], key[:-1], strict=True)),
@@ -71,7 +89,7 @@ def paired_differences(
                     "seeds": len(diff),
                     "difference": mean,
                     "ci95": half,
-                    "clear": bool(len(diff) > 1 and abs(mean) > half),
+                    "clear": bool(len(diff) > 1 and abs(mean) > half),  # False for NaN
                 }
             )
     columns = [*by, "loss", "reference", "seeds", "difference", "ci95", "clear"]

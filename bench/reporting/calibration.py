@@ -13,27 +13,37 @@ from bench.reporting import families, figures
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
-# What section() measured per workload: (per-run metrics, the per-loss table), read by the claims
-# of the reading so that they quote the same numbers without loading the weights again.
+# What was measured per workload: (per-run metrics, the per-loss table, the reliability bins),
+# computed once from the saved weights and read by the answer, this section and the claims.
 _measured: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def measured(w: Workload) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """(per-run metrics, per-loss table) that :func:`section` computed for ``w``; None when it
-    has not (no data, no validation split, no weights)."""
-    return _measured.get(w)
+    """(per-run metrics, per-loss table) of ``w``'s clean runs, measured from the saved weights
+    once (through ``evaluation.load_model``); None without data, a validation split or weights.
+    The per-run metrics: loss, device, seed, scaling (before/after), nll, brier, ece, mce,
+    temperature."""
+    if w not in _measured:
+        if w.data is None or w.validation is None:
+            return None
+        runs = tables.clean_runs(w.final)[tables.RUN]
+        metrics, bins = evaluation.calibration_table(w.out, runs, w.data)
+        _measured[w] = (metrics, tables.calibration(metrics) if not metrics.empty else None, bins)
+    metrics, table, _ = _measured[w]
+    return None if metrics.empty else (metrics, table)
 
 
 def section(w: Workload) -> str:
     if w.validation is None:
-        return ("## Calibration\n\nSkipped: the training set is too small for the validation "
-                "split that the temperature is fitted on.")
+        return (
+            "## Calibration\n\nSkipped: the training set is too small for the validation "
+            "split that the temperature is fitted on."
+        )
     runs = tables.clean_runs(w.final)[tables.RUN]
-    metrics, bins = evaluation.calibration_table(w.out, runs, w.data)
-    if metrics.empty:
+    if measured(w) is None:
         return w.without_weights("Calibration") if not runs.empty else ""
-    table = tables.calibration(metrics)
-    _measured[w] = (metrics, table)
+    metrics, table = measured(w)
+    bins = _measured[w][2]
     table = families.ordered(table, by="ece", ascending=True)
     shown = pd.DataFrame({
         "loss": table["loss"], "family": table["family"], "NLL": table["nll"],
@@ -61,6 +71,7 @@ def section(w: Workload) -> str:
         "calibrated (lowest ECE) first within a family; T is fitted by NLL on the "
         f"{held:,}-{w.noun[:-1]} validation split of the training set (those {w.noun} were also "
         "trained on, so T slightly under-corrects).\n\n"
-        + markdown_table(shown) + "\n\n" + figures.image("reliability", grid.figure, w,
-                                                         "reliability.png")
+        + markdown_table(shown)
+        + "\n\n"
+        + figures.image("reliability", grid.figure, w, "reliability.png")
     )

@@ -1,25 +1,28 @@
 """Paired comparisons: each loss against the best, seed by seed (a seed fixes the initial weights
-and the batches), Holm-corrected over the losses compared."""
+and the batches), with the answer's verdicts (bench.analysis.verdicts) at the workload's margin."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
-from bench.analysis import profiles, stats, tables
+from bench.analysis import stats, tables, verdicts
 from bench.reporting import families
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
-ALPHA = profiles.P_TIED  # family-wise error rate of the Holm-corrected decisions
+ALPHA = verdicts.ALPHA  # family-wise error rate of the Holm-corrected decisions
 
 
 def compare(clean: pd.DataFrame, reference: str, value: str = "test_acc") -> pd.DataFrame:
     """Each loss of ``clean`` (one row per loss, device, seed) against ``reference``, per device.
 
     The columns of :func:`bench.analysis.stats.paired_differences` (mean ``difference``, its
-    Holm-free 95% CI half-width ``ci95`` and ``clear``), then ``p``, the two-sided paired t-test
-    p-value, ``p_holm``, Holm's adjustment over the losses compared on that device, and
-    ``beyond``: p_holm < ALPHA (NaN where fewer than two seeds pair).
+    uncorrected 95% CI half-width ``ci95`` and ``clear``), then ``p``, the two-sided paired
+    t-test p-value (NaN with one seed or no spread), ``p_holm``, Holm's adjustment over the
+    losses compared on that device, and ``beyond``: p_holm < ALPHA (NaN where p is NaN).
+    "Not beyond" is absence of evidence, not equivalence: the verdicts say equivalence.
     """
     table = stats.paired_differences(clean, reference=reference, value=value)
     by = [c for c in (*stats.WORKLOAD, "device") if c in clean]
@@ -29,41 +32,47 @@ def compare(clean: pd.DataFrame, reference: str, value: str = "test_acc") -> pd.
         for column in by:
             mine = mine[mine[column] == getattr(row, column)]
         wide = mine.pivot_table(index="seed", columns="loss", values=value)
-        p.append(profiles.t_pvalue((wide[row.loss] - wide[reference]).dropna()))
+        p.append(stats.t_pvalue((wide[row.loss] - wide[reference]).dropna()))
     table["p"] = pd.Series(p, index=table.index, dtype=float)
-    table["p_holm"] = table.groupby(by)["p"].transform(profiles.holm) if len(table) else []
+    table["p_holm"] = table.groupby(by)["p"].transform(stats.holm) if len(table) else []
     table["beyond"] = (table["p_holm"] < ALPHA).astype(object).where(table["p_holm"].notna())
     return table
 
 
 def section(w: Workload) -> str:
     mine = tables.clean_runs(w.final)
-    ranked = w.accuracy[w.accuracy["trainer"] == "lossbench"].dropna(subset=["test_acc"])
-    if mine.empty or ranked.empty or mine["seed"].nunique() < 2:
+    if mine.empty or mine["seed"].nunique() < 2:
         return "## Paired comparisons\n\nNeeds at least two seeds per loss."
-    best = ranked.iloc[0]["loss"]
-    table = families.ordered(compare(mine, reference=best), by="difference")
+    device = mine["device"].value_counts().index[0]
+    mine = mine[mine["device"] == device]
+    data = getattr(w, "data", None)
+    n_test = len(data.test_y) if data is not None else None
+    margin = verdicts.margin_for(n_test) if n_test else verdicts.MARGIN
+    table = verdicts.verdicts(mine.assign(score=mine["test_acc"], diverged=False), margin)
+    best = table.loc[table["verdict"] == "best", "loss"].iloc[0]
+    table = families.ordered(table[table["loss"] != best], by="diff")
     shown = pd.DataFrame(
         {
             "loss": table["loss"],
             "family": table["family"],
-            "device": table["device"],
-            f"test acc − {best}": table["difference"].map(lambda v: f"{v:+.4f}"),
-            "95% CI ±": table["ci95"],
-            "seeds": table["seeds"],
-            "p": table["p"],
-            "Holm p": table["p_holm"],
-            "beyond the seed spread": table["beyond"].map({True: "yes", False: "no"}).fillna("—"),
+            f"test acc − {best}": table["diff"].map(lambda v: f"{v:+.4f}"),
+            "interval": [_interval(r.lower, r.upper, r.no_spread) for r in table.itertuples()],
+            "seeds": table["paired"],
+            "verdict": table["verdict"],
         }
     )
     return (
         "## Paired comparisons\n\n"
-        f"Each loss against the best, **{best}**, seed by seed: runs with the same seed share "
-        "their initial weights and batch order, so the per-seed difference removes the seed's "
-        "own effect. p is the two-sided paired t-test; with "
-        f"{len(table)} comparisons some would look clear by chance, so 'beyond the seed spread' "
-        f"is decided by the Holm-adjusted p ('yes': Holm p < {ALPHA:g}, a family-wise error "
-        "rate of 5% over all the losses compared). The 95% CI is each comparison's own, "
-        "uncorrected. Grouped by loss family, closest to the best first.\n\n"
-        + markdown_table(shown)
+        f"Clean runs on {device}, each loss against the best, **{best}**, seed by seed: runs "
+        "with the same seed share their initial weights and batch order, so the per-seed "
+        "difference removes the seed's own effect. The interval is the answer's (each bound "
+        f"one-sided at 1 − {ALPHA:g}/{len(table)}), the verdict against δ = "
+        f"{100 * margin:.2g} points: equivalent inside ±δ, worse below −δ, else undecided. "
+        "Grouped by loss family, closest to the best first.\n\n" + markdown_table(shown)
     )
+
+
+def _interval(lower: float, upper: float, no_spread: bool) -> str:
+    if no_spread:
+        return "no spread"
+    return "—" if math.isnan(lower) else f"[{lower:+.4f}, {upper:+.4f}]"

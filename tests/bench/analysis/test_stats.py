@@ -1,5 +1,3 @@
-"""Seed statistics: t-based confidence intervals and paired loss comparisons."""
-
 import math
 
 import pandas as pd
@@ -8,29 +6,11 @@ import pytest
 from bench.analysis import stats
 
 
-def test_t95_matches_known_quantiles():
-    assert stats.t95(1) == 12.706 and stats.t95(4) == 2.776
-    assert stats.t95(100) == pytest.approx(1.984, abs=5e-4)
-    assert stats.t95(10**6) == pytest.approx(1.96, abs=5e-4)
-    assert math.isnan(stats.t95(0))
-    # closed forms of Student's t: df 1 is Cauchy, tan(π(p − ½)); df 2 is (2p − 1)/√(2p(1 − p))
-    assert stats.t95(1) == pytest.approx(math.tan(math.pi * 0.475), abs=5e-4)
-    assert stats.t95(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025), abs=5e-4)
-
-
-def test_t95_table_agrees_with_scipy_to_its_three_decimals():
-    t = pytest.importorskip("scipy.stats").t
-    for df in range(1, len(stats.T95) + 1):
-        assert stats.t95(df) == pytest.approx(t.ppf(0.975, df), abs=5e-4), df
-    for df in (31, 40, 100, 1000):  # past the table, the expansion
-        assert stats.t95(df) == pytest.approx(t.ppf(0.975, df), abs=1e-5), df
-
-
 def test_mean_ci_of_five_values():
     mean, std, half = stats.mean_ci([0.84, 0.85, 0.83, 0.86, 0.82])
     assert mean == pytest.approx(0.84)
     assert std == pytest.approx(pd.Series([0.84, 0.85, 0.83, 0.86, 0.82]).std())
-    assert half == pytest.approx(2.776 * std / math.sqrt(5))
+    assert half == pytest.approx(2.7764451 * std / math.sqrt(5))  # t(0.975, 4 df), tables
 
 
 def test_single_value_has_no_interval():
@@ -50,8 +30,9 @@ def test_paired_differences_cancel_the_seed_effect():
     final.loc[(final.loss == "c") & (final.seed == 1), "test_acc"] += 0.02
     table = stats.paired_differences(final, reference="b").set_index("loss")
     assert table.loc["a", "difference"] == pytest.approx(0.01)
-    assert table.loc["a", "ci95"] == pytest.approx(0.0, abs=1e-12)
-    assert bool(table.loc["a", "clear"]) is True
+    # the same difference on every seed: no spread, so no interval and nothing made certain
+    assert math.isnan(table.loc["a", "ci95"])
+    assert bool(table.loc["a", "clear"]) is False
     # "c" differs from "b" by 0, 0.02, 0: an interval that includes zero
     assert bool(table.loc["c", "clear"]) is False
     assert set(table.index) == {"a", "c"} and (table.seeds == 3).all()
@@ -73,3 +54,21 @@ def test_paired_differences_never_pair_two_workloads():
     assert table.loc["fashion_mnist", "difference"] == pytest.approx(0.01)
     assert table.loc["digits", "difference"] == pytest.approx(0.01)
     assert (table.seeds == 3).all()
+
+
+def test_t_pvalue_is_the_paired_t_test_and_undefined_without_spread():
+    # differences 1, 2, 3: mean 2, sd 1, t = 2√3 with 2 degrees of freedom; P(|T| > 2√3) for
+    # t with 2 df is 1 − t/√(t² + 2) = 1 − 2√3/√14
+    assert stats.t_pvalue([1.0, 2.0, 3.0]) == pytest.approx(1 - 2 * math.sqrt(3) / math.sqrt(14))
+    for flat in ([0.01, 0.01, 0.01], [0.0, 0.0], [0.3]):
+        assert math.isnan(stats.t_pvalue(flat)), flat
+
+
+def test_holm_matches_a_hand_computed_case_and_leaves_nan_out():
+    # sorted 0.01, 0.02, 0.04 of m = 3: 0.03, 0.04, max(0.04, 0.04) = 0.04
+    adjusted = stats.holm(pd.Series([0.04, 0.01, math.nan, 0.02], index=list("abcd")))
+    assert adjusted["b"] == pytest.approx(0.03)
+    assert adjusted["d"] == pytest.approx(0.04)
+    assert adjusted["a"] == pytest.approx(0.04)
+    assert math.isnan(adjusted["c"])
+    assert stats.holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])

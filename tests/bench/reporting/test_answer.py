@@ -1,33 +1,40 @@
-""" "Which loss should I use?" from synthetic studies: where the section sits, the picks of its
-reading, the long-tail metric, one seed, diverged and concurrent runs, and calibrated use."""
+"""The answer from synthetic studies: answer.csv against the rows it came from, each scenario's
+reading against answer.csv, the found table, a diverged run, one seed, the long-tail rule and
+the calibration pick."""
 
 import json
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from test_layouts import write_meta
 
 from bench import schema
-from bench.analysis import calibration, evaluation
+from bench.analysis import across
 from bench.datasets import Dataset
-from bench.reporting import answer, write_report
+from bench.reporting import answer, answer_facts, found
+from bench.reporting import calibration as calibration_section
 from bench.reporting import workload as workloads
-from bench.study.results import slug
-from bench.training.config import RunConfig
 
 EPOCHS = 3
 # (epoch seconds, final test accuracy per seed[, final balanced accuracy per seed]) per loss
-CLEAN = {"ce": (0.1, [0.85, 0.86, 0.85]), "gce": (0.2, [0.85, 0.86, 0.849]),
-         "l1": (0.05, [0.78, 0.79, 0.77])}  # fmt: skip
-NOISY = {"ce": (0.1, [0.70, 0.72, 0.71]), "gce": (0.2, [0.80, 0.81, 0.80]),
-         "l1": (0.05, [0.60, 0.62, 0.61])}  # fmt: skip
+CLEAN = {
+    "ce": (0.1, [0.85, 0.86, 0.85]),
+    "gce": (0.2, [0.85, 0.86, 0.849]),
+    "l1": (0.05, [0.78, 0.79, 0.77]),
+}
+NOISY = {
+    "ce": (0.1, [0.70, 0.72, 0.71]),
+    "gce": (0.2, [0.80, 0.81, 0.80]),
+    "l1": (0.05, [0.60, 0.62, 0.61]),
+}
 # long-tailed: ce has the best accuracy, logit adjustment the best balanced accuracy
-TAIL = {"ce": (0.1, [0.80, 0.81, 0.80], [0.60, 0.61, 0.60]),
-        "logit_adjusted": (0.1, [0.78, 0.79, 0.78], [0.70, 0.71, 0.72])}  # fmt: skip
+TAIL = {
+    "ce": (0.1, [0.80, 0.81, 0.80], [0.60, 0.61, 0.60]),
+    "logit_adjusted": (0.1, [0.78, 0.79, 0.78], [0.70, 0.71, 0.72]),
+}
 
 
 def study(plan, dataset="fashion_mnist", model="linear", concurrent=False):
@@ -40,19 +47,41 @@ def study(plan, dataset="fashion_mnist", model="linear", concurrent=False):
                 fair = balanced[0][seed] if balanced else acc
                 for epoch in range(1, EPOCHS + 1):
                     late = 0.05 * (EPOCHS - epoch)
-                    rows.append({
-                        "trainer": "lossbench", "dataset": dataset, "model": model,
-                        "loss": loss, "device": "cpu", "seed": seed, "noise": noise,
-                        "epoch": epoch, "epochs": EPOCHS, "lr": 0.1, "batch_size": 256,
-                        "schedule": "cosine", "status": "ok", "step_mode": "eager",
-                        "grad": "analytic", "train_loss": 1.0 / epoch, "train_acc": acc,
-                        "test_acc": acc - late, "balanced_acc": fair - late,
-                        "worst_class_acc": fair - 0.2, "macro_f1": fair, "epoch_s": seconds,
-                        "step_ms": 1.0, "step_ms_p90": 1.2, "samples_per_s": 3e5,
-                        "floor_s": 0.01, "peak_mem_mb": 100.0, "grad_norm": 1.0,
-                        "active_frac": 1.0, "memorised": 0.1 if noise != "none" else math.nan,
-                        "concurrent": concurrent,
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "trainer": "lossbench",
+                            "dataset": dataset,
+                            "model": model,
+                            "loss": loss,
+                            "device": "cpu",
+                            "seed": seed,
+                            "noise": noise,
+                            "epoch": epoch,
+                            "epochs": EPOCHS,
+                            "lr": 0.1,
+                            "batch_size": 256,
+                            "schedule": "cosine",
+                            "status": "ok",
+                            "step_mode": "eager",
+                            "grad": "analytic",
+                            "train_loss": 1.0 / epoch,
+                            "train_acc": acc,
+                            "test_acc": acc - late,
+                            "balanced_acc": fair - late,
+                            "worst_class_acc": fair - 0.2,
+                            "macro_f1": fair,
+                            "epoch_s": seconds,
+                            "step_ms": 1.0,
+                            "step_ms_p90": 1.2,
+                            "samples_per_s": 3e5,
+                            "floor_s": 0.01,
+                            "peak_mem_mb": 100.0,
+                            "grad_norm": 1.0,
+                            "active_frac": 1.0,
+                            "memorised": 0.1 if noise != "none" else math.nan,
+                            "concurrent": concurrent,
+                        }
+                    )
     return pd.DataFrame(rows).reindex(columns=list(schema.RESULTS))
 
 
@@ -68,167 +97,135 @@ def section(out, data=None):
     return answer.section(workloads.load(out, meta, data))
 
 
-def rows_of(text, heading="## Which loss should I use?"):
-    part = text.split(heading + "\n", 1)[1].split("\n### ", 1)[0]
-    return [line for line in part.splitlines() if line.startswith("| ")][1:]
-
-
-def line_of(text, label):
-    return next(line for line in text.splitlines() if line.startswith(f"- **{label}"))
-
-
 @pytest.fixture(scope="module")
 def make_bench(tmp_path_factory):
     """The usual `make bench`: one dataset, one model, clean and sym:0.4 (two workloads)."""
-    out = folder(tmp_path_factory.mktemp("bench"),
-                 study({"none": CLEAN, "sym:0.4": NOISY}), ("none", "sym:0.4"))  # fmt: skip
-    return out, write_report(out).read_text()
+    out = folder(
+        tmp_path_factory.mktemp("bench"),
+        study({"none": CLEAN, "sym:0.4": NOISY}),
+        ("none", "sym:0.4"),
+    )
+    return out, section(out)
 
 
-def test_one_dataset_and_model_answer_first_with_a_row_per_noise_level(make_bench):
-    out, text = make_bench
-    where = text.index("## Which loss should I use?")
-    assert text.index("## Environment") < where < text.index("## What makes the losses")
-    assert where < text.index("## Accuracy")
-    table = rows_of(text)
-    assert [row.split(" | ")[0] for row in table] == [
-        "| fashion_mnist · linear · clean", "| fashion_mnist · linear · sym:0.4"]  # fmt: skip
-    assert table[0].split(" | ")[4:6] == ["ce (0.8533)", "gce (0.8530)"]  # l1 is clearly worse
-    assert table[1].split(" | ")[4:6] == ["gce (0.8033)", "none"]
-    assert (out / "answer_profiles.png").stat().st_size > 1000
+def test_answer_csv_is_the_verdicts_of_the_rows_it_came_from(make_bench):
+    out, _ = make_bench
+    table = answer.read(out).set_index(["noise", "loss"])
+    assert list(pd.read_csv(out / "answer.csv").columns) == list(schema.ANSWER)
+    assert len(table) == 6 and set(table["seeds"]) == {3} and set(table["diverged"]) == {0}
+    assert set(table["margin"]) == {0.005}  # no data loaded: the default margin
+    final = study({"none": CLEAN, "sym:0.4": NOISY}).query("epoch == @EPOCHS")
+    means = final.groupby(["noise", "loss"])["test_acc"].mean()
+    assert table["score"].to_numpy() == pytest.approx(means.reindex(table.index).to_numpy())
+    # clean: ce (0.8533) best; gce differs by 0, 0, −0.001 (mean −0.00033, sd 0.00058, each
+    # bound at 1 − 0.05/2 with 2 df: ±4.303·0.00058/√3 = ±0.00144): inside ±0.005
+    gce = table.loc[("none", "gce")]
+    assert gce["verdict"] == "equivalent" and gce["diff"] == pytest.approx(-0.001 / 3)
+    half = 4.3026527 * (0.001 / 3**0.5) / 3**0.5
+    assert gce["upper"] - gce["diff"] == pytest.approx(half, rel=1e-4)  # CSV keeps 6 digits
+    # l1 by −0.07, −0.07, −0.08: upper −0.0733 + 0.0143 < −0.005
+    assert table.loc[("none", "l1"), "verdict"] == "worse"
+    assert table.loc[("none", "ce"), "verdict"] == "best"
+    assert table.loc[("sym:0.4", "gce"), "verdict"] == "best"
+    assert set(table.loc["sym:0.4"]["verdict"]) == {"best", "worse"}
 
 
-def test_make_bench_reading_picks_from_the_data_and_says_what_was_not_measured(make_bench):
-    _, text = make_bench
-    assert line_of(text, "Clean labels").startswith("- **Clean labels**: **ce**: mean rank 1.00")
-    assert "Also tied with the best in every one: gce." in line_of(text, "Clean labels")
-    assert line_of(text, "Noisy labels (sym:0.4").count("**gce**") == 1
-    assert "not measured here" in line_of(text, "Long-tailed data")
-    assert "not measured here (needs clean runs with saved weights" in line_of(text, "Calibrated")
-    # the targets are 95% of the best (0.8533, 0.8033): ce reaches the clean one at epoch 3
-    # (0.3 s) before gce (0.6 s) and l1 (never: 0.7933 < 0.8107)
-    assert f"({answer.TARGET_FRACTION:.0%} of the best score): **ce**, first in 1 of 2" in text
-    assert "Every run was timed with the machine to itself." in text
+def test_each_scenario_read_is_true_of_answer_csv(make_bench):
+    out, _ = make_bench
+    table = answer.read(out)
+    picks = pd.read_csv(out / "picks.csv", keep_default_na=False).set_index("scenario")
+    for scenario, noise in (("clean", "none"), ("noisy", "sym:0.4")):
+        mine = table[table["noise"] == noise]
+        alive = mine["verdict"].isin(["best", "equivalent", "undecided"]) & (mine["diverged"] == 0)
+        named = picks.loc[scenario, "pick"] or picks.loc[scenario, "set"]
+        assert set(named.split(";")) == set(mine.loc[alive, "loss"]), scenario
+    assert picks.loc["clean", "pick"] == "" and picks.loc["clean", "set"] == "ce;gce"
+    assert picks.loc["noisy", "pick"] == "gce"
+    assert not picks.loc["long_tailed", "measured"]
 
 
-def test_mean_ranks_over_both_noise_levels(make_bench):
-    _, text = make_bench
-    ranks = {row.split(" | ")[0][2:]: row.split(" | ")[2:5]
-             for row in rows_of(text, "### Mean rank over workloads")}  # fmt: skip
-    assert ranks == {"ce": ["1.50", "2 of 2", "1"], "gce": ["1.50", "2 of 2", "2"],
-                     "l1": ["3.00", "2 of 2", "0"]}  # fmt: skip
+def test_found_table_reads_answer_csv_and_fills_the_markers(make_bench, tmp_path):
+    out, _ = make_bench
+    rows = {r["scenario"]: r for r in found.rows(out)}
+    assert rows["noisy"]["pick"] == "gce" and rows["clean"]["set"] == "ce;gce"
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- found:begin -->\nPLACEHOLDER\n<!-- found:end -->\nrest\n")
+    assert found.main([str(out), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "PLACEHOLDER" not in text and text.startswith("intro") and text.endswith("rest\n")
+    assert "| [Noisy labels](" in text and "README.md#noisy-labels) | `gce` |" in text
+    readme.write_text("no markers\n")
+    assert found.main([str(out), "--readme", str(readme)]) == 1
 
 
-@pytest.fixture(scope="module")
-def several(tmp_path_factory):
-    """Two datasets × one model; the long-tailed one is known by its name only (not loaded)."""
-    frame = pd.concat([study({"none": CLEAN}),
-                       study({"none": TAIL}, dataset="fashion_mnist_lt:ratio=10")])  # fmt: skip
-    out = folder(tmp_path_factory.mktemp("several"), frame)
-    return out, write_report(out).read_text()
-
-
-def test_several_workloads_answer_before_the_list_and_the_details(several):
-    _, text = several
-    where = text.index("## Which loss should I use?")
-    assert text.index("## Environment") < where < text.index("## Workloads")
-    assert where < text.index("### Accuracy")
-    assert len(rows_of(text)) == 2
-
-
-def test_long_tailed_by_name_ranks_by_balanced_accuracy(several):
-    _, text = several
-    tail = next(row for row in rows_of(text) if "fashion_mnist_lt" in row).split(" | ")
-    assert tail[1:2] == ["balanced acc"] and tail[4] == "logit_adjusted (0.7100)"
-    assert next(r for r in rows_of(text) if "_lt" not in r).split(" | ")[1] == "test acc"
-    assert "**Long-tailed data**: **logit_adjusted**" in text
-    assert "mean balanced acc 0.7100" in line_of(text, "Long-tailed data")
-
-
-def test_long_tailed_from_the_training_prior_else_from_the_name():
-    labels = torch.tensor([0] * 8 + [1] * 5 + [2] * 5)  # 8 / 5 = 1.6 > 1.5
-    data = Dataset(torch.zeros(18, 2), labels, torch.zeros(3, 2), torch.arange(3),
-                   classes=("a", "b", "c"))  # fmt: skip
-    assert answer.long_tailed(SimpleNamespace(data=data, dataset="anything"))
-    even = Dataset(torch.zeros(3, 2), torch.arange(3), torch.zeros(3, 2), torch.arange(3),
-                   classes=("a", "b", "c"))  # fmt: skip
-    assert not answer.long_tailed(SimpleNamespace(data=even, dataset="cifar_lt"))  # data decide
-    assert answer.long_tailed(SimpleNamespace(data=None, dataset="fashion_mnist_lt:ratio=10"))
-    assert not answer.long_tailed(SimpleNamespace(data=None, dataset="digits"))
-
-
-def test_one_seed_says_ties_cannot_be_judged(tmp_path):
-    out = folder(tmp_path, study({"none": {k: (s, a[:1]) for k, (s, a) in CLEAN.items()}}))
-    text = section(out)
-    assert rows_of(text)[0].split(" | ")[5] == "cannot be judged (one seed)"
-    assert "Ties with it cannot be judged: one seed." in line_of(text, "Clean labels")
-
-
-def test_a_diverged_run_scores_zero_and_is_named(tmp_path):
+def test_a_diverged_run_is_counted_not_averaged_and_never_best(tmp_path):
     frame = study({"none": CLEAN})
     gone = (frame["loss"] == "ce") & (frame["seed"] == 2) & (frame["epoch"] == EPOCHS)
-    frame.loc[gone, "status"] = "diverged"
-    text = section(folder(tmp_path, frame))
-    assert "Diverged (scored 0): ce seed 2 on fashion_mnist · linear · clean." in text
-    assert rows_of(text)[0].split(" | ")[4] == "gce (0.8530)"
-    ranks = {row.split(" | ")[0][2:]: row.split(" | ")[2]
-             for row in rows_of(text, "### Mean rank over workloads")}  # fmt: skip
-    assert ranks["ce"] == "3.00"  # (0.85 + 0.86 + 0) / 3 is below l1's 0.78
+    frame.loc[gone, ["status", "test_acc"]] = ["diverged", 0.1]
+    section(folder(tmp_path, frame))
+    ce = answer.read(tmp_path).set_index("loss").loc["ce"]
+    assert ce["diverged"] == 1 and ce["score"] == pytest.approx(0.855)  # seeds 0, 1 only
+    assert ce["verdict"] not in ("best", "equivalent")
+    assert answer.read(tmp_path).set_index("loss").loc["gce", "verdict"] == "best"
 
 
-@pytest.mark.parametrize(("shared", "said"), [
-    ([True, True], "every run was timed alike, so the time profile compares runs that shared"),
-    ([False, True], "are in fashion_mnist · linear · sym:0.4; within each workload every run"),
-    ([False, [True, False, False]],
-     "in fashion_mnist · linear · sym:0.4 they mix with runs timed alone"),
-])  # fmt: skip
-def test_concurrent_timings_are_said(tmp_path, shared, said):
-    noisy = study({"sym:0.4": NOISY})
-    noisy["concurrent"] = noisy["seed"].map(dict(enumerate(np.broadcast_to(shared[1], 3))))
-    frame = pd.concat([study({"none": CLEAN}, concurrent=shared[0]), noisy])
-    assert said in section(folder(tmp_path, frame, ("none", "sym:0.4")))
+def test_a_single_seed_folder_gets_no_answer(tmp_path):
+    out = folder(tmp_path, study({"none": {k: (s, a[:1]) for k, (s, a) in CLEAN.items()}}))
+    assert section(out) == "" and not (out / "answer.csv").exists()
 
 
-def test_calibrated_use_names_the_lowest_ece_from_the_saved_weights(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    labels = torch.tensor([0] * 12 + [1] * 6 + [2] * 6)  # long-tailed by its training prior
-    data = Dataset(torch.randn(24, 4, generator=g), labels, torch.randn(30, 4, generator=g),
-                   torch.arange(30) % 3, classes=("a", "b", "c"), spec="skewed")  # fmt: skip
-    plan = {"none": {k: v for k, v in TAIL.items()}}
-    out = folder(tmp_path, study(plan, dataset="skewed"))
-    (out / "weights").mkdir()
-    for loss, scale in (("ce", 3.0), ("logit_adjusted", 0.3)):
-        for seed in range(3):
-            config = RunConfig(loss, seed=seed, dataset="skewed", model="linear")
-            weights = {"W": scale * torch.randn(4, 3, generator=g), "b": torch.zeros(3)}
-            torch.save(weights, out / "weights" / f"{slug(config)}.pt")
-    text = section(out, {"skewed": data})
-    ece = {}
-    for loss in ("ce", "logit_adjusted"):
-        runs = [SimpleNamespace(loss=loss, device="cpu", seed=s, dataset="skewed",
-                                model="linear") for s in range(3)]  # fmt: skip
-        ece[loss] = np.mean([calibration.metrics(evaluation.load_model(out, r).scores(
-            data.test_x), data.test_y)["ece"] for r in runs])  # fmt: skip
-    lead = min(ece, key=ece.get)
-    line = line_of(text, "Calibrated")
-    assert line.startswith(f"- **Calibrated probabilities**: **{lead}**, the lowest")
-    assert f"ECE {ece[lead]:.4f}" in line
-    assert "**Long-tailed data**: **logit_adjusted**" in text  # from the data's prior
-    assert "not measured here" in line_of(text, "Clean labels")
+def test_the_long_tail_rule_is_a_prior_ratio_of_ten():
+    assert answer.long_tailed(10.0) and answer.long_tailed(100.0)
+    assert not answer.long_tailed(9.99) and not answer.long_tailed(1.68)  # breast_cancer
+    assert not answer.long_tailed(float("nan"))
+    labels = torch.tensor([0] * 20 + [1] * 2 + [2] * 4)  # 20 / 2 = 10
+    data = Dataset(
+        torch.zeros(26, 2), labels, torch.zeros(3, 2), torch.arange(3), classes=("a", "b", "c")
+    )
+    assert answer.prior_ratio(SimpleNamespace(data=data, dataset="x")) == pytest.approx(10.0)
+    assert (
+        answer.prior_ratio(SimpleNamespace(data=None, dataset="fashion_mnist_lt:ratio=100")) == 100
+    )
+    assert math.isnan(answer.prior_ratio(SimpleNamespace(data=None, dataset="digits")))
 
 
-def test_stacked_runs_reach_the_target_at_their_loss_s_speed_alone(tmp_path):
-    """A stack's runs all record the same share of its epochs; time to the target reads each
-    loss's epoch seconds from the serial timing phase instead."""
-    shares = {loss: (1.0, accs) for loss, (_, accs) in CLEAN.items()}
-    frame = study({"none": shares}, concurrent=True).assign(step_mode="stacked")
-    out = folder(tmp_path, frame)
-    alone = {"ce": 0.3, "gce": 0.2, "l1": 0.05}
-    study({"none": {loss: (s, [0.8]) for loss, s in alone.items()}}).to_csv(
-        out / "timing.csv", index=False)
-    text = section(out)
-    # ce and gce first reach 95% of the best at epoch 3: 3 × 0.2 s beats 3 × 0.3 s
-    assert rows_of(text)[0].split(" | ")[-1].startswith("gce (0.6 s)")
-    assert "count each epoch at the seconds their loss took trained alone" in text
-    (out / "timing.csv").unlink()  # without the timing phase: the shares, all alike
-    assert rows_of(section(out))[0].split(" | ")[-1].startswith("ce (3 s)")
+def test_the_calibration_pick_is_the_lowest_ece_with_its_interval(monkeypatch):
+    ece = {"a": [0.020, 0.021, 0.022], "b": [0.050, 0.052, 0.051], "c": [0.021, 0.023, 0.021]}
+    metrics = pd.DataFrame(
+        [
+            {
+                "loss": loss,
+                "device": "cpu",
+                "seed": s,
+                "scaling": scaling,
+                "ece": v if scaling == "before" else 0.01 + 0.001 * s,
+            }
+            for loss, values in ece.items()
+            for s, v in enumerate(values)
+            for scaling in ("before", "after")
+        ]
+    )
+    monkeypatch.setattr(calibration_section, "measured", lambda w: (metrics, None))
+    info = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "model": "linear",
+                "device": "cpu",
+                "n_test": 10_000,
+                "workload": object(),
+            }
+        ]
+    )
+    before = answer_facts.ece_answer(info, "before").set_index("loss")
+    assert before.loc["a", "verdict"] == "best" and before.loc["b", "verdict"] == "worse"
+    assert before.loc["c", "verdict"] == "equivalent"  # within ±0.5 points of ECE
+    assert before.loc["a", "score"] == pytest.approx(0.021)  # ECE, not −ECE
+    (lowest,) = answer_facts.lowest_ece(before.reset_index(), info, "before")
+    half = 4.3026527 * 0.001 / 3**0.5  # t(0.975, 2 df) · sd / √n
+    assert lowest["loss"] == "a" and lowest["ece"] == pytest.approx(0.021)
+    assert (lowest["lower"], lowest["upper"]) == pytest.approx((0.021 - half, 0.021 + half))
+    after = answer_facts.ece_answer(info, "after")
+    found_after = across.scenario(after, after[["dataset", "model", "noise"]])
+    # after scaling every loss has the same ECE per seed: no spread, nothing separates them
+    assert found_after["pick"] is None and found_after["set"] == ["a", "b", "c"]

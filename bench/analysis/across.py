@@ -1,0 +1,239 @@
+"""Across workloads: scenario picks, near-duplicate losses, and aggregates over independent units.
+
+The workloads of one dataset × model (its noise sweep, ``UNIT``) share the data, the seeds (so
+the initial weights and the batch order) and the tuning protocol: they are one unit, not
+independent votes. The aggregates here first average within a unit, then compare units:
+
+- the Friedman test and Nemenyi critical difference over units (autorank);
+- the interquartile mean (IQM) of normalised scores with a stratified bootstrap interval, and
+  each loss's probability of improvement over ``ce`` (rliable's metrics; the bootstrap is scipy's
+  over independent samples, one per unit, which is the stratified bootstrap);
+
+A loss is followed across workloads by ``entry`` (the suite spec a tuned loss came from), or by
+its ``loss`` spec where the frames have no ``entry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pandas as pd
+from autorank import autorank
+from rliable import metrics
+from scipy import stats as scipy_stats
+
+KEYS = ["dataset", "model", "noise"]
+UNIT = ["dataset", "model"]
+IN_CONTENTION = ("best", "equivalent", "undecided")
+REFERENCE = "ce"
+ALPHA = 0.05
+BOOTSTRAP = 2000
+# A workload with fewer seeds than this gives no run-level spread to an aggregate: left out.
+MIN_SEEDS = 2
+
+
+def entries(frame: pd.DataFrame) -> pd.Series:
+    """Each row's entry: the ``entry`` column where present and filled, else the ``loss``."""
+    if "entry" not in frame:
+        return frame["loss"]
+    entry = frame["entry"].astype(object)
+    return entry.where(entry.notna() & (entry != ""), frame["loss"])
+
+
+def in_contention(answer: pd.DataFrame) -> pd.Series:
+    """Rows of the verdict frame still in the running: best, equivalent or undecided, and no
+    diverged run."""
+    return answer["verdict"].isin(IN_CONTENTION) & (answer["diverged"] == 0)
+
+
+def scenario(answer: pd.DataFrame, workloads: pd.DataFrame) -> dict:
+    """Which entry to use over ``workloads`` (rows of KEYS) of the verdict frame ``answer``.
+
+    The set is the entries in contention (:func:`in_contention`) on every one of them; one
+    entry only when the evidence separates it from all others. Returns facts: ``workloads``
+    (KEYS tuples), ``set`` (entries, best mean score first), ``pick`` (the one entry, or None),
+    ``best`` (each workload's best entry), ``undecided`` (rows of the set still undecided),
+    ``seeds_needed`` (the median planning figure over those rows; NaN when none is finite),
+    ``seeds`` (the most seeds any of these workloads ran), ``score`` (per entry of the set, its
+    mean score over the workloads)."""
+    keys = workloads[KEYS].drop_duplicates()
+    mine = answer.merge(keys, on=KEYS).assign(entry=lambda f: entries(f))
+    mine["alive"] = in_contention(mine)
+    count = len(keys)
+    alive = mine.groupby("entry")["alive"].sum()
+    score = mine.groupby("entry")["score"].mean()
+    chosen = sorted(alive.index[alive == count], key=lambda e: (-score[e], e)) if count else []
+    rows = mine[mine["entry"].isin(chosen) & (mine["verdict"] == "undecided")]
+    needed = rows["seeds_needed"].replace(np.inf, np.nan).dropna()
+    best = mine[mine["verdict"] == "best"]
+    return {
+        "workloads": [tuple(k) for k in keys.itertuples(index=False)],
+        "set": chosen,
+        "pick": chosen[0] if len(chosen) == 1 else None,
+        "best": dict(zip(map(tuple, best[KEYS].to_numpy()), best["entry"], strict=True)),
+        "undecided": len(rows),
+        "seeds_needed": float(needed.median()) if len(needed) else math.nan,
+        "seeds": int(mine["seeds"].max()) if len(mine) else 0,
+        "score": {e: float(score[e]) for e in chosen},
+    }
+
+
+def near_duplicates(answer: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of entries whose mean scores are within the workload's margin of each other on
+    every workload both ran (at least two): one row per pair, ``entry`` and ``twin`` (the
+    second in name order), ``workloads`` shared and the largest gap seen."""
+    table = answer.assign(entry=entries(answer))
+    table = table[table["diverged"] == 0]
+    wide = table.pivot_table(index=KEYS, columns="entry", values="score")
+    margin = table.groupby(KEYS)["margin"].first().reindex(wide.index).to_numpy()[:, None]
+    names = list(wide.columns)
+    values = wide.to_numpy()
+    rows = []
+    for i, a in enumerate(names):
+        gaps = np.abs(values[:, i + 1 :] - values[:, [i]])
+        shared = ~np.isnan(gaps)
+        close = (gaps < margin) | ~shared
+        for j in np.flatnonzero(close.all(0) & (shared.sum(0) >= 2)):
+            rows.append(
+                {
+                    "entry": a,
+                    "twin": names[i + 1 + j],
+                    "workloads": int(shared[:, j].sum()),
+                    "largest_gap": float(np.nanmax(gaps[:, j])),
+                }
+            )
+    return pd.DataFrame(rows, columns=["entry", "twin", "workloads", "largest_gap"])
+
+
+def representatives(duplicates: pd.DataFrame, order: list[str]) -> dict[str, str]:
+    """{entry: the entry it is counted as}: walking ``order`` (best first), an entry that is a
+    near-duplicate of one already kept is counted as that one; every other as itself."""
+    pairs = {frozenset(p) for p in duplicates[["entry", "twin"]].itertuples(index=False)}
+    kept, counted = [], {}
+    for entry in order:
+        twin = next((k for k in kept if frozenset((k, entry)) in pairs), None)
+        counted[entry] = twin or entry
+        if twin is None:
+            kept.append(entry)
+    return counted
+
+
+def unit_runs(scores: pd.DataFrame, answer: pd.DataFrame) -> tuple[dict, pd.DataFrame, list]:
+    """Normalised scores per run, averaged within each unit (dataset × model).
+
+    A run's normalised score is its score ÷ the workload's best mean score. Within a unit, each
+    entry's value at seed s is the mean over the unit's workloads of its normalised score at s,
+    on the seeds every workload of the unit ran (workloads under ``MIN_SEEDS`` seeds are left
+    out); every unit keeps the same number R of seeds (the fewest any unit has, first by seed).
+    Entries with a diverged run, or missing from some workload used, are left out.
+
+    Returns ({entry: array (R, units)}, the unit × entry table of means, the workloads left out).
+    Shape: each array (R, U); the table (U, E).
+    """
+    runs = scores.assign(entry=entries(scores))
+    best = answer[answer["verdict"] == "best"].set_index(KEYS)["score"]
+    runs = runs.join(best.rename("best_score"), on=KEYS)
+    runs["value"] = runs["score"] / runs["best_score"]
+    failed = set(runs.loc[runs["diverged"].astype(bool), "entry"])
+    seeds = runs.groupby(KEYS)["seed"].nunique()
+    dropped = [k for k, n in seeds.items() if n < MIN_SEEDS]
+    used = runs[~runs.set_index(KEYS).index.isin(dropped) & ~runs["entry"].isin(failed)]
+    per_workload = used.groupby(KEYS)["entry"].agg(set)
+    common_entries = set.intersection(*per_workload) if len(per_workload) else set()
+    used = used[used["entry"].isin(common_entries)]
+    blocks = {}
+    for unit, group in used.groupby(UNIT, sort=False):
+        common = set.intersection(*group.groupby("noise")["seed"].agg(set))
+        wide = group[group["seed"].isin(common)].pivot_table(
+            index="seed", columns="entry", values="value", aggfunc="mean"
+        )  # the mean over the unit's noise levels at each seed
+        blocks[unit] = wide.sort_index()
+    if not blocks:
+        return {}, pd.DataFrame(), dropped
+    keep = min(len(b) for b in blocks.values())
+    arrays = {
+        e: np.stack([b[e].to_numpy()[:keep] for b in blocks.values()], axis=1)
+        for e in sorted(common_entries)
+    }
+    table = pd.DataFrame(
+        {e: a.mean(0) for e, a in arrays.items()}, index=[" · ".join(u) for u in blocks]
+    )
+    return arrays, table, dropped
+
+
+def critical_difference(table: pd.DataFrame):
+    """The Friedman test and Nemenyi post-hoc over units (rows) of entries (columns), by
+    autorank; None with fewer than two units or entries."""
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return None
+    with contextlib.redirect_stdout(io.StringIO()):  # autorank prints its tables
+        return autorank(table, alpha=ALPHA, verbose=False, force_mode="nonparametric")
+
+
+def _bootstrap(statistic, samples, seed=0):
+    result = scipy_stats.bootstrap(
+        samples,
+        statistic,
+        n_resamples=BOOTSTRAP,
+        vectorized=False,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def iqm(arrays: dict) -> pd.DataFrame:
+    """Per entry: the IQM of its normalised scores over runs × units (rliable) and its 95%
+    stratified bootstrap interval (runs resampled within each unit). Shape: arrays (R, U)."""
+    rows = []
+    for entry, array in arrays.items():
+        lower, upper = (
+            (math.nan, math.nan)
+            if array.shape[0] < 2
+            else _bootstrap(lambda *u: metrics.aggregate_iqm(np.stack(u, axis=-1)), tuple(array.T))
+        )
+        rows.append(
+            {
+                "entry": entry,
+                "iqm": float(metrics.aggregate_iqm(array)),
+                "lower": lower,
+                "upper": upper,
+            }
+        )
+    return pd.DataFrame(rows, columns=["entry", "iqm", "lower", "upper"])
+
+
+def improvement(arrays: dict, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per entry other than ``reference``: P(entry > reference), rliable's probability of
+    improvement (the Mann–Whitney statistic per unit, averaged over units) with its 95%
+    stratified bootstrap interval; empty without the reference."""
+    if reference not in arrays:
+        return pd.DataFrame(columns=["entry", "probability", "lower", "upper"])
+    y = arrays[reference]
+    units = y.shape[1]
+    rows = []
+    for entry, x in arrays.items():
+        if entry == reference:
+            continue
+        lower, upper = (
+            (math.nan, math.nan)
+            if x.shape[0] < 2
+            else _bootstrap(
+                lambda *u: metrics.probability_of_improvement(
+                    np.stack(u[:units], axis=-1), np.stack(u[units:], axis=-1)
+                ),
+                (*x.T, *y.T),
+            )
+        )
+        rows.append(
+            {
+                "entry": entry,
+                "probability": float(metrics.probability_of_improvement(x, y)),
+                "lower": lower,
+                "upper": upper,
+            }
+        )
+    return pd.DataFrame(rows, columns=["entry", "probability", "lower", "upper"])

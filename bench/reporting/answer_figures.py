@@ -1,0 +1,208 @@
+"""The answer's figures, drawn from its facts and the verdict frame: the heatmap of gaps marked by
+verdict (the report's first picture), the critical-difference diagram, the IQM and probability
+of improvement with their intervals, and the performance profiles as small multiples per family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from autorank import plot_stats
+
+from bench.analysis import profiles
+from bench.reporting import families, figures
+
+KEYS = profiles.KEYS
+# Gaps beyond this many accuracy points share the darkest colour (the number is still written).
+GAP_CAP = 10.0
+MARKS = {"best": "★", "equivalent": "≈", "worse": "✗", "undecided": "?"}
+DELTA_MAX, TAU_MAX = 0.10, 10.0
+
+
+def draw(facts: dict, answer: pd.DataFrame, where) -> dict:
+    """{figure: Markdown image} for the template; a figure with nothing to show is left out."""
+    shown = {
+        "heatmap": figures.image(
+            "gap to the best by verdict", heatmap(answer), where, "answer_heatmap.png"
+        )
+    }
+    result = facts["aggregate"]["cd"]
+    if result is not None:
+        shown["cd"] = figures.image(
+            "critical difference diagram", critical(result), where, "answer_cd.png"
+        )
+    if len(facts["aggregate"]["iqm"]):
+        shown["iqm"] = figures.image(
+            "IQM and probability of improvement",
+            intervals(facts["aggregate"]),
+            where,
+            "answer_iqm.png",
+        )
+    shown["profiles"] = figures.image(
+        "performance profiles per family",
+        profile_grid(facts["gaps"], facts["ratios"]),
+        where,
+        "answer_profiles.png",
+    )
+    return shown
+
+
+def heatmap(answer: pd.DataFrame):
+    """Losses (rows, by family) × workloads (columns): the gap to the workload's best mean score
+    in accuracy points (colour, capped at GAP_CAP), with the verdict's mark and the number of
+    diverged runs written in each cell."""
+    answer = answer.assign(
+        entry=answer["entry"].fillna(answer["loss"]) if "entry" in answer else answer["loss"],
+        column=[_short(k) for k in answer[KEYS].itertuples(index=False)],
+    )
+    best = answer[answer["verdict"] == "best"].set_index("column")["score"]
+    answer["gap"] = 100 * (best.reindex(answer["column"]).to_numpy() - answer["score"])
+    columns = list(dict.fromkeys(answer["column"]))
+    mean_gap = answer.groupby("entry")["gap"].mean()
+    rows = sorted(mean_gap.index, key=lambda e: (families.rank(families.family(e)), mean_gap[e]))
+    gap = answer.pivot(index="entry", columns="column", values="gap").reindex(rows)[columns]
+    mark = answer.pivot(index="entry", columns="column", values="verdict").reindex(rows)[columns]
+    lost = answer.pivot(index="entry", columns="column", values="diverged").reindex(rows)[columns]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(columns), 1.2 + 0.3 * len(rows)))
+    image = ax.imshow(
+        gap.clip(upper=GAP_CAP).to_numpy(dtype=float),
+        cmap="Reds",
+        vmin=0,
+        vmax=GAP_CAP,
+        aspect="auto",
+    )
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            verdict = mark.iat[i, j]
+            if not isinstance(verdict, str):
+                continue
+            value = gap.iat[i, j]
+            text = (
+                MARKS[verdict]
+                if verdict == "best"
+                else (f"{MARKS[verdict]}{value:.1f}" if math.isfinite(value) else MARKS[verdict])
+            )
+            if lost.iat[i, j] > 0:
+                text += f" d{int(lost.iat[i, j])}"
+            dark = math.isfinite(value) and value > 0.6 * GAP_CAP
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if dark else "black",
+            )
+    ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{e}  ({families.family(e)})" for e in rows], fontsize=7)
+    ax.grid(False)
+    bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label(f"points below the best (capped at {GAP_CAP:g})", fontsize=8)
+    ax.set_title(
+        "Gap to each workload's best: ★ best, ≈ equivalent, ? undecided, ✗ worse "
+        "(d: diverged runs)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def critical(result):
+    """autorank's critical-difference diagram of the Nemenyi test over units."""
+    with contextlib.redirect_stdout(io.StringIO()):  # autorank prints its tables
+        ax = plot_stats(result, allow_insignificant=True, width=9)
+    fig = ax.figure
+    fig.suptitle(
+        "Mean rank over dataset × model units (Friedman, Nemenyi critical difference)",
+        fontsize=9,
+        y=1.15,
+    )
+    return fig
+
+
+def intervals(aggregate: dict):
+    """Two dot plots with 95% bootstrap intervals: the IQM of normalised scores per loss, and
+    P(loss > ce)."""
+    iqm = aggregate["iqm"].sort_values("iqm")
+    better = aggregate["improvement"].sort_values("probability")
+    height = 1.2 + 0.24 * max(len(iqm), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, height))
+    for ax, frame, value, label in (
+        (axes[0], iqm, "iqm", "IQM of score ÷ workload's best"),
+        (axes[1], better, "probability", "P(loss > ce)"),
+    ):
+        y = np.arange(len(frame))
+        colours = [
+            families.family_palette().get(families.family(e), "grey") for e in frame["entry"]
+        ]
+        ax.hlines(y, frame["lower"], frame["upper"], color=colours, lw=2)
+        ax.scatter(frame[value], y, color=colours, zorder=3, s=14)
+        ax.set_yticks(y, frame["entry"], fontsize=7)
+        ax.set(xlabel=label)
+    if len(better):
+        axes[1].axvline(0.5, color="grey", ls="--", lw=0.8)
+        axes[1].set_xlim(0, 1)
+    else:
+        axes[1].set_visible(False)
+    fig.suptitle(
+        f"Over {len(aggregate['units'])} dataset × model units, {aggregate['runs']} "
+        "seeds each (stratified bootstrap, 95%)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
+    """Performance profiles as small multiples: a column per loss family (at most a few lines
+    each), the accuracy profile above and the time profile below, shared scales."""
+    groups = families.groups(gaps)
+    fig, axes = plt.subplots(
+        2, max(len(groups), 1), squeeze=False, sharey=True, figsize=(3.0 * max(len(groups), 1), 5.4)
+    )
+    for column, (name, group) in enumerate(groups):
+        for row, (measure, low, high) in enumerate(
+            ((gaps, 0.0, DELTA_MAX), (ratios, 1.0, TAU_MAX))
+        ):
+            grid = profiles.breakpoints(measure, low, high)
+            share = profiles.profile(measure, grid).pivot(index="x", columns="loss", values="share")
+            ax = axes[row, column]
+            for loss in group["loss"].unique():
+                if loss in share:
+                    ax.step(share.index, share[loss], where="post", lw=1.2, label=loss)
+            ax.set(xlim=(low, high), ylim=(-0.02, 1.02))
+            if row:
+                ax.set_xscale("log")
+                ax.set_xticks([1, 2, 5, 10], ["1", "2", "5", "10"])
+                ax.set_xlabel("τ (time ÷ fastest)", fontsize=8)
+            else:
+                ax.set_title(name, fontsize=9)
+                ax.set_xlabel("δ (below the best)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    for column in range(len(groups)):
+        handles, labels = axes[0, column].get_legend_handles_labels()
+        axes[1, column].legend(
+            handles,
+            labels,
+            fontsize=6,
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+        )
+    axes[0, 0].set_ylabel("share of workloads within δ", fontsize=8)
+    axes[1, 0].set_ylabel("share within τ× the fastest", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _short(key) -> str:
+    dataset, model, noise = key
+    model = model.replace("mlp:hidden=", "mlp")
+    dataset = dataset.replace("fashion_mnist", "fmnist").replace("breast_cancer", "bcancer")
+    return f"{dataset}·{model}·{'clean' if noise == 'none' else noise}"

@@ -1,0 +1,174 @@
+"""Across workloads on hand-built frames: scenario sets, near-duplicates, the aggregation of a
+unit's dependent workloads, and the aggregates' inputs and outputs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.analysis import across
+
+KEYS = ["dataset", "model", "noise"]
+
+
+def verdict_rows(table: dict) -> pd.DataFrame:
+    """A verdict frame from {(dataset, model, noise): {loss: (verdict, score[, diverged])}}."""
+    rows = []
+    for (dataset, model, noise), losses in table.items():
+        for loss, (verdict, score, *lost) in losses.items():
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "noise": noise,
+                    "loss": loss,
+                    "verdict": verdict,
+                    "score": score,
+                    "diverged": lost[0] if lost else 0,
+                    "margin": 0.005,
+                    "seeds": 5,
+                    "seeds_needed": 8.0,
+                    "diff": 0.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+A, B = ("d", "linear", "none"), ("e", "linear", "none")
+
+
+def test_a_pick_only_when_every_other_loss_is_out_somewhere():
+    answer = verdict_rows(
+        {
+            A: {"a": ("best", 0.9), "b": ("worse", 0.8), "c": ("undecided", 0.89)},
+            B: {"a": ("undecided", 0.7), "b": ("best", 0.72), "c": ("worse", 0.6)},
+        }
+    )
+    both = across.scenario(answer, answer[KEYS])
+    assert both["set"] == ["a"] and both["pick"] == "a"  # b worse on A, c worse on B
+    only_a = across.scenario(answer, answer[answer["dataset"] == "d"][KEYS])
+    assert only_a["set"] == ["a", "c"] and only_a["pick"] is None
+    assert only_a["undecided"] == 1 and only_a["seeds_needed"] == 8.0
+    assert only_a["best"] == {A: "a"}
+
+
+def test_a_diverged_loss_is_out_of_contention_and_a_missing_one_too():
+    answer = verdict_rows(
+        {
+            A: {"a": ("best", 0.9), "b": ("undecided", 0.89, 1)},
+            B: {"a": ("undecided", 0.7), "b": ("best", 0.72), "c": ("best", 0)},
+        }
+    )
+    found = across.scenario(answer, answer[KEYS])
+    assert found["set"] == ["a"]  # b diverged once on A; c never ran on A
+
+
+def test_near_duplicates_are_within_the_margin_on_every_shared_workload():
+    answer = verdict_rows(
+        {
+            A: {"a": ("best", 0.900), "b": ("undecided", 0.898), "c": ("undecided", 0.880)},
+            B: {"a": ("best", 0.700), "b": ("undecided", 0.703), "c": ("undecided", 0.699)},
+        }
+    )
+    pairs = across.near_duplicates(answer)
+    assert pairs[["entry", "twin"]].values.tolist() == [["a", "b"]]
+    assert pairs["largest_gap"].iloc[0] == pytest.approx(0.003)
+    counted = across.representatives(pairs, ["b", "a", "c"])
+    assert counted == {"b": "b", "a": "b", "c": "c"}
+
+
+def runs(unit, noise, per_loss):
+    return [
+        {
+            "dataset": unit[0],
+            "model": unit[1],
+            "noise": noise,
+            "loss": loss,
+            "seed": s,
+            "score": v,
+            "diverged": False,
+        }
+        for loss, values in per_loss.items()
+        for s, v in enumerate(values)
+    ]
+
+
+def test_a_noise_sweep_is_one_unit_averaged_per_seed_then_compared():
+    # unit d·linear: clean and sym:0.4, two seeds each; unit e·linear: clean only, three seeds
+    scores = pd.DataFrame(
+        runs(("d", "linear"), "none", {"a": [0.8, 0.8], "b": [0.4, 0.8]})
+        + runs(("d", "linear"), "sym:0.4", {"a": [0.5, 0.5], "b": [0.5, 0.25]})
+        + runs(("e", "linear"), "none", {"a": [0.9, 0.9, 0.9], "b": [0.45, 0.9, 0.9]})
+    )
+    answer = pd.DataFrame(
+        [
+            {"dataset": "d", "model": "linear", "noise": "none", "verdict": "best", "score": 0.8},
+            {
+                "dataset": "d",
+                "model": "linear",
+                "noise": "sym:0.4",
+                "verdict": "best",
+                "score": 0.5,
+            },
+            {"dataset": "e", "model": "linear", "noise": "none", "verdict": "best", "score": 0.9},
+        ]
+    ).assign(loss="a")
+    arrays, table, dropped = across.unit_runs(scores, answer)
+    # normalised (÷ best mean): d clean b = 0.5, 1; d sym b = 1, 0.5 → per seed (0.75, 0.75);
+    # e clean b = 0.5, 1, 1 → its first two seeds (every unit keeps the fewest: 2)
+    assert arrays["b"].shape == (2, 2)
+    assert arrays["b"][:, 0].tolist() == pytest.approx([0.75, 0.75])
+    assert arrays["b"][:, 1].tolist() == pytest.approx([0.5, 1.0])
+    assert arrays["a"] == pytest.approx(np.ones((2, 2)))
+    assert list(table.index) == ["d · linear", "e · linear"] and dropped == []
+    assert table.loc["d · linear", "b"] == pytest.approx(0.75)
+
+
+def test_a_single_seed_workload_is_left_out_of_the_aggregates():
+    scores = pd.DataFrame(
+        runs(("d", "linear"), "none", {"a": [0.8, 0.8], "b": [0.7, 0.6]})
+        + runs(("d", "linear"), "sym:0.4", {"a": [0.5], "b": [0.4]})
+    )
+    answer = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "model": "linear",
+                "noise": n,
+                "verdict": "best",
+                "score": s,
+                "loss": "a",
+            }
+            for n, s in (("none", 0.8), ("sym:0.4", 0.5))
+        ]
+    )
+    arrays, _, dropped = across.unit_runs(scores, answer)
+    assert dropped == [("d", "linear", "sym:0.4")]
+    assert arrays["b"][:, 0].tolist() == pytest.approx([0.875, 0.75])
+
+
+def test_iqm_and_probability_of_improvement_with_intervals():
+    # 8 runs of one unit, values 1..8: the IQM is the mean of 3, 4, 5, 6 = 4.5
+    arrays = {"x": np.arange(1.0, 9.0)[:, None], "ce": np.full((8, 1), 4.5)}
+    iqm = across.iqm(arrays).set_index("entry")
+    assert iqm.loc["x", "iqm"] == pytest.approx(4.5)
+    assert iqm.loc["x", "lower"] <= 4.5 <= iqm.loc["x", "upper"]
+    better = across.improvement(arrays).set_index("entry")
+    # P(X > Y) + ½P(X = Y) with Y always 4.5: 4 of the 8 values above, none equal → 0.5
+    assert better.loc["x", "probability"] == pytest.approx(0.5)
+    assert list(better.index) == ["x"]
+    assert across.improvement({"x": arrays["x"]}).empty  # no ce to compare with
+
+
+def test_critical_difference_needs_two_units():
+    assert across.critical_difference(pd.DataFrame({"a": [1.0], "b": [0.9]})) is None
+    table = pd.DataFrame(
+        {
+            "a": [1.0, 0.99, 1.0, 0.98, 1.0],
+            "b": [0.9, 0.91, 0.8, 0.85, 0.7],
+            "c": [0.95, 0.9, 0.9, 0.9, 0.9],
+        }
+    )
+    result = across.critical_difference(table)
+    assert result.rankdf["meanrank"].idxmin() == "a" and math.isfinite(result.cd)
