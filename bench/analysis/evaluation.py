@@ -1,6 +1,7 @@
 """What the final weights say beyond accuracy: calibration and per-class errors.
 
-Reads OUT/weights/<slug>.pt of the clean runs (no label noise) and scores the test set.
+Reads the clean runs' (no label noise) weights from OUT/weights/<dataset>__<model>.pt
+(older folders: OUT/weights/<slug>.pt, one file per run) and scores the test set.
 Temperature scaling is fitted on the validation split of the training set
 (``Dataset.validation_split``): never on the test set. Those images were part of the final
 training run, so the fitted temperature slightly under-corrects overconfidence; the report says so.
@@ -8,6 +9,7 @@ training run, so the fitted temperature slightly under-corrects overconfidence; 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -15,23 +17,45 @@ import torch
 
 from bench import models
 from bench.analysis import calibration
-from bench.study.results import slug
+from bench.study.results import slug, weights_file
 from bench.training.config import RunConfig
 
 
 def load_model(out: Path, run):
     """The saved final model of a run (a RunConfig, or a row with its fields), on the CPU; None
-    when its weights are not there."""
-    config = run if isinstance(run, RunConfig) else RunConfig(
-        loss=run.loss, device=run.device, seed=int(run.seed),
-        noise=getattr(run, "noise", "none"), dataset=getattr(run, "dataset", "fashion_mnist"),
-        model=getattr(run, "model", "linear"),
+    when its weights are not there. Reads the workload's file (``weights_file``), else a folder
+    written before those existed: one file per run, OUT/weights/<slug>.pt."""
+    config = (
+        run
+        if isinstance(run, RunConfig)
+        else RunConfig(
+            loss=run.loss,
+            device=run.device,
+            seed=int(run.seed),
+            noise=getattr(run, "noise", "none"),
+            dataset=getattr(run, "dataset", "fashion_mnist"),
+            model=getattr(run, "model", "linear"),
+        )
     )
-    path = Path(out) / "weights" / f"{slug(config)}.pt"
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    key = slug(config)
+    path = weights_file(out, config.dataset, config.model)
+    state = None
+    if path.exists():  # copied: the cache's tensors are not handed out to be changed
+        saved = _workload_weights(str(path), path.stat().st_mtime_ns).get(key)
+        state = None if saved is None else {name: t.clone() for name, t in saved.items()}
+    if state is None:
+        old = Path(out) / "weights" / f"{key}.pt"
+        if not old.exists():
+            return None
+        state = torch.load(old, map_location="cpu", weights_only=True)
     return models.parse(config.model).from_state(state)
+
+
+@functools.lru_cache(maxsize=4)
+def _workload_weights(path: str, mtime_ns: int) -> dict[str, dict[str, torch.Tensor]]:
+    """{run slug: state_dict} of one workload's file, read once per version of the file (the
+    report loads dozens of runs from it)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def calibration_table(out: Path, runs: pd.DataFrame, data) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -4,9 +4,11 @@
 
 Every number in the report is computed from OUT's CSV files (results, tuning, speed, anatomy,
 reference, peers), the saved weights and the datasets; nothing is typed in by hand. One module
-per section, each a pandas view (bench.analysis.tables) turned into Markdown and a figure.
-A folder of one workload (dataset × model) gets one report; a folder of several lists them and
-gives each its own sections under its own heading.
+per section: the code computes the facts (pandas views of bench.analysis.tables, dicts), a
+Jinja2 template (templates/*.md.j2, through bench.reporting.prose) words them, and a figure
+function draws them. The finding comes first, "How fast, and why" last. A folder of one
+workload (dataset × model) gets one report; a folder of several lists them and gives each its
+own sections under its own heading.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ __all__ = ["write_report"]
 def write_report(out: Path, *, data: dict | None = None) -> Path:
     """Write OUT/README.md and its figures from OUT's files; return the README's path.
 
+    The order a reader needs: the title with its provenance, the finding (which loss, the
+    answer section), each workload's sections, the losses themselves, and last "How fast, and
+    why" (the machine and the commands, the grid's cost, speed, step anatomy, floors, batch
+    sizes, micro-benchmarks) for the people who build the tool.
+
     ``data`` maps dataset specs to loaded :class:`bench.datasets.Dataset` objects; a workload
     whose dataset is missing from it is loaded through the registry from run.json's data folder,
     and one that cannot be loaded loses only its data-dependent sections, with the reason.
@@ -51,49 +58,56 @@ def write_report(out: Path, *, data: dict | None = None) -> Path:
     meta = json.loads((out / "run.json").read_text())
     figures.theme()
     found = workloads.load(out, meta, data)
-    micro = microbench.section(out / "microbench.json")
     parts = [header.title(meta, found)]
+    if found:
+        parts.append(answer.section(found))
     if len(found) == 1:
         w = found[0]
-        parts += [header.notes(w), header.environment(meta), answer.section(found),
-                  cost.section(meta, found), *sections(w, micro),
-                  gradients.section(w), reading.section(w)]  # fmt: skip
+        parts += [
+            header.notes(w).strip(),
+            *sections(w),
+            gradients.section(w),
+            *([] if w.speed_only else [reading.section(w)]),
+        ]
     elif found:
-        parts += [header.environment(meta), answer.section(found), cost.section(meta, found),
-                  header.workload_list(found)]
+        parts.append(header.workload_list(found))
         for w in found:
-            parts += [header.workload_intro(w),
-                      *map(demote, [*sections(w), reading.section(w)])]  # fmt: skip
-        parts += [promote(micro), gradients.section(SimpleNamespace(out=out, prefix=""))]
-    else:
-        parts.append(header.environment(meta))
+            mine = [*sections(w), *([] if w.speed_only else [reading.section(w)])]
+            parts += [header.workload_intro(w), *map(demote, mine)]
+        parts.append(gradients.section(SimpleNamespace(out=out, prefix="")))
+    parts += how_fast(meta, found, microbench.section(out / "microbench.json"))
     path = out / "README.md"
     path.write_text("\n\n".join(p.strip() for p in parts if p and p.strip()) + "\n")
     return path
 
 
-def sections(w: Workload, micro: str = "") -> list[str]:
-    """One workload's sections, from what makes its losses comparable to its predictions."""
-    parts = [
-        header.comparability(w),
-        accuracy.section(w),
-        targets.section(w),
-        paired.section(w),
-        tuning.section(w),
-        learning.section(w),
-        speed.section(w, micro),
-        noise.section(w),
-    ]
+def sections(w: Workload) -> list[str]:
+    """One workload's sections for its users, from what makes its losses comparable to its
+    predictions. A speed-only workload (untuned rates, one seed) drops those that would pick a
+    loss from it: the targets, the paired comparisons and the best loss's predictions."""
+    parts = [header.comparability(w), accuracy.section(w)]
+    if not w.speed_only:
+        parts += [targets.section(w), paired.section(w)]
+    parts += [tuning.section(w), learning.section(w), noise.section(w)]
     if w.data is None:
         return parts + [f"## Calibration, per-class errors, predictions\n\nSkipped: {w.data_note}."]
-    return parts + [calibration.section(w), per_class.section(w), predictions.section(w)]
+    parts += [calibration.section(w), per_class.section(w)]
+    return parts + ([] if w.speed_only else [predictions.section(w)])
+
+
+def how_fast(meta: dict, found: list[Workload], micro: str) -> list[str]:
+    """The last part, for the people who build the tool: the machine and the commands, the
+    grid and its cost, each workload's speed (step times, the textbook loop, step anatomy and
+    floors, batch sizes) and the micro-benchmarks."""
+    parts = ["## How fast, and why", header.environment(meta), demote(cost.section(meta, found))]
+    for w in found:
+        if len(found) == 1:
+            parts.append(demote(speed.section(w)))
+        else:
+            parts.append(demote(speed.section(w, title=f"Speed: {w.title}")))
+    return parts + [micro]
 
 
 def demote(text: str) -> str:
     """Every heading of ``text`` one level down: a workload's sections under its heading."""
     return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
-
-
-def promote(text: str) -> str:
-    """Every heading of ``text`` one level up (a folder-level part written as a subsection)."""
-    return "\n".join(line[1:] if line.startswith("##") else line for line in text.splitlines())

@@ -8,14 +8,34 @@ import math
 import pandas as pd
 
 from bench.analysis import tables
-from bench.reporting import families, figures
+from bench.reporting import families, figures, prose
 from bench.reporting.markdown import accuracy as acc
-from bench.reporting.markdown import markdown_table, skipped
+from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
 
 
 def section(w: Workload) -> str:
-    table, reference = families.ordered(w.accuracy), w.caches["reference"]
+    """The accuracy table, the L-BFGS optimum and the peers beside it, the figures."""
+    table = families.ordered(w.accuracy)
+    shown, facts = accuracy_table(w, table)
+    facts.update(peers(w))
+    failed = w.caches["failures"]
+    return prose.render(
+        "accuracy",
+        table=markdown_table(shown),
+        speed_only=w.speed_only,
+        failures=failed.to_dict("records"),
+        **facts,
+        **figures_of(w, table),
+    )
+
+
+def accuracy_table(w: Workload, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The accuracy table as shown (one row per loss and device) and the facts beside it:
+    whether the imbalance metrics were measured, the L-BFGS optimum's iterations (or why it
+    was skipped), and the losses whose optimum did not converge."""
+    reference = w.caches["reference"]
     shown = pd.DataFrame(
         {
             "loss": table["run"],
@@ -34,56 +54,43 @@ def section(w: Workload) -> str:
             "train loss": table["train_loss"],
         }
     )
-    measured = table[list(tables.IMBALANCE)].notna().any().any()
-    if measured:  # runs of older versions did not measure them
+    imbalance = bool(table[list(tables.IMBALANCE)].notna().any().any())
+    if imbalance:  # runs of older versions did not measure them
         shown.insert(6, "balanced acc", table["balanced_acc"])
         shown.insert(7, "worst class", table["worst_class_acc"])
         shown.insert(8, "macro-F1", table["macro_f1"])
-    text = [
-        "## Accuracy",
-        "",
-        "Final test accuracy of the clean runs (no label noise), grouped by loss family and best "
-        "first within a family, mean ± sample standard deviation "
-        "over seeds with the half-width of the 95% confidence interval of the mean (Student's t)"
-        + (": beside it, the mean over seeds of the balanced accuracy (mean of per-class "
-           "recalls), the worst class's recall and the macro-F1 on the test set."
-           if measured else "."),
-    ]
-    unconverged = []
+    facts = {
+        "imbalance": imbalance,
+        "reference_iters": None,
+        "unconverged": [],
+        "reference_skipped": w.skipped("reference"),
+    }
     if not reference.empty:
         optimum = reference.set_index("loss")
         shown["L-BFGS optimum: test acc"] = table["loss"].map(optimum["test_acc"])
         shown["L-BFGS optimum: train loss"] = table["loss"].map(optimum["train_loss"])
-        shown.loc[table["trainer"] != "lossbench", shown.columns[-2:]] = math.nan
-        unconverged = [loss for loss, ok in tables.converged(table, reference).items() if not ok]
-        text[-1] += (
-            " For the convex losses, the last columns give the full-batch optimum of the same "
-            f"training objective found by L-BFGS (at most {int(reference['max_iter'].iloc[0])} "
-            "iterations, from the same init): the ceiling that SGD is chasing."
-        )
-    elif w.skipped("reference"):
-        text[-1] += " " + skipped("The L-BFGS optimum", w.skipped("reference"))
-    text += ["", markdown_table(shown)]
-    if unconverged:
-        text += ["", f"L-BFGS did not get below SGD's own training loss for "
-                 f"{', '.join(unconverged)} within its iterations: those columns are not yet the "
-                 "optimum (`make study` runs 500 iterations)."]  # fmt: skip
-    text += peers(w)
-    failed = w.caches["failures"]
-    if not failed.empty:
-        text += ["", "**Runs that failed on a worker** in the latest command (redone by the next "
-                 "one): " + "; ".join(f"{r.loss} seed {r.seed} ({r.noise}): {r.reason}"
-                                      for r in failed.itertuples()) + "."]  # fmt: skip
-    return "\n".join(text + figures_of(w, table))
+        shown.loc[table["trainer"] != TRAINER, shown.columns[-2:]] = math.nan
+        facts["reference_iters"] = int(reference["max_iter"].iloc[0])
+        facts["unconverged"] = [
+            loss for loss, ok in tables.converged(table, reference).items() if not ok
+        ]
+    return shown, facts
 
 
-def peers(w: Workload) -> list[str]:
-    """The scikit-learn peers on the same data, or why they were skipped."""
-    if w.skipped("peers"):
-        return ["", skipped("**Peers** (scikit-learn)", w.skipped("peers"))]
+def peers(w: Workload) -> dict:
+    """The scikit-learn peers on the same data (a Markdown table), the fits that scored no
+    better than guessing, or why the peers were skipped."""
+    facts = {
+        "peers_skipped": w.skipped("peers"),
+        "peers": "",
+        "peers_shared": False,
+        "failed_peers": [],
+        "guessing": math.nan,
+        "inputs": "inputs",
+    }
     cache = w.caches["peers"]
-    if cache.empty:
-        return []
+    if facts["peers_skipped"] or cache.empty:
+        return facts
     table = pd.DataFrame(
         {
             "peer": cache["peer"] + " (" + cache["loss"] + ")",
@@ -93,48 +100,59 @@ def peers(w: Workload) -> list[str]:
             "fit s": cache["fit_s"],
         }
     )
-    shared = cache["concurrent"].astype(str).eq("True").any() if "concurrent" in cache else False
-    text = [
-        "",
-        "**Peers** (scikit-learn on the same data and machine; float64, one seed; "
-        "scikit-learn's default step sizes, not tuned"
-        + ("; fitted on the Dask workers beside other runs, so their seconds are not "
-           "comparable with the speed table's" if shared else "") + "):",
-        "",
-        markdown_table(table),
-    ]
+    facts["peers"] = markdown_table(table)
+    if "concurrent" in cache:
+        facts["peers_shared"] = bool(cache["concurrent"].astype(str).eq("True").any())
     if w.num_classes:
-        inputs = "raw pixel inputs" if w.noun == "images" else "inputs"
-        guessing = 1 / w.num_classes
-        failed = table[cache["test_acc"] <= guessing]
-        if not failed.empty:
-            names = ", ".join(f"{p} ({a:.4f})" for p, a in zip(failed["peer"], failed["test acc"],
-                                                                 strict=True))  # fmt: skip
-            text += ["", f"{names} scored no better than guessing ({guessing:.2f}): scikit-learn's "
-                     "default step size (learning_rate='optimal') is too large for that loss on "
-                     f"these {inputs} and the fit diverged, so the row measures a failed fit, "
-                     "not the loss."]  # fmt: skip
-    return text
+        facts["guessing"] = 1 / w.num_classes
+        facts["inputs"] = "raw pixel inputs" if w.noun == "images" else "inputs"
+        failed = table[cache["test_acc"] <= facts["guessing"]]
+        facts["failed_peers"] = [
+            {"peer": p, "test_acc": a}
+            for p, a in zip(failed["peer"], failed["test acc"], strict=True)
+        ]
+    return facts
 
 
-def figures_of(w: Workload, table: pd.DataFrame) -> list[str]:
-    """The learning curves (test accuracy and training loss per epoch) and the final accuracies."""
+def figures_of(w: Workload, table: pd.DataFrame) -> dict[str, str]:
+    """The learning curves (test accuracy and training loss per epoch, a row per family, the
+    accuracy on one scale) and the final accuracies as dots with their 95% intervals."""
     clean = w.rows.merge(w.final.loc[w.final["noise"] == "none", tables.RUN], on=tables.RUN)
     style = "device" if clean["device"].nunique() > 1 else None
-    floor = max(0.6, clean["test_acc"].min() - 0.01) if not clean.empty else 0.6
     fig, axes = figures.family_rows(
-        clean, [("test_acc", {"title": "test accuracy per epoch (band: sd over seeds)",
-                              "ylabel": "test accuracy", "ylim": (floor, None)}),
-                ("train_loss", {"title": "training loss per epoch (each loss on its own scale)",
-                                "ylabel": "running mean of the trained loss", "yscale": "log"})],
-        style=style, errorbar="sd")  # fmt: skip
+        clean,
+        [
+            (
+                "test_acc",
+                {
+                    "title": "test accuracy per epoch (band: sd over seeds)",
+                    "ylabel": "test accuracy",
+                    "share": True,
+                },
+            ),
+            (
+                "train_loss",
+                {
+                    "title": "training loss per epoch (each loss on its own scale)",
+                    "ylabel": "trained loss (running mean)",
+                    "yscale": "log",
+                },
+            ),
+        ],
+        style=style,
+        errorbar="sd",
+    )
     figures.epoch_axes(fig, axes.flat)
-    text = ["", figures.image("learning curves", fig, w, "curves.png")]
+    curves = figures.image("learning curves", fig, w, "curves.png")
 
     finished = w.final[(w.final["noise"] == "none") & (w.final["status"] == "ok")]
     order = table.dropna(subset=["test_acc"])["run"].drop_duplicates().tolist()
-    fig = figures.bars(finished, y="run", x="test_acc", order=order, errorbar="sd",
-                       xlabel="final test accuracy",
-                       title="Final test accuracy by family (error bars: sd over seeds)")
-    fig.axes[0].set_xlim(max(0.5, finished["test_acc"].min() - 0.03), None)
-    return text + ["", figures.image("final accuracy", fig, w, "final_accuracy.png")]
+    fig = figures.dots(
+        finished,
+        y="run",
+        x="test_acc",
+        order=order,
+        xlabel="final test accuracy (dot: mean; line: 95% CI over seeds)",
+        title="Final test accuracy by family",
+    )
+    return {"curves": curves, "dots": figures.image("final accuracy", fig, w, "final_accuracy.png")}

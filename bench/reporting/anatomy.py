@@ -13,6 +13,7 @@ import seaborn as sns
 from bench.reporting import figures
 from bench.reporting.markdown import markdown_table, number, ratio
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
 from bench.training.floors import ANATOMY_PARTS, ANATOMY_ROUNDS, ANATOMY_STEPS
 
 
@@ -36,17 +37,24 @@ def section(w: Workload) -> str:
         shown["epoch µs/step"] = cache["epoch_us"].map(number)
         shown["× floor"] = (cache["epoch_us"] / cache["floor_us"]).map(ratio)
         shown["× gather floor"] = (cache["epoch_us"] / cache["gather_floor_us"]).map(ratio)
-    scores, update = (("the forward GEMM", "the gᵀx GEMM and the bias") if linear else
-                      ("the model's forward", "its backward pass and SGD update"))  # fmt: skip
+    scores, update = (
+        ("the forward GEMM", "the gᵀx GEMM and the bias")
+        if linear
+        else ("the model's forward", "its backward pass and SGD update")
+    )
     text = [
         "### Where a CPU step's time goes",
         "",
         f"Each part of the eager step timed on its own over the same {ANATOMY_STEPS} random "
         f"batches of {batch} (median µs): gather (the batch's rows of x and y, by index), scores "
         f"({scores}), loss (value and gradient), update ({update}), and the whole step."
-        + (f" Right after, at the same moment: the loss's own training epoch per step (the best "
-           f"of {ANATOMY_ROUNDS}, eager), over the GEMM floor and over the floor with the gather "
-           "(below)." if epochs else ""),
+        + (
+            f" Right after, at the same moment: the loss's own training epoch per step (the best "
+            f"of {ANATOMY_ROUNDS}, eager), over the GEMM floor and over the floor with the gather "
+            "(below)."
+            if epochs
+            else ""
+        ),
         "",
         markdown_table(shown),
     ]
@@ -66,7 +74,7 @@ def section(w: Workload) -> str:
 
 def floor_note(w: Workload, cache: pd.DataFrame, batch: int, linear: bool) -> list[str]:
     """The floor per step beside the same work inside the step, and the gather's cost."""
-    cpu = w.speed[(w.speed["device"] == "cpu") & (w.speed["trainer"] == "lossbench")]
+    cpu = w.speed[(w.speed["device"] == "cpu") & (w.speed["trainer"] == TRAINER)]
     if "floor_us" in cache and cache["floor_us"].notna().all():
         floor_us = cache["floor_us"].median()
     elif not cpu.empty:  # an anatomy.csv from before the epochs: the runs' own floor per step
@@ -80,9 +88,12 @@ def floor_note(w: Workload, cache: pd.DataFrame, batch: int, linear: bool) -> li
         f"The floor's {work} take {floor_us:,.0f} µs per step, reading their rows where "
         f"they lie in memory; inside the step, on the freshly gathered batch, they take "
         f"{work_us:,.0f} µs. The gather costs {cache['gather_us'].median():,.0f} µs"
-        + (", about as much as the GEMMs: a step that reshuffles by index pays for moving the "
-           "batch, and that, with the loss, is what separates an epoch from the floor."
-           if linear else "."),
+        + (
+            ", about as much as the GEMMs: a step that reshuffles by index pays for moving the "
+            "batch, and that, with the loss, is what separates an epoch from the floor."
+            if linear
+            else "."
+        ),
     ]
 
 

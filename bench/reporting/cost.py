@@ -9,8 +9,10 @@ import math
 import pandas as pd
 
 from bench.datasets import noise
+from bench.reporting import prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
 
 # The full cross-product: every noise level a dataset takes, this many seeds each.
 FULL_SYMMETRIC = ("sym:0.2", "sym:0.4", "sym:0.6", "sym:0.8")
@@ -29,12 +31,15 @@ def section(meta: dict, workloads: list[Workload]) -> str:
     lines = ["## The grid and its cost", ""]
     lines += [
         "Every command that wrote to this folder, in order, with its wall time on this machine "
-        "by phase (run.json's `commands`; the report itself is not included):", "",
-        markdown_table(_commands(commands)), "",
+        "by phase (run.json's `commands`; the report itself is not included):",
+        "",
+        markdown_table(_commands(commands)),
+        "",
     ]
     total = sum(c["seconds"] for c in commands)
-    lines.append(f"In all {_minutes(total)} of wall time for {sum(c['runs'] for c in commands)} "
-                 "runs.")  # fmt: skip
+    lines.append(
+        f"In all {_minutes(total)} of wall time for {sum(c['runs'] for c in commands)} runs."
+    )
     grid = _grids(workloads)
     if not grid.empty:
         lines += ["", "What each workload holds (finished runs):", "", markdown_table(grid)]
@@ -47,25 +52,38 @@ def section(meta: dict, workloads: list[Workload]) -> str:
 def _commands(commands: list[dict]) -> pd.DataFrame:
     rows = []
     for c in commands:
-        phases = ", ".join(f"{name} {_minutes(s)}" for name, s in c.get("phases", {}).items()
-                           if s >= 0.5)  # fmt: skip
-        rows.append({"workload": f"{c['dataset']} · {c['model']}",
-                     "status": c.get("status", ""), "runs trained": c.get("runs", 0),
-                     "workers": c.get("workers") or "cluster",
-                     "wall time": _minutes(c["seconds"]), "by phase": phases})  # fmt: skip
+        phases = ", ".join(
+            f"{name} {_minutes(s)}" for name, s in c.get("phases", {}).items() if s >= 0.5
+        )
+        rows.append(
+            {
+                "workload": f"{c['dataset']} · {c['model']}",
+                "status": c.get("status", ""),
+                "runs trained": c.get("runs", 0),
+                "workers": c.get("workers") or "cluster",
+                "wall time": _minutes(c["seconds"]),
+                "by phase": phases,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _grids(workloads: list[Workload]) -> pd.DataFrame:
     rows = []
     for w in workloads:
-        mine = w.final[w.final["trainer"] == "lossbench"]
+        mine = w.final[w.final["trainer"] == TRAINER]
         if mine.empty:
             continue
         seeds = mine.groupby("noise")["seed"].nunique()
         levels = ", ".join(f"{level} × {seeds[level]}" for level in _ordered(seeds.index))
-        rows.append({"workload": w.title, "losses": mine["loss"].nunique(),
-                     "noise × seeds": levels, "runs": len(mine)})  # fmt: skip
+        rows.append(
+            {
+                "workload": w.title,
+                "losses": mine["loss"].nunique(),
+                "noise × seeds": levels,
+                "runs": len(mine),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -76,7 +94,7 @@ def full_product(commands: list[dict], workloads: list[Workload]) -> str | None:
     total, parts = 0.0, []
     for w in workloads:
         measured = cost.get((w.dataset, w.model))
-        mine = w.final[w.final["trainer"] == "lossbench"]
+        mine = w.final[w.final["trainer"] == TRAINER]
         if measured is None or mine.empty:
             continue
         per_run, tuning = measured
@@ -108,8 +126,10 @@ def _worker_seconds(commands: list[dict]) -> dict[tuple[str, str], tuple[float, 
         if c.get("status") != "finished" or not workers or not c.get("runs"):
             continue
         training = phases.get("training", 0.0) * workers
-        cost[(c["dataset"], c["model"])] = (training / c["runs"],
-                                            phases.get("tuning", 0.0) * workers)  # fmt: skip
+        cost[(c["dataset"], c["model"])] = (
+            training / c["runs"],
+            phases.get("tuning", 0.0) * workers,
+        )
     return cost
 
 
@@ -117,12 +137,11 @@ def _ordered(levels) -> list[str]:
     return sorted(levels, key=lambda s: (s != "none", *noise.parse(s)))
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+_minutes = prose.duration
 
 
 def _hours(seconds: float) -> str:
     if seconds < 5400:
         minutes = math.ceil(seconds / 60)
-        return f"{minutes} minute{'s' if minutes > 1 else ''}"
+        return prose.count(minutes, "minute")
     return f"{seconds / 3600:.1f} hours"

@@ -23,8 +23,9 @@ def rank(name: str) -> int:
     return order.index(name) if name in order else len(order)
 
 
-def ordered(table: pd.DataFrame, by: str = "test_acc", ascending: bool = False,
-            loss: str = "loss") -> pd.DataFrame:
+def ordered(
+    table: pd.DataFrame, by: str = "test_acc", ascending: bool = False, loss: str = "loss"
+) -> pd.DataFrame:
     """``table`` with a ``family`` column after ``loss``, sorted by family, then by ``by``
     (best accuracy first by default; NaN last); the index is reset."""
     if "family" in table:
@@ -33,8 +34,9 @@ def ordered(table: pd.DataFrame, by: str = "test_acc", ascending: bool = False,
     table = table.copy()
     table.insert(table.columns.get_loc(loss) + 1, "family", names)
     table["_rank"] = names.map(rank)
-    table = table.sort_values(["_rank", by], ascending=[True, ascending], na_position="last",
-                              kind="stable")  # fmt: skip
+    table = table.sort_values(
+        ["_rank", by], ascending=[True, ascending], na_position="last", kind="stable"
+    )
     return table.drop(columns="_rank").reset_index(drop=True)
 
 

@@ -40,37 +40,120 @@ def epoch_axes(fig, axes) -> None:
     fig.subplots_adjust(wspace=0.3)
 
 
-def family_rows(frame, panels, *, x: str = "epoch", hue: str = "run", style: str | None = None,
-                width: float = 5.5, height: float = 2.5, **line):
-    """Line plots with one row of axes per loss family (bench.suite.FAMILY_ORDER) and one column
-    per panel, a legend per row outside the right panel.
+def family_rows(
+    frame,
+    panels,
+    *,
+    x: str = "epoch",
+    hue: str = "run",
+    style: str | None = None,
+    width: float = 5.5,
+    height: float = 2.5,
+    **line,
+):
+    """Small multiples: one row of axes per loss family (bench.suite.FAMILY_ORDER), so no axis
+    holds more than a family's lines, and one column per panel, a legend per row outside the
+    right panel. Each column's title is on its top row, each row's family on its left axis.
 
     ``frame`` is tidy, with ``loss``, ``hue`` and ``x`` columns; ``panels`` is a list of (y column,
-    axes settings for ``ax.set``). Returns (fig, axes) with axes of shape (families, panels).
+    axes settings for ``ax.set``); a setting ``share=True`` gives that column one y range over
+    every row (panels that compare), ``share="data"`` the same range fitted to the data with a
+    margin and 0 at the bottom. Columns without a value are dropped. Returns (fig, axes) with
+    axes of shape (families, panels).
     """
+    panels = [(y, settings) for y, settings in panels if frame[y].notna().any()]
     rows = families.groups(frame)
     palette = families.palette(frame[hue])
-    fig, axes = plt.subplots(max(len(rows), 1), len(panels), squeeze=False,
-                             figsize=(width * len(panels), height * max(len(rows), 1)))
-    for row, (name, group) in zip(axes, rows, strict=False):
+    fig, axes = plt.subplots(
+        max(len(rows), 1),
+        max(len(panels), 1),
+        squeeze=False,
+        figsize=(width * len(panels), height * max(len(rows), 1)),
+    )
+    for r, (row, (name, group)) in enumerate(zip(axes, rows, strict=False)):
         for i, (ax, (y, settings)) in enumerate(zip(row, panels, strict=True)):
             last = i == len(panels) - 1
             # columns measured at some epochs only (loop.TRAIN_METRICS) join their points
-            sns.lineplot(group.dropna(subset=[y]), x=x, y=y, hue=hue, palette=palette,
-                         style=style, ax=ax, legend=last, **line)  # fmt: skip
-            settings = dict(settings)
-            title = settings.pop("title", "")
+            sns.lineplot(
+                group.dropna(subset=[y]),
+                x=x,
+                y=y,
+                hue=hue,
+                palette=palette,
+                style=style,
+                ax=ax,
+                legend=last,
+                **line,
+            )
+            settings = {k: v for k, v in settings.items() if k not in ("title", "share")}
             if settings.get("yscale") == "log" and not (group[y] > 0).any():
                 settings.pop("yscale")  # a family whose values are all 0 (margins met)
+            if i == 0:
+                settings["ylabel"] = f"{name}\n{settings.get('ylabel', y)}"
             ax.set(**settings)
-            ax.set_title(f"{name} · {title}" if title else name, fontsize=9)
+            ax.set_title(dict(panels[i][1]).get("title", "") if r == 0 else "", fontsize=9)
             ax.tick_params(which="both", labelsize=7)
             ax.xaxis.label.set_size(8)
             ax.yaxis.label.set_size(8)
             if last and ax.get_legend() is not None:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7, frameon=False)
+    for i, (y, settings) in enumerate(panels):
+        share = settings.get("share")
+        if share == "data":
+            top = frame[y].max()
+            for ax in axes[:, i]:
+                ax.set_ylim(0, top * 1.1 if top > 0 else 1)
+        elif share:
+            low = min(ax.get_ylim()[0] for ax in axes[:, i])
+            high = max(ax.get_ylim()[1] for ax in axes[:, i])
+            for ax in axes[:, i]:
+                ax.set_ylim(low, high)
     fig.tight_layout()
     return fig, axes
+
+
+def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
+    """A dot per run of ``order`` (already grouped by family) at its mean over seeds, with its
+    95% confidence interval (Student's t over the seeds) as a line, coloured by family: for
+    accuracies, whose differences a bar from 0 would hide and a bar from elsewhere would
+    exaggerate."""
+    frame = frame.assign(family=frame["loss"].map(families.family))
+    if frame["device"].nunique() > 1:  # one dot per run and device
+        frame = frame.assign(**{y: frame[y] + " · " + frame["device"]})
+        present = set(frame[y])
+        order = [
+            f"{run} · {device}"
+            for run in order
+            for device in sorted(set(frame["device"]))
+            if f"{run} · {device}" in present
+        ]
+    _, ax = plt.subplots(figsize=(9, 1.0 + 0.28 * max(len(order), 1)))
+    sns.pointplot(
+        frame,
+        y=y,
+        x=x,
+        hue="family",
+        order=order,
+        errorbar=("ci", 95),
+        linestyle="none",
+        markersize=4,
+        err_kws={"linewidth": 1.5},
+        ax=ax,
+        hue_order=sorted(set(frame["family"]), key=families.rank),
+        palette=families.family_palette(frame["family"]),
+    )
+    ax.set(xlabel=xlabel, ylabel="", title=title)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="y", visible=False)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=7,
+        title="family",
+        title_fontsize=8,
+        frameon=False,
+    )
+    return ax.figure
 
 
 def bars(frame, *, y: str, x: str, order, ax=None, xlabel: str = "", title: str = "", **bar):
@@ -80,15 +163,34 @@ def bars(frame, *, y: str, x: str, order, ax=None, xlabel: str = "", title: str 
     if frame["device"].nunique() > 1:  # one bar per run and device
         frame = frame.assign(**{y: frame[y] + " · " + frame["device"]})
         present = set(frame[y])
-        order = [f"{run} · {device}" for run in order for device in sorted(set(frame["device"]))
-                 if f"{run} · {device}" in present]  # fmt: skip
+        order = [
+            f"{run} · {device}"
+            for run in order
+            for device in sorted(set(frame["device"]))
+            if f"{run} · {device}" in present
+        ]
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 1.0 + 0.28 * max(len(order), 1)))
-    sns.barplot(frame, y=y, x=x, hue="family", order=order, dodge=False, ax=ax,
-                hue_order=sorted(set(frame["family"]), key=families.rank),
-                palette=families.family_palette(frame["family"]), **bar)  # fmt: skip
+    sns.barplot(
+        frame,
+        y=y,
+        x=x,
+        hue="family",
+        order=order,
+        dodge=False,
+        ax=ax,
+        hue_order=sorted(set(frame["family"]), key=families.rank),
+        palette=families.family_palette(frame["family"]),
+        **bar,
+    )
     ax.set(xlabel=xlabel, ylabel="", title=title)
     ax.tick_params(axis="y", labelsize=7)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="family",
-              title_fontsize=8, frameon=False)  # fmt: skip
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=7,
+        title="family",
+        title_fontsize=8,
+        frameon=False,
+    )
     return ax.figure

@@ -3,55 +3,95 @@ of a workload comparable."""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import PurePath
+
 import pandas as pd
 
 import losses
 from bench import environment as machine
+from bench.reporting import prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
+
+
+def facts(meta: dict, workloads: list[Workload]) -> dict:
+    """What the opening line states: the subject, the protocol, the runs, and the provenance
+    (lossbench's version and commit, the machine) from run.json."""
+    config, env = meta.get("config", {}), meta.get("environment", {})
+    if len(workloads) == 1:
+        w = workloads[0]
+        count = w.final.loc[w.final["trainer"] == TRAINER, "loss"].nunique()
+        what = f"{subject(w)} under {prose.count(count, 'loss', 'losses')}"
+    else:
+        what = f"{len(workloads)} workloads (dataset × model), each under its losses"
+    return {
+        "what": f"{what} on {', '.join(config.get('devices', []))}",
+        "protocol": protocol(config, grid=len(workloads) == 1),
+        "finished": sum(len(w.final) for w in workloads),
+        "unfinished": sum(w.unfinished for w in workloads),
+        "version": env.get("lossbench"),
+        "commit": short(env.get("commit")),
+        "provenance": provenance(env),
+        "machine": machine.describe(env),
+        "speed_only": bool(workloads) and all(w.speed_only for w in workloads),
+    }
 
 
 def title(meta: dict, workloads: list[Workload]) -> str:
-    """The title, what was trained under which protocol, how many runs finished, the command."""
-    config = meta.get("config", {})
-    devices = ", ".join(config.get("devices", []))
-    if not workloads:
-        return (f"# lossbench report\n\nNo runs are recorded in results.csv yet.\n\n```\n"
-                f"{meta.get('command', '')}\n```")
-    if len(workloads) == 1:
-        w = workloads[0]
-        count = w.final.loc[w.final["trainer"] == "lossbench", "loss"].nunique()
-        what = f"{subject(w)} under {count} losses on {devices}"
-    else:
-        what = f"{len(workloads)} workloads (dataset × model), each under its losses, on {devices}"
-    finished = sum(len(w.final) for w in workloads)
-    unfinished = sum(w.unfinished for w in workloads)
-    several = len(workloads) > 1
-    text = (f"# lossbench report\n\n{what}: {protocol(config, grid=not several)}. {finished} "
-            "runs finished")  # fmt: skip
-    text += f", {unfinished} unfinished (excluded from every table)." if unfinished else "."
-    # a folder of several workloads was written by several commands: each is in run.json
-    commands = [c["command"] for c in meta.get("commands", [])] if several else []
-    commands = list(dict.fromkeys(commands)) or [meta.get("command", "")]
-    return text + "\n\n```\n" + "\n".join(commands) + "\n```"
+    """The title, what was trained under which protocol, how many runs finished, and which
+    lossbench on which machine measured them."""
+    return prose.render("header", **facts(meta, workloads))
+
+
+def short(commit: str | None) -> str | None:
+    """A commit as people quote it: "706371b" or "706371b, modified" (run.json's "<sha>
+    (modified)"); "unknown" and None stay as they are."""
+    if commit is None:
+        return None
+    sha, _, rest = commit.partition(" ")
+    if len(sha) != 40:
+        return commit
+    return sha[:7] + (f", {rest.strip('()')}" if rest else "")
+
+
+def provenance(env: dict) -> str:
+    """Which lossbench measured the folder: "lossbench 0.1.0 (commit 706371b, modified)", from
+    run.json's environment, or a folder written before run.json recorded it said as such."""
+    return prose.render("provenance", version=env.get("lossbench"), commit=short(env.get("commit")))
 
 
 def protocol(config: dict, *, grid: bool = True) -> str:
-    """The protocol every run of the folder shares, in words; with ``grid`` also its seeds and
-    noise levels (a folder of several workloads states those per workload instead)."""
-    rate = {
-        "fixed": f"one rate for all, {config.get('lr')}",
-        "defaults": "each loss's built-in rate",
-        "tuned": "each loss's rate chosen on a validation split (below)",
-    }.get(config.get("rates"), "as recorded")
-    text = (f"minibatch SGD, batch {config.get('batch_size')}, {config.get('schedule')} "
-            f"learning-rate schedule, {rate}")
-    if not grid:
-        return text + " (the epochs of each workload are listed below, its seeds and noise " \
-            "levels in the first table)"  # fmt: skip
-    text = f"{config.get('epochs')} epochs of {text}"
-    return (text + f"; seeds {config.get('seeds')}; label noise: "
-            f"{', '.join(config.get('noise', ['none']))}")
+    """The protocol every run of the folder shares, in words; with ``grid`` also its epochs,
+    seeds and noise levels (a folder of several workloads states those per workload)."""
+    return prose.render(
+        "protocol",
+        grid=grid,
+        epochs=config.get("epochs"),
+        batch_size=config.get("batch_size"),
+        schedule=config.get("schedule"),
+        rates=config.get("rates"),
+        lr=config.get("lr"),
+        seeds=len(config.get("seeds", [])),
+        noise=config.get("noise", ["none"]),
+    )
+
+
+def relative(command: str) -> str:
+    """``command`` as anyone can run it: its --out folder as OUT, any other absolute path by its
+    name alone (a machine's folders mean nothing elsewhere)."""
+    words = shlex.split(command)
+    shown = []
+    for before, word in zip(["", *words], words, strict=False):
+        if before == "--out":
+            word = "OUT"
+        elif word.startswith("--out="):
+            word = "--out=OUT"
+        elif word.startswith("/"):
+            word = PurePath(word).name or word
+        shown.append(word)
+    return shlex.join(shown)
 
 
 def subject(w: Workload) -> str:
@@ -65,55 +105,51 @@ def subject(w: Workload) -> str:
     inputs = f"{data.num_features:,} inputs"
     if data.image_shape:
         inputs = f"{data.num_features:,} pixels ({'×'.join(map(str, data.image_shape))})"
-    return (f"{text}, {inputs} → {data.num_classes} classes, trained on {w.dataset} "
-            f"({len(data.train_y):,} training and {len(data.test_y):,} test {w.noun})")
+    return (
+        f"{text}, {inputs} → {data.num_classes} classes, trained on {w.dataset} "
+        f"({len(data.train_y):,} training and {len(data.test_y):,} test {w.noun})"
+    )
 
 
 def environment(meta: dict) -> str:
-    """The machine every number was measured on (run.json's ``environment``) and the notes."""
+    """The machine every number was measured on (run.json's ``environment``), the cluster, the
+    notes, and the commands that wrote the folder, relative to it: the opening of "How fast,
+    and why"."""
     env = meta.get("environment", {})
-    lines = [
-        "## Environment",
-        "",
-        f"Every number below was measured on this machine: {machine.describe(env)}.",
-        "",
-        f"- Python {env.get('python')}, torch {env.get('torch')}, "
-        f"torchvision {env.get('torchvision')}",
-        f"- CPU: {env.get('cpu')}, {env.get('threads')} threads",
-    ]
-    if env.get("cuda") in (None, "no CUDA device"):
-        lines.append(
-            "- GPU: **no CUDA device was available**, so this report has CPU rows only; "
-            "the GPU rows are absent because there was no GPU, not left out."
-        )
-    else:
-        lines.append(f"- GPU: {env['cuda']}")
-    cluster = meta.get("parallel")
-    if cluster:
-        where = (f"a local Dask cluster of {cluster['workers']} single-threaded workers"
-                 if cluster.get("workers") else f"the Dask cluster at {cluster['scheduler']}")
-        lines.append(f"- The runs and tuning trials ran on {where}; runs that shared a host "
-                     "with other workers are marked `concurrent` in results.csv and no speed "
-                     "is read from them.")  # fmt: skip
-        if cluster.get("stack", False):
-            lines.append("- Its linear-model runs of one seed and noise level trained together, as "
-                         "one stack of weights (step mode `stacked`: one batch gather and one "
-                         "GEMM per step for every loss, each loss's value and gradient on its "
-                         "own scores); each run's rows are those its single run writes, and "
-                         "its seconds come from its loss trained alone.")  # fmt: skip
-    lines += [f"- {note}" for note in meta.get("notes", [])]
-    return "\n".join(lines)
+    commands = [c["command"] for c in meta.get("commands", [])] or [meta.get("command", "")]
+    gpu = None if env.get("cuda") in (None, "no CUDA device") else env["cuda"]
+    return prose.render(
+        "machine",
+        cpu=env.get("cpu"),
+        threads=env.get("threads"),
+        gpu=gpu,
+        python=env.get("python"),
+        torch=env.get("torch"),
+        torchvision=env.get("torchvision"),
+        provenance=provenance(env),
+        cluster=meta.get("parallel"),
+        # the missing GPU is said once, in the line above: not again as --devices auto's note
+        notes=[n for n in meta.get("notes", []) if gpu or not n.startswith("No CUDA device")],
+        commands=list(dict.fromkeys(relative(c) for c in commands if c)),
+    )
+
+
+def workload_facts(w: Workload) -> dict:
+    """One workload in the folder's list: title, subject, losses, epochs, finished runs."""
+    mine = w.final[w.final["trainer"] == TRAINER]
+    return {
+        "title": w.title,
+        "subject": subject(w),
+        "losses": mine["loss"].nunique(),
+        "epochs": sorted(int(e) for e in mine["epochs"].unique()),
+        "runs": len(w.final),
+        "speed_only": w.speed_only,
+    }
 
 
 def workload_list(workloads: list[Workload]) -> str:
     """The list of a folder's workloads, when it holds several."""
-    lines = ["## Workloads", ""]
-    for w in workloads:
-        mine = w.final[w.final["trainer"] == "lossbench"]
-        epochs = " or ".join(str(e) for e in sorted(mine["epochs"].astype(int).unique()))
-        lines.append(f"- **{w.title}**: {subject(w)}; {mine['loss'].nunique()} losses, "
-                     f"{epochs} epochs, {len(w.final)} runs finished")  # fmt: skip
-    return "\n".join(lines)
+    return prose.render("workloads", workloads=[workload_facts(w) for w in workloads])
 
 
 def workload_intro(w: Workload) -> str:
@@ -129,14 +165,10 @@ def notes(w: Workload) -> str:
 
 
 def comparability(w: Workload) -> str:
-    specs = w.final.loc[w.final["trainer"] == "lossbench", "loss"].drop_duplicates()
+    """What every loss shares, and a table of what differs (each loss's ``describe()``)."""
+    specs = w.final.loc[w.final["trainer"] == TRAINER, "loss"].drop_duplicates()
     frame = pd.DataFrame([{"loss": s, **_describe(s)} for s in specs])
-    return (
-        "## What makes the losses comparable\n\n"
-        "Every loss sees the same model, initial weights (per seed), batches (per seed), "
-        "schedule and number of steps; what differs is below. The trainer averages each "
-        "example's loss over the batch.\n\n" + markdown_table(frame)
-    )
+    return prose.render("comparability", table=markdown_table(frame))
 
 
 def _describe(spec: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from bench.training.config import TRAINER
+
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub Markdown table of ``frame`` as it is (format the cells before)."""
@@ -44,7 +46,7 @@ def ratio(value: float) -> str:
 def label(row) -> str:
     """How a run group is named in tables and legends: the spec, the trainer when not ours."""
     name = row["loss"]
-    if row.get("trainer", "lossbench") != "lossbench":
+    if row.get("trainer", TRAINER) != TRAINER:
         name = f"{row['trainer']} ({name})"
     return name
 

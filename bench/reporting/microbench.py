@@ -18,10 +18,17 @@ def section(path: Path) -> str:
     if not path.exists():
         return ""
     saved = json.loads(path.read_text())
-    frame = pd.DataFrame([{"group": b.get("group") or "", "test": b["name"].split("[")[0],
-                           "case": b.get("param") or b["name"],
-                           "median_us": b["stats"]["median"] * 1e6}
-                          for b in saved["benchmarks"]])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {
+                "group": b.get("group") or "",
+                "test": b["name"].split("[")[0],
+                "case": b.get("param") or b["name"],
+                "median_us": b["stats"]["median"] * 1e6,
+            }
+            for b in saved["benchmarks"]
+        ]
+    )
     if frame.empty:
         return ""
     machine = saved.get("machine_info", {})
@@ -30,19 +37,33 @@ def section(path: Path) -> str:
     versus = frame.pivot_table(index="case", columns="test", values="median_us")
     if {OURS, THEIRS} <= set(versus.columns):
         pairs = versus[[OURS, THEIRS]].dropna()
-        text += ["", f"Value and gradient{_shape(frame)} (median µs): lossbench's analytic "
-                 "gradient against the torch built-in's forward and autograd backward.", "",
-                 markdown_table(pd.DataFrame({
-                     "loss": pairs.index, "lossbench µs": pairs[OURS].map(number),
-                     "torch µs": pairs[THEIRS].map(number),
-                     "torch / lossbench": (pairs[THEIRS] / pairs[OURS]).map(ratio),
-                 }))]  # fmt: skip
+        text += [
+            "",
+            f"Value and gradient{_shape(frame)} (median µs): lossbench's analytic "
+            "gradient against the torch built-in's forward and autograd backward.",
+            "",
+            markdown_table(
+                pd.DataFrame(
+                    {
+                        "loss": pairs.index,
+                        "lossbench µs": pairs[OURS].map(number),
+                        "torch µs": pairs[THEIRS].map(number),
+                        "torch / lossbench": (pairs[THEIRS] / pairs[OURS]).map(ratio),
+                    }
+                )
+            ),
+        ]
     steps = frame[frame["test"] == "test_training_step"]
     if not steps.empty:
         group = steps["group"].iloc[0] or "training step"
-        text += ["", f"One {group} (median µs):", "",
-                 markdown_table(pd.DataFrame({"loss": steps["case"],
-                                              "step µs": steps["median_us"].map(number)}))]
+        text += [
+            "",
+            f"One {group} (median µs):",
+            "",
+            markdown_table(
+                pd.DataFrame({"loss": steps["case"], "step µs": steps["median_us"].map(number)})
+            ),
+        ]
     return "\n".join(text)
 
 

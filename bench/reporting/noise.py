@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analysis import tables
-from bench.reporting import families, figures
+from bench.reporting import families, figures, prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
@@ -33,32 +33,51 @@ def section(w: Workload) -> str:
     wide = tables.noise_wide(table)
     levels = [c for c in wide.columns if c != "loss" and not c.startswith("memorised")]
     wide = families.ordered(wide, by=levels[-1])
-    text = [
-        "## Label noise",
-        "",
-        "Training labels flipped (seeded, the same flips for every loss); test labels clean. "
-        f"`sym:r` flips a share r of labels to another class uniformly; `pairs:r` flips "
-        f"{pairs(w)} with probability r. Memorisation is the share of flipped training examples "
-        "the model predicts as their wrong label. Grouped by loss family, most accurate at the "
-        f"last level ({levels[-1]}) first within a family.",
-        "",
-        markdown_table(wide),
+    drawn = [
+        figure(w, table, kind, name)
+        for kind, name in (("sym", "noise.png"), ("pairs", "noise_pairs.png"))
     ]
-    for kind, name in (("sym", "noise.png"), ("pairs", "noise_pairs.png")):
-        tidy = rates(table, kind)
-        if tidy["rate"].nunique() < 2:
-            continue
-        axis = {"xlabel": f"{KINDS[kind]} noise rate", "xlim": (-0.02, tidy["rate"].max() + 0.02)}
-        fig, _ = figures.family_rows(
-            tidy, [("test_acc", {"title": "clean test accuracy", "ylabel": "test accuracy",
-                                 **axis}),
-                   ("memorised", {"title": "flipped labels fitted", "ylabel": "share",
-                                  "ylim": (0, 1.02), **axis})],
-            x="rate", hue="loss", marker="o", errorbar=None)  # fmt: skip
-        fig.suptitle(f"{KINDS[kind].capitalize()} label noise (`{kind}:r`; rate 0 = no noise)",
-                     y=1.01)  # fmt: skip
-        text += ["", figures.image(f"{KINDS[kind]} label noise", fig, w, name)]
-    return "\n".join(text)
+    return prose.render(
+        "noise",
+        pairs=pairs(w),
+        last_level=levels[-1],
+        table=markdown_table(wide),
+        figures=[d for d in drawn if d],
+    )
+
+
+def figure(w: Workload, table: pd.DataFrame, kind: str, name: str) -> str:
+    """Clean test accuracy and memorisation against the rate of ``kind`` noise, a row per
+    family; "" when fewer than two rates were run. Each column on one scale, the memorisation
+    fitted to its data (it stays near 0 for most losses)."""
+    tidy = rates(table, kind)
+    if tidy["rate"].nunique() < 2:
+        return ""
+    axis = {"xlabel": f"{KINDS[kind]} noise rate", "xlim": (-0.02, tidy["rate"].max() + 0.02)}
+    fig, _ = figures.family_rows(
+        tidy,
+        [
+            (
+                "test_acc",
+                {"title": "clean test accuracy", "ylabel": "test accuracy", "share": True, **axis},
+            ),
+            (
+                "memorised",
+                {
+                    "title": "share of flipped labels fitted",
+                    "ylabel": "share",
+                    "share": "data",
+                    **axis,
+                },
+            ),
+        ],
+        x="rate",
+        hue="loss",
+        marker="o",
+        errorbar=None,
+    )
+    fig.suptitle(f"{KINDS[kind].capitalize()} label noise ({kind}:r; rate 0 = no noise)", y=1.01)
+    return figures.image(f"{KINDS[kind]} label noise", fig, w, name)
 
 
 def pairs(w: Workload) -> str:

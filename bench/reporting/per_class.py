@@ -19,8 +19,9 @@ def section(w: Workload) -> str:
     if best_runs.empty:
         return ""
     classes = w.data.classes
-    recall = evaluation.per_class_accuracy(w.out, tables.clean_runs(w.final)[tables.RUN],
-                                           w.data, classes)  # fmt: skip
+    recall = evaluation.per_class_accuracy(
+        w.out, tables.clean_runs(w.final)[tables.RUN], w.data, classes
+    )
     if recall.empty:
         return w.without_weights("Per-class errors")
     ranked = best_runs.sort_values("test_acc", ascending=False)
@@ -28,15 +29,28 @@ def section(w: Workload) -> str:
     for ax, run in zip(axes, [ranked.iloc[0], ranked.iloc[-1]], strict=True):
         model = evaluation.load_model(w.out, run)
         counts = evaluation.confusion(model, w.data).numpy()
-        sns.heatmap(counts, annot=len(classes) <= ANNOTATED, fmt="d", cmap="Blues", cbar=False,
-                    ax=ax, xticklabels=classes, yticklabels=classes, annot_kws={"size": 7})
-        ax.set(title=f"{run['loss']} (seed {int(run['seed'])}, acc {run['test_acc']:.4f})",
-               xlabel="predicted", ylabel="true")  # fmt: skip
+        sns.heatmap(
+            counts,
+            annot=len(classes) <= ANNOTATED,
+            fmt="d",
+            cmap="Blues",
+            cbar=False,
+            ax=ax,
+            xticklabels=classes,
+            yticklabels=classes,
+            annot_kws={"size": 7},
+        )
+        ax.set(
+            title=f"{run['loss']} (seed {int(run['seed'])}, acc {run['test_acc']:.4f})",
+            xlabel="predicted",
+            ylabel="true",
+        )
     fig.subplots_adjust(wspace=0.35)
     return (
         "## Per-class errors\n\n"
         "Test accuracy of each class (recall), mean over seeds: which classes each loss "
-        "sacrifices.\n\n" + markdown_table(tables.per_class(recall, classes))
+        "sacrifices.\n\n"
+        + markdown_table(tables.per_class(recall, classes))
         + "\n\nConfusion matrices of the best and the worst loss (their best seed):\n\n"
         + figures.image("confusion", fig, w, "confusion.png")
     )

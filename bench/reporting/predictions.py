@@ -10,32 +10,35 @@ import matplotlib.pyplot as plt
 from bench.analysis import evaluation, tables
 from bench.reporting import figures
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
 
 SHOWN, COLUMNS = 18, 9  # test images in the grid, and per row
 
 
 def section(w: Workload) -> str:
     # the best loss by its mean over seeds (the accuracy table's first row), then its best seed
-    ranked = w.accuracy[w.accuracy["trainer"] == "lossbench"].dropna(subset=["test_acc"])
+    ranked = w.accuracy[w.accuracy["trainer"] == TRAINER].dropna(subset=["test_acc"])
     if ranked.empty:
         return ""
     top = ranked.iloc[0]
     best_runs = tables.best_runs(w.final)
-    best_runs = best_runs[(best_runs["loss"] == top["loss"])
-                          & (best_runs["device"] == top["device"])]  # fmt: skip
+    best_runs = best_runs[
+        (best_runs["loss"] == top["loss"]) & (best_runs["device"] == top["device"])
+    ]
     if best_runs.empty:
         return ""
     best = best_runs.iloc[0]
     model = evaluation.load_model(w.out, best)
     if model is None:
         return w.without_weights("Predictions")
-    text = (f"## Predictions\n\nThe best loss by mean test accuracy, {best['loss']} on "
-            f"{best['device']}, with its best seed ({int(best['seed'])}, test accuracy "
-            f"{best['test_acc']:.4f})")  # fmt: skip
+    text = (
+        f"## Predictions\n\nThe best loss by mean test accuracy, {best['loss']} on "
+        f"{best['device']}, with its best seed ({int(best['seed'])}, test accuracy "
+        f"{best['test_acc']:.4f})"
+    )
     if not w.data.image_shape:
         return text + f". {w.dataset} has no images, so there is no grid of predictions."
-    return text + ":\n\n" + figures.image("predictions", grid(w, model, best), w,
-                                          "predictions.png")
+    return text + ":\n\n" + figures.image("predictions", grid(w, model, best), w, "predictions.png")
 
 
 def grid(w: Workload, model, best):
@@ -52,9 +55,14 @@ def grid(w: Workload, model, best):
             continue
         ax.imshow(images[k].reshape(w.data.image_shape).numpy(), cmap="gray_r")
         wrong = bool(predicted[k] != labels[k])
-        ax.set_title(f"{classes[labels[k]]}\n{classes[predicted[k]]}", fontsize=8,
-                     color="crimson" if wrong else "black")  # fmt: skip
-    fig.suptitle(f"First {shown} test images, true / predicted by {best['loss']} "
-                 f"(seed {int(best['seed'])}; red: wrong)", fontsize=10)  # fmt: skip
+        ax.set_title(
+            f"{classes[labels[k]]}\n{classes[predicted[k]]}",
+            fontsize=8,
+            color="crimson" if wrong else "black",
+        )
+    fig.suptitle(
+        f"First {shown} test images, true / predicted by {best['loss']} "
+        f"(seed {int(best['seed'])}; red: wrong)",
+        fontsize=10,
+    )
     return fig
-

@@ -11,6 +11,7 @@ import pandas as pd
 from bench.analysis import evaluation, tables
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
+from bench.training.config import TRAINER
 
 DEAD = 0.05  # a class whose test accuracy is below this in a seed has died in that run
 
@@ -19,8 +20,11 @@ def section(w: Workload) -> str:
     return render(w.accuracy, w.caches["reference"], functools.partial(dead_classes, w))
 
 
-def render(accuracy: pd.DataFrame, reference: pd.DataFrame,
-           dead: Callable[[str, str], str] = lambda loss, device: "") -> str:  # fmt: skip
+def render(
+    accuracy: pd.DataFrame,
+    reference: pd.DataFrame,
+    dead: Callable[[str, str], str] = lambda loss, device: "",
+) -> str:
     """The targets table of an accuracy table, with the L-BFGS optimum (``reference``) and
     ``dead(loss, device)``, the classes a loss lost, as the measured causes of a miss."""
     table = tables.targets(accuracy)
@@ -58,9 +62,11 @@ def explain(row, optimum: pd.Series, dead: Callable[[str, str], str]) -> str:
     if row.loss in optimum.index:
         reasons.append(f"the L-BFGS optimum of this objective scores {optimum[row.loss]:.4f}")
         if optimum[row.loss] < row.target:
-            reasons.append("so no optimiser of this unregularised objective reaches the "
-                           "target; closing the gap needs regularisation (weight decay), "
-                           "which the protocol leaves out for every loss alike")  # fmt: skip
+            reasons.append(
+                "so no optimiser of this unregularised objective reaches the "
+                "target; closing the gap needs regularisation (weight decay), "
+                "which the protocol leaves out for every loss alike"
+            )
     lost = dead(row.loss, row.device)
     if lost:
         reasons.append(f"classes with test accuracy < {DEAD} in some seed: {lost}")
@@ -74,8 +80,12 @@ def dead_classes(w: Workload, loss: str, device: str) -> str:
     if w.data is None:
         return ""
     final = w.final
-    runs = final[(final["loss"] == loss) & (final["device"] == device)
-                 & (final["noise"] == "none") & (final["trainer"] == "lossbench")]  # fmt: skip
+    runs = final[
+        (final["loss"] == loss)
+        & (final["device"] == device)
+        & (final["noise"] == "none")
+        & (final["trainer"] == TRAINER)
+    ]
     recall = evaluation.per_class_accuracy(w.out, runs[tables.RUN], w.data, w.data.classes)
     if recall.empty:
         return ""

@@ -17,11 +17,19 @@ import pandas as pd
 from bench import datasets, models, schema
 from bench.analysis import tables
 from bench.reporting.markdown import labelled
+from bench.training.config import TRAINER
 
 # OUT's side caches, by file stem, with their columns (bench.schema).
-CACHES = {"tuning": schema.TUNING, "speed": schema.SPEED, "anatomy": schema.ANATOMY,
-          "reference": schema.REFERENCE, "peers": schema.PEERS, "timing": schema.TIMING,
-          "failures": schema.FAILURES, "textbook": schema.TEXTBOOK}  # fmt: skip
+CACHES = {
+    "tuning": schema.TUNING,
+    "speed": schema.SPEED,
+    "anatomy": schema.ANATOMY,
+    "reference": schema.REFERENCE,
+    "peers": schema.PEERS,
+    "timing": schema.TIMING,
+    "failures": schema.FAILURES,
+    "textbook": schema.TEXTBOOK,
+}
 # Stages that need a linear model (bench.study.stages marks them); a workload of another model
 # that run.json does not describe says so with a reason of its own.
 LINEAR_STAGES = ("reference", "peers", "stacked tuning")
@@ -63,7 +71,7 @@ class Workload:
         parallel study), from the serial timing phase (OUT/timing.csv) instead."""
         table = tables.speed(self.rows, self.final)
         timing = self.caches["timing"]
-        if table[table["trainer"] == "lossbench"].empty and not timing.empty:
+        if table[table["trainer"] == TRAINER].empty and not timing.empty:
             final, _ = tables.finished_runs(timing)
             table = tables.speed(timing, final)
         return labelled(table)
@@ -72,6 +80,14 @@ class Workload:
     def timed_apart(self) -> bool:
         """Whether the speed table comes from the serial timing phase, not from the runs."""
         return bool(self.caches["timing"].shape[0]) and tables.serial(self.rows).empty
+
+    @property
+    def speed_only(self) -> bool:
+        """Whether this workload's runs can only measure speed, not pick a loss: no rate was
+        tuned (no tuning rows) and no loss has more than one seed."""
+        mine = self.final[self.final["trainer"] == TRAINER]
+        seeds = mine.groupby("loss")["seed"].nunique()
+        return self.caches["tuning"].empty and (seeds.empty or int(seeds.max()) <= 1)
 
     @functools.cached_property
     def model_part(self) -> models.ModelPart | None:
@@ -88,15 +104,19 @@ class Workload:
     def without_weights(self, title: str) -> str:
         """The section ``title`` when its runs' weights are not in OUT/weights (a committed
         sample may leave large ones out): what is missing and how to get it back."""
-        return (f"## {title}\n\nNot shown: the weights of these runs are not in "
-                f"`{self.out.name}/weights/` (a committed sample may leave large weights out); "
-                "running the command in run.json again recreates them, and this section.")
+        return (
+            f"## {title}\n\nNot shown: the weights of these runs are not in "
+            f"`{self.out.name}/weights/` (a committed sample may leave large weights out); "
+            "running the command in run.json again recreates them, and this section."
+        )
 
     def skipped(self, stage: str) -> str | None:
         """Why ``stage`` (a key of run.json's ``skipped``) did not run here; None if it could."""
         config = self.meta.get("config", {})
-        commanded = (config.get("dataset", schema.UPGRADE["dataset"]),
-                     config.get("model", schema.UPGRADE["model"]))  # fmt: skip
+        commanded = (
+            config.get("dataset", schema.UPGRADE["dataset"]),
+            config.get("model", schema.UPGRADE["model"]),
+        )
         if commanded == (self.dataset, self.model):
             reason = self.meta.get("skipped", {}).get(stage)
             if reason:
@@ -137,14 +157,21 @@ class Workload:
     def held_out(self) -> str:
         """The validation split in words: its size from the data when there, else the fraction."""
         if self.validation is None:
-            return (f"a held-out {datasets.VALIDATION_FRACTION:.1%} of each class's training "
-                    "examples (seeded), training on the rest")  # fmt: skip
+            return (
+                f"a held-out {datasets.VALIDATION_FRACTION:.1%} of each class's training "
+                "examples (seeded), training on the rest"
+            )
         held = self.validation.test_y
         counts = held.bincount(minlength=self.data.num_classes)
-        each = (f"{int(counts[0]):,} per class" if bool((counts == counts[0]).all())
-                else f"{datasets.VALIDATION_FRACTION:.1%} of each class")  # fmt: skip
-        return (f"{len(held):,} training {self.noun} held out ({each}, seeded), training on the "
-                f"other {len(self.validation.train_y):,}")
+        each = (
+            f"{int(counts[0]):,} per class"
+            if bool((counts == counts[0]).all())
+            else f"{datasets.VALIDATION_FRACTION:.1%} of each class"
+        )
+        return (
+            f"{len(held):,} training {self.noun} held out ({each}, seeded), training on the "
+            f"other {len(self.validation.train_y):,}"
+        )
 
 
 def load(out: Path, meta: dict, data: dict | None = None) -> list[Workload]:
@@ -156,8 +183,9 @@ def load(out: Path, meta: dict, data: dict | None = None) -> list[Workload]:
     """
     out = Path(out)
     rows = tables.load(out / "results.csv")
-    caches = {name: tables.read_cache(out / f"{name}.csv", columns)
-              for name, columns in CACHES.items()}  # fmt: skip
+    caches = {
+        name: tables.read_cache(out / f"{name}.csv", columns) for name, columns in CACHES.items()
+    }
     pairs = tables.workloads(rows)
     loaded: dict[str, tuple] = {}
     result = []
@@ -170,14 +198,24 @@ def load(out: Path, meta: dict, data: dict | None = None) -> list[Workload]:
         given, note = loaded[dataset]
         if given is not None and not _registered(model):
             given, note = None, f"model {model} is not registered here: its weights cannot be read"
-        result.append(Workload(
-            out=out, meta=meta, dataset=dataset, model=model, rows=mine, final=final,
-            unfinished=unfinished,
-            caches={name: tables.of_workload(frame, dataset, model)
-                    for name, frame in caches.items()},
-            data=given, data_note=note,
-            prefix="" if len(pairs) == 1 else _slug(f"{dataset}__{model}__"),
-        ))  # fmt: skip
+        result.append(
+            Workload(
+                out=out,
+                meta=meta,
+                dataset=dataset,
+                model=model,
+                rows=mine,
+                final=final,
+                unfinished=unfinished,
+                caches={
+                    name: tables.of_workload(frame, dataset, model)
+                    for name, frame in caches.items()
+                },
+                data=given,
+                data_note=note,
+                prefix="" if len(pairs) == 1 else _slug(f"{dataset}__{model}__"),
+            )
+        )
     return result
 
 

@@ -49,3 +49,33 @@ def test_load_model_round_trips_the_weights(tmp_path):
     assert torch.equal(loaded.W, model.W) and torch.equal(loaded.b, model.b)
     assert evaluation.load_model(tmp_path, RunConfig("ce", seed=5)) is None
     assert evaluation.load_model(tmp_path, RunConfig("ce", seed=4, dataset="digits")) is None
+
+
+def test_weights_of_a_workload_share_one_file_and_each_run_loads(tmp_path):
+    results = runs.Results(tmp_path)
+    first, second = SoftmaxRegression.init(seed=1), SoftmaxRegression.init(seed=2)
+    results.save_weights(RunConfig("ce", seed=1), first.state_dict())
+    results.save_weights(RunConfig("l2", seed=2, noise="sym:0.4"), second.state_dict())
+    assert [p.name for p in (tmp_path / "weights").iterdir()] == ["fashion_mnist__linear.pt"]
+    saved = torch.load(tmp_path / "weights" / "fashion_mnist__linear.pt", weights_only=True)
+    assert set(saved) == {"ce__cpu__seed1", "l2__cpu__seed2__sym_0.4"}
+    assert torch.equal(evaluation.load_model(tmp_path, RunConfig("ce", seed=1)).W, first.W)
+    loaded = evaluation.load_model(tmp_path, RunConfig("l2", seed=2, noise="sym:0.4"))
+    assert torch.equal(loaded.W, second.W) and torch.equal(loaded.b, second.b)
+
+
+def test_a_run_saved_again_replaces_its_weights(tmp_path):
+    results = runs.Results(tmp_path)
+    results.save_weights(RunConfig("ce"), SoftmaxRegression.init(seed=1).state_dict())
+    latest = SoftmaxRegression.init(seed=2)
+    results.save_weights(RunConfig("ce"), latest.state_dict())
+    assert torch.equal(evaluation.load_model(tmp_path, RunConfig("ce")).W, latest.W)
+
+
+def test_weights_of_a_folder_written_one_file_per_run_still_load(tmp_path):
+    model = SoftmaxRegression.init(seed=3)
+    (tmp_path / "weights").mkdir()
+    config = RunConfig("ce", seed=3, dataset="digits")
+    torch.save(model.state_dict(), tmp_path / "weights" / f"{runs.slug(config)}.pt")
+    assert runs.slug(config) == "digits__linear__ce__cpu__seed3"
+    assert torch.equal(evaluation.load_model(tmp_path, config).W, model.W)

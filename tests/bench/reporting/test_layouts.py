@@ -22,8 +22,10 @@ from bench.training.config import RunConfig
 
 FINISHED = ["ce", "margin:kind=crammer_singer:delta=1", "l1:on=probs"]
 TOY = ("low", "middle", "high")  # the classes of a small non-image dataset
-SKIPPED = {"reference": "the L-BFGS optimum is for linear models here",
-           "textbook": "the D2L loop trains Fashion-MNIST only"}  # fmt: skip
+SKIPPED = {
+    "reference": "the L-BFGS optimum is for linear models here",
+    "textbook": "the D2L loop trains Fashion-MNIST only",
+}
 
 
 def hand_written_rows(dataset="fashion_mnist", model="linear", seed=0):
@@ -35,19 +37,37 @@ def hand_written_rows(dataset="fashion_mnist", model="linear", seed=0):
     for loss, s, last, status in plan:
         for epoch in range(1, last + 1):
             gone = status == "diverged" and epoch == last
-            rows.append({
-                "trainer": "lossbench", "dataset": dataset, "model": model, "loss": loss,
-                "device": "cpu", "seed": s, "noise": "none", "epoch": epoch, "epochs": 3,
-                "lr": 0.3, "batch_size": 256, "schedule": "cosine",
-                "status": "diverged" if gone else "ok", "step_mode": "eager", "grad": "analytic",
-                "train_loss": math.nan if gone else 1.5 / epoch + 0.05 * rng.random(),
-                "train_acc": 0.7 + 0.03 * epoch + 0.01 * rng.random(),
-                "test_acc": 0.1 if gone else 0.7 + 0.03 * epoch + 0.01 * rng.random(),
-                "epoch_s": 0.2 + 0.05 * rng.random(), "step_ms": 0.8 + 0.3 * rng.random(),
-                "step_ms_p90": 1.2 + 0.3 * rng.random(), "samples_per_s": 3e5 * (1 + rng.random()),
-                "floor_s": 0.1, "peak_mem_mb": 400.0, "grad_norm": 1.0 / epoch,
-                "active_frac": 1.0 / epoch, "memorised": math.nan,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "trainer": "lossbench",
+                    "dataset": dataset,
+                    "model": model,
+                    "loss": loss,
+                    "device": "cpu",
+                    "seed": s,
+                    "noise": "none",
+                    "epoch": epoch,
+                    "epochs": 3,
+                    "lr": 0.3,
+                    "batch_size": 256,
+                    "schedule": "cosine",
+                    "status": "diverged" if gone else "ok",
+                    "step_mode": "eager",
+                    "grad": "analytic",
+                    "train_loss": math.nan if gone else 1.5 / epoch + 0.05 * rng.random(),
+                    "train_acc": 0.7 + 0.03 * epoch + 0.01 * rng.random(),
+                    "test_acc": 0.1 if gone else 0.7 + 0.03 * epoch + 0.01 * rng.random(),
+                    "epoch_s": 0.2 + 0.05 * rng.random(),
+                    "step_ms": 0.8 + 0.3 * rng.random(),
+                    "step_ms_p90": 1.2 + 0.3 * rng.random(),
+                    "samples_per_s": 3e5 * (1 + rng.random()),
+                    "floor_s": 0.1,
+                    "peak_mem_mb": 400.0,
+                    "grad_norm": 1.0 / epoch,
+                    "active_frac": 1.0 / epoch,
+                    "memorised": math.nan,
+                }
+            )
     frame = pd.DataFrame(rows).reindex(columns=list(schema.RESULTS))  # unmeasured columns: NaN
     # margin has the best single seed, ce the best mean: the predictions must come from ce
     for loss, accs in (("ce", (0.80, 0.80)), ("margin:kind=crammer_singer:delta=1", (0.70, 0.85))):
@@ -61,17 +81,28 @@ def image_data(generator) -> Dataset:
     """A tiny Fashion-MNIST-shaped dataset: 28×28 images, 10 classes, two of each in training."""
     from bench.datasets.fashion_mnist import CLASSES, PAIRS
 
-    return Dataset(torch.rand(40, 784, generator=generator), torch.arange(40) % 10,
-                   torch.rand(20, 784, generator=generator),
-                   torch.randint(0, 10, (20,), generator=generator), classes=CLASSES,
-                   image_shape=(28, 28), pairs=PAIRS, spec="fashion_mnist")  # fmt: skip
+    return Dataset(
+        torch.rand(40, 784, generator=generator),
+        torch.arange(40) % 10,
+        torch.rand(20, 784, generator=generator),
+        torch.randint(0, 10, (20,), generator=generator),
+        classes=CLASSES,
+        image_shape=(28, 28),
+        pairs=PAIRS,
+        spec="fashion_mnist",
+    )
 
 
 def toy_data(generator) -> Dataset:
     """A small non-image dataset: 5 features, 3 classes, no image shape, no noise pairs."""
-    return Dataset(torch.randn(30, 5, generator=generator), torch.arange(30) % 3,
-                   torch.randn(12, 5, generator=generator), torch.arange(12) % 3,
-                   classes=TOY, spec="toy")  # fmt: skip
+    return Dataset(
+        torch.randn(30, 5, generator=generator),
+        torch.arange(30) % 3,
+        torch.randn(12, 5, generator=generator),
+        torch.arange(12) % 3,
+        classes=TOY,
+        spec="toy",
+    )
 
 
 def save_weights(out, dataset, model, inputs, classes, generator):
@@ -79,21 +110,38 @@ def save_weights(out, dataset, model, inputs, classes, generator):
     for loss in FINISHED:
         for s in (0, 1):
             config = RunConfig(loss, seed=s, dataset=dataset, model=model)
-            weights = {"W": 0.01 * torch.randn(inputs, classes, generator=generator),
-                       "b": torch.zeros(classes)}  # fmt: skip
+            weights = {
+                "W": 0.01 * torch.randn(inputs, classes, generator=generator),
+                "b": torch.zeros(classes),
+            }
             torch.save(weights, out / "weights" / f"{slug(config)}.pt")
 
 
 def write_meta(out, cuda="no CUDA device", **config):
     meta = {
         "command": "python -m bench --epochs 3 --seeds 2",
-        "config": {"epochs": 3, "batch_size": 256, "schedule": "cosine", "lr": None,
-                   "rates": "defaults", "devices": ["cpu"], "seeds": [0, 1], "noise": ["none"],
-                   "data": str(out / "no-data-here"), **config},
-        "environment": {"python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1",
-                        "cpu": "test CPU", "threads": 2, "cuda": cuda},
+        "config": {
+            "epochs": 3,
+            "batch_size": 256,
+            "schedule": "cosine",
+            "lr": None,
+            "rates": "defaults",
+            "devices": ["cpu"],
+            "seeds": [0, 1],
+            "noise": ["none"],
+            "data": str(out / "no-data-here"),
+            **config,
+        },
+        "environment": {
+            "python": "3.11",
+            "torch": "2.14.1",
+            "torchvision": "0.29.1",
+            "cpu": "test CPU",
+            "threads": 2,
+            "cuda": cuda,
+        },
         "notes": ["a hand-written note"],
-    }  # fmt: skip
+    }
     (out / "run.json").write_text(json.dumps(meta))
 
 
@@ -115,8 +163,8 @@ def hand_written(tmp_path_factory):
 
 
 def _table(text, heading):
-    """The Markdown table lines of the section under ``heading``."""
-    section = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    """The Markdown table lines of the section under ``heading`` (to the next heading)."""
+    section = text.split(heading + "\n", 1)[1].split("\n#", 1)[0]
     return [line for line in section.splitlines() if line.startswith("|")]
 
 
@@ -126,7 +174,7 @@ def _figures(text):
 
 def test_hand_written_tables_have_headers_and_every_finished_loss(hand_written):
     _, text = hand_written
-    accuracy, speed = _table(text, "## Accuracy"), _table(text, "## Speed")
+    accuracy, speed = _table(text, "## Accuracy"), _table(text, "### Speed")
     assert accuracy[0].startswith("| loss | family | device | lr | test acc (mean ± sd) |")
     assert speed[0].startswith("| loss | device | median step µs | p90 step µs | samples/s |")
     for loss in FINISHED:
@@ -139,10 +187,12 @@ def test_hand_written_tables_have_headers_and_every_finished_loss(hand_written):
 def test_hand_written_diverged_shown_unfinished_excluded_and_counted(hand_written):
     _, text = hand_written
     accuracy = _table(text, "## Accuracy")
-    assert any(line.startswith("| l2:on=scores | square | cpu |") and "diverged at epoch 2" in line
-               for line in accuracy)  # fmt: skip
-    assert not any(line.startswith("| huber") for line in accuracy + _table(text, "## Speed"))
-    assert "7 runs finished, 1 unfinished (excluded from every table)" in text
+    assert any(
+        line.startswith("| l2:on=scores | square | cpu |") and "diverged at epoch 2" in line
+        for line in accuracy
+    )
+    assert not any(line.startswith("| huber") for line in accuracy + _table(text, "### Speed"))
+    assert "7 runs finished, 1 unfinished (excluded from every table)" in text.split("\n## ")[0]
     assert "l2:on=scores (seed 0, noise none) diverged at epoch 2" in text
 
 
@@ -154,17 +204,25 @@ def test_hand_written_cells_equal_pandas_own_numbers(hand_written):
         acc = last[last.loss == loss].test_acc
         assert f"| {acc.mean():.4f} ± {acc.std():.4f} |" in text, loss
         steps = frame[frame.loss == loss].groupby("seed").step_ms.median().mean() * 1000
-        line = next(r for r in _table(text, "## Speed") if r.startswith(f"| {loss} |"))
+        line = next(r for r in _table(text, "### Speed") if r.startswith(f"| {loss} |"))
         assert line.split(" | ")[2] == f"{steps:,.0f}", loss
 
 
 def test_hand_written_states_no_gpu_and_figures_exist(hand_written):
     out, text = hand_written
-    assert "no CUDA device was available" in text and "a hand-written note" in text
+    assert "no CUDA device" in text.split("\n## ")[0] and "a hand-written note" in text
     assert "```\npython -m bench --epochs 3 --seeds 2\n```" in text
     names = _figures(text)
-    assert {"curves.png", "final_accuracy.png", "step_time.png", "dynamics.png",
-            "predictions.png", "gradients.png", "confusion.png", "reliability.png"} <= set(names)
+    assert {
+        "curves.png",
+        "final_accuracy.png",
+        "step_time.png",
+        "dynamics.png",
+        "predictions.png",
+        "gradients.png",
+        "confusion.png",
+        "reliability.png",
+    } <= set(names)
     for name in names:
         assert (out / name).stat().st_size > 1000, name
     assert "The best loss by mean test accuracy, ce on cpu, with its best seed" in text
@@ -179,30 +237,42 @@ def test_hand_written_gpu_name_and_remade_without_data(tmp_path, monkeypatch):
     hand_written_out(tmp_path, cuda="NVIDIA H100 80GB HBM3")
     assert main([str(tmp_path)]) == 0
     text = (tmp_path / "README.md").read_text()
-    assert "- GPU: NVIDIA H100 80GB HBM3" in text and "no CUDA device" not in text
+    assert "NVIDIA H100 80GB HBM3" in text.split("\n## ")[0] and "no CUDA device" not in text
     # run.json's data folder is empty: the image sections say why they are skipped
     assert "Skipped: the data could not be loaded" in text
     assert "predictions.png" not in text
 
 
-def test_files_from_before_datasets_and_models_were_parts_still_report(tmp_path, hand_written,
-                                                                        monkeypatch):  # fmt: skip
+def test_files_from_before_datasets_and_models_were_parts_still_report(
+    tmp_path, hand_written, monkeypatch
+):
     from losses import plots
 
     monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
     data = hand_written_out(tmp_path)
     rows = pd.read_csv(tmp_path / "results.csv").drop(columns=["dataset", "model", "grad"])
     rows.to_csv(tmp_path / "results.csv", index=False)
-    pd.DataFrame([{"loss": "ce", "max_iter": 5, "train_loss": 0.1, "train_acc": 1.0,
-                   "test_acc": 0.97, "iterations": 5, "seconds": 0.1}]).to_csv(
-        tmp_path / "reference.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {
+                "loss": "ce",
+                "max_iter": 5,
+                "train_loss": 0.1,
+                "train_acc": 1.0,
+                "test_acc": 0.97,
+                "iterations": 5,
+                "seconds": 0.1,
+            }
+        ]
+    ).to_csv(tmp_path / "reference.csv", index=False)
     text = write_report(tmp_path, data={"fashion_mnist": data}).read_text()
     _, today = hand_written
-    assert _table(text, "## Speed") == _table(today, "## Speed")
+    assert _table(text, "### Speed") == _table(today, "### Speed")
     accuracy = _table(text, "## Accuracy")
     assert accuracy[0].endswith("| L-BFGS optimum: test acc | L-BFGS optimum: train loss |")
-    assert any(line.startswith("| ce | textbook | cpu |") and "| 0.97 | 0.1 |" in line
-               for line in accuracy)
+    assert any(
+        line.startswith("| ce | textbook | cpu |") and "| 0.97 | 0.1 |" in line for line in accuracy
+    )
     assert "## Accuracy targets" in text and "## Predictions" in text
 
 
@@ -239,13 +309,28 @@ def test_skipped_stages_are_named_with_their_reason(non_image):
 
 # run.json's log of the commands that wrote the two workloads (bench.api.Clock's entries)
 COMMANDS = [
-    {"command": "python -m bench --dataset fashion_mnist", "dataset": "fashion_mnist",
-     "model": "linear", "workers": 2, "status": "finished", "runs": 8, "seconds": 100.0,
-     "started": "2026-11-26T10:00:00+00:00",
-     "phases": {"tuning": 30.0, "training": 40.0, "step anatomy": 20.0}},
-    {"command": "python -m bench --dataset toy", "dataset": "toy", "model": "linear",
-     "workers": 1, "status": "finished", "runs": 6, "seconds": 12.0,
-     "started": "2026-11-26T10:02:00+00:00", "phases": {"training": 12.0}},
+    {
+        "command": "python -m bench --dataset fashion_mnist",
+        "dataset": "fashion_mnist",
+        "model": "linear",
+        "workers": 2,
+        "status": "finished",
+        "runs": 8,
+        "seconds": 100.0,
+        "started": "2026-11-26T10:00:00+00:00",
+        "phases": {"tuning": 30.0, "training": 40.0, "step anatomy": 20.0},
+    },
+    {
+        "command": "python -m bench --dataset toy",
+        "dataset": "toy",
+        "model": "linear",
+        "workers": 1,
+        "status": "finished",
+        "runs": 6,
+        "seconds": 12.0,
+        "started": "2026-11-26T10:02:00+00:00",
+        "phases": {"training": 12.0},
+    },
 ]
 
 
@@ -261,10 +346,23 @@ def two_workloads(tmp_path_factory):
     (out / "run.json").write_text(json.dumps({**meta, "skipped": SKIPPED, "commands": COMMANDS}))
     save_weights(out, "fashion_mnist", "linear", 784, 10, g)
     save_weights(out, "toy", "linear", 5, len(TOY), g)
-    schema.write_rows(out / "reference.csv", schema.REFERENCE,
-                      [{"dataset": "fashion_mnist", "model": "linear", "loss": "ce",
-                        "max_iter": 5, "train_loss": 0.1, "train_acc": 1.0, "test_acc": 0.97,
-                        "iterations": 5, "seconds": 0.1}])  # fmt: skip
+    schema.write_rows(
+        out / "reference.csv",
+        schema.REFERENCE,
+        [
+            {
+                "dataset": "fashion_mnist",
+                "model": "linear",
+                "loss": "ce",
+                "max_iter": 5,
+                "train_loss": 0.1,
+                "train_acc": 1.0,
+                "test_acc": 0.97,
+                "iterations": 5,
+                "seconds": 0.1,
+            }
+        ],
+    )
     data = {"fashion_mnist": image_data(g), "toy": toy_data(g)}
     return out, write_report(out, data=data).read_text()
 
@@ -272,6 +370,7 @@ def two_workloads(tmp_path_factory):
 def test_two_workloads_are_listed_and_each_has_its_sections(two_workloads):
     out, text = two_workloads
     assert "2 workloads (dataset × model)" in text and "14 runs finished" in text
+    assert "### The grid and its cost" in text.split("\n## How fast, and why\n", 1)[1]
     workloads = text.split("## Workloads\n", 1)[1].split("\n## ", 1)[0]
     assert "**fashion_mnist · linear**" in workloads and "**toy · linear**" in workloads
     # each workload states its own length: a folder may hold workloads of different epochs
@@ -279,12 +378,15 @@ def test_two_workloads_are_listed_and_each_has_its_sections(two_workloads):
     for dataset in ("fashion_mnist", "toy"):
         line = next(x for x in workloads.splitlines() if x.startswith(f"- **{dataset} · "))
         assert f" losses, {epochs[dataset]} epochs, " in line
-    assert "the epochs of each workload are listed below" in text.split("\n## ", 1)[0]
+    assert "each workload's epochs are listed below" in text.split("\n## ", 1)[0]
     fashion = text.split("\n## fashion_mnist · linear\n", 1)[1].split("\n## toy · linear\n")[0]
-    toy = text.split("\n## toy · linear\n", 1)[1]
+    toy = text.split("\n## toy · linear\n", 1)[1].split("\n## The losses", 1)[0]
     for section in (fashion, toy):
-        for heading in ("### Accuracy", "### Speed", "### Per-class errors", "### Reading"):
+        for heading in ("### Accuracy", "### Per-class errors", "### Reading"):
             assert heading in section, heading
+        assert "Speed" not in section  # in "How fast, and why", after every workload
+    fast = text.split("\n## How fast, and why\n", 1)[1]
+    assert "### Speed: fashion_mnist · linear" in fast and "### Speed: toy · linear" in fast
     assert "### Accuracy targets" in fashion and "Accuracy targets" not in toy
     assert "L-BFGS optimum: test acc" in fashion and "The L-BFGS optimum: skipped" not in fashion
     assert f"The L-BFGS optimum: skipped: {SKIPPED['reference']}." in toy
@@ -307,15 +409,18 @@ def test_a_folder_without_runs_yet_says_so(tmp_path):
     (tmp_path / "results.csv").write_text(",".join(schema.RESULTS) + "\n")
     write_meta(tmp_path)
     text = write_report(tmp_path).read_text()
-    assert "No runs are recorded in results.csv yet." in text and "## Environment" in text
+    assert "No runs are recorded in results.csv yet." in text
+    assert "### The machine and the commands" in text
 
 
 def test_the_grid_and_its_cost_state_each_command_and_price_the_full_product(two_workloads):
     out, text = two_workloads
     cost = text.split("## The grid and its cost\n", 1)[1].split("\n## ", 1)[0]
     assert "python -m bench --dataset fashion_mnist\npython -m bench --dataset toy" in text
-    assert "| fashion_mnist · linear | finished | 8 | 2 | 1.7 min | tuning 30 s, training 40 s, " \
-           "step anatomy 20 s |" in cost
+    assert (
+        "| fashion_mnist · linear | finished | 8 | 2 | 1.7 min | tuning 30 s, training 40 s, "
+        "step anatomy 20 s |" in cost
+    )
     assert "| toy · linear | finished | 6 | 1 | 12 s | training 12 s |" in cost
     assert "In all 1.9 min of wall time for 14 runs." in cost
     # the grid per workload: 4 losses finished (one diverged) on clean labels, 2 seeds each
@@ -339,9 +444,45 @@ def test_sections_that_need_weights_say_so_when_a_sample_leaves_them_out(two_wor
         path.unlink()
     g = torch.Generator().manual_seed(2)
     text = write_report(copy, data={"fashion_mnist": image_data(g), "toy": toy_data(g)}).read_text()
-    toy = text.split("\n## toy · linear\n", 1)[1]
+    toy = text.split("\n## toy · linear\n", 1)[1].split("\n## The losses", 1)[0]
     fashion = text.split("\n## fashion_mnist · linear\n", 1)[1].split("\n## toy · linear\n")[0]
     for title in ("Calibration", "Per-class errors", "Predictions"):
-        assert f"### {title}\n\nNot shown: the weights of these runs are not in `copy/weights/`" \
-            in toy, title
+        assert (
+            f"### {title}\n\nNot shown: the weights of these runs are not in `copy/weights/`" in toy
+        ), title
         assert "Not shown: the weights" not in fashion
+
+
+def test_a_speed_only_folder_names_no_best_loss(tmp_path, monkeypatch):
+    """Untuned runs of one seed (the GPU report) measure speed: no section picks a loss."""
+    from bench.reporting import workload as workloads
+    from losses import plots
+
+    monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
+    g = torch.Generator().manual_seed(3)
+    rows = hand_written_rows()
+    rows[rows["seed"] == 0].to_csv(tmp_path / "results.csv", index=False)
+    write_meta(tmp_path, seeds=[0])
+    save_weights(tmp_path, "fashion_mnist", "linear", 784, 10, g)
+    data = image_data(g)
+    meta = json.loads((tmp_path / "run.json").read_text())
+    (w,) = workloads.load(tmp_path, meta, {"fashion_mnist": data})
+    assert w.speed_only
+    text = write_report(tmp_path, data={"fashion_mnist": data}).read_text()
+    for heading in (
+        "## Accuracy targets",
+        "## Paired comparisons",
+        "## Predictions",
+        "## Reading the results",
+    ):
+        assert heading not in text, heading
+    assert "## Accuracy" in text and "### Speed" in text
+
+
+def test_a_folder_of_several_seeds_is_not_speed_only(hand_written):
+    from bench.reporting import workload as workloads
+
+    out, _ = hand_written
+    meta = json.loads((out / "run.json").read_text())
+    (w,) = workloads.load(out, meta, {"fashion_mnist": image_data(torch.Generator())})
+    assert not w.speed_only

@@ -1,5 +1,6 @@
 """The report: every section and figure from a small synthetic study, numbers from the rows."""
 
+import json
 import math
 
 import pandas as pd
@@ -7,8 +8,8 @@ import pytest
 
 from bench import schema
 from bench.analysis import calibration, tables
+from bench.reporting import speed, write_report
 from bench.reporting import workload as workloads
-from bench.reporting import write_report
 from bench.reporting.__main__ import main
 from bench.study.results import Results
 from bench.training.config import RunConfig
@@ -23,18 +24,37 @@ def make_study(out, data):
     results = Results(out)
     meta = {
         "command": "python -m bench --epochs 2",
-        "config": {"epochs": 2, "batch_size": 64, "schedule": "cosine", "lr": None,
-                   "rates": "tuned", "devices": ["cpu"], "seeds": [0, 1],
-                   "noise": ["none", "sym:0.4"], "data": "/nonexistent/fashion-mnist",
-                   **WORKLOAD},
-        "environment": {"python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1",
-                        "cpu": "test CPU", "threads": 2, "cuda": "no CUDA device"},
+        "config": {
+            "epochs": 2,
+            "batch_size": 64,
+            "schedule": "cosine",
+            "lr": None,
+            "rates": "tuned",
+            "devices": ["cpu"],
+            "seeds": [0, 1],
+            "noise": ["none", "sym:0.4"],
+            "data": "/nonexistent/fashion-mnist",
+            **WORKLOAD,
+        },
+        "environment": {
+            "python": "3.11",
+            "torch": "2.14.1",
+            "torchvision": "0.29.1",
+            "cpu": "test CPU",
+            "threads": 2,
+            "cuda": "no CUDA device",
+            "lossbench": "0.1.0",
+            "commit": "0123456789" * 4 + " (modified)",
+        },
         "notes": ["a note for the report"],
         "skipped": {},
-    }  # fmt: skip
+    }
     results.prepare(meta)
-    configs = [RunConfig(spec, seed=seed, epochs=2, lr=0.3, batch_size=64)
-               for spec in LOSSES for seed in (0, 1)]  # fmt: skip
+    configs = [
+        RunConfig(spec, seed=seed, epochs=2, lr=0.3, batch_size=64)
+        for spec in LOSSES
+        for seed in (0, 1)
+    ]
     configs.append(RunConfig("ce", seed=0, epochs=2, lr=0.3, batch_size=64, noise="sym:0.4"))
     configs.append(RunConfig("l2:on=scores", seed=0, epochs=2, lr=50.0, batch_size=64))
     for config in configs:
@@ -45,18 +65,63 @@ def make_study(out, data):
     rows = []
     train(RunConfig("huber", epochs=1, lr=3.0, batch_size=64), data, on_epoch=rows.append)
     results.append(as_runner({**rows[0], "epochs": 2}))
-    schema.write_rows(out / "tuning.csv", schema.TUNING,
-                      [{**WORKLOAD, "loss": spec, "device": "cpu", "epochs": 2, "batch_size": 64,
-                        "schedule": "cosine", "lr": lr, "status": "ok", "val_acc": acc}
-                       for spec in LOSSES for lr, acc in ((0.1, 0.8), (0.3, 0.9))])  # fmt: skip
-    schema.write_rows(out / "reference.csv", schema.REFERENCE,
-                      [{**WORKLOAD, "loss": "ce", "max_iter": 5, "train_loss": 0.1,
-                        "train_acc": 1.0, "test_acc": 0.97, "iterations": 5, "seconds": 0.1}])
-    schema.write_rows(out / "peers.csv", schema.PEERS,
-                      [{"dataset": "fashion_mnist", "peer": "SGDClassifier", "loss": loss,
-                        "epochs": 2, "seed": 0, "train_acc": acc, "test_acc": acc, "fit_s": 1.0,
-                        "concurrent": False}
-                       for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))])  # fmt: skip
+    schema.write_rows(
+        out / "tuning.csv",
+        schema.TUNING,
+        [
+            {
+                **WORKLOAD,
+                "noise": "none",
+                "entry": spec,
+                "loss": spec,
+                "device": "cpu",
+                "epochs": 2,
+                "batch_size": 64,
+                "schedule": "cosine",
+                "lr": lr,
+                "status": "ok",
+                "val_acc": acc,
+                "metric": "accuracy",
+                "val_score": acc,
+            }
+            for spec in LOSSES
+            for lr, acc in ((0.1, 0.8), (0.3, 0.9))
+        ],
+    )
+    schema.write_rows(
+        out / "reference.csv",
+        schema.REFERENCE,
+        [
+            {
+                **WORKLOAD,
+                "loss": "ce",
+                "max_iter": 5,
+                "train_loss": 0.1,
+                "train_acc": 1.0,
+                "test_acc": 0.97,
+                "iterations": 5,
+                "seconds": 0.1,
+            }
+        ],
+    )
+    schema.write_rows(
+        out / "peers.csv",
+        schema.PEERS,
+        [
+            {
+                "dataset": "fashion_mnist",
+                "peer": "SGDClassifier",
+                "loss": loss,
+                "epochs": 2,
+                "seed": 0,
+                "train_acc": acc,
+                "test_acc": acc,
+                "fit_s": 1.0,
+                "concurrent": False,
+            }
+            for loss, acc in (("hinge", 0.81), ("squared_error", 0.06))
+        ],
+    )
     schema.write_rows(out / "anatomy.csv", schema.ANATOMY, anatomy_rows())
     return meta
 
@@ -64,15 +129,27 @@ def make_study(out, data):
 def as_runner(row):
     """A trainer's row as the serial runner appends it: with the floor, not concurrent, and NaN
     for what this trainer does not measure."""
-    return {**dict.fromkeys(schema.RESULTS, math.nan), **row, "floor_s": 0.01,
-            "concurrent": False}  # fmt: skip
+    return {**dict.fromkeys(schema.RESULTS, math.nan), **row, "floor_s": 0.01, "concurrent": False}
 
 
 def anatomy_rows(**workload):
-    return [{**WORKLOAD, **workload, "loss": spec, "batch_size": 64, "gather_us": 60.0,
-             "scores_us": 25.0, "loss_us": 30.0 + i, "update_us": 35.0, "step_us": 160.0 + i,
-             "epoch_us": 210.0 + i, "floor_us": 100.0, "gather_floor_us": 150.0}
-            for i, spec in enumerate(LOSSES)]  # fmt: skip
+    return [
+        {
+            **WORKLOAD,
+            **workload,
+            "loss": spec,
+            "batch_size": 64,
+            "gather_us": 60.0,
+            "scores_us": 25.0,
+            "loss_us": 30.0 + i,
+            "update_us": 35.0,
+            "step_us": 160.0 + i,
+            "epoch_us": 210.0 + i,
+            "floor_us": 100.0,
+            "gather_floor_us": 150.0,
+        }
+        for i, spec in enumerate(LOSSES)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +161,60 @@ def written(tmp_path_factory, make_dataset):
     return out, path.read_text(), meta, data
 
 
-def test_every_section_is_there(written):
+def test_the_finding_comes_first_and_how_fast_last(written):
     _, text, _, _ = written
-    for heading in ("## Environment", "## What makes the losses comparable", "## Accuracy",
-                    "## Accuracy targets", "## Paired comparisons", "## Learning rates",
-                    "## Learning speed", "## Speed", "## Label noise", "## Calibration",
-                    "## Per-class errors", "## Predictions", "## The losses",
-                    "## Reading the results"):  # fmt: skip
-        assert heading in text, heading
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    users = [
+        "## What makes the losses comparable",
+        "## Accuracy",
+        "## Accuracy targets",
+        "## Paired comparisons",
+        "## Learning rates",
+        "## Learning speed, and what drives it",
+        "## Label noise",
+        "## Calibration",
+        "## Per-class errors",
+        "## Predictions",
+        "## The losses, their likelihoods and gradients",
+        "## Reading the results",
+    ]
+    assert headings[-1] == "## How fast, and why"
+    assert [h for h in headings if h in users] == users  # in this order
+    assert headings.index(users[0]) > 0  # the answer's sections come before the workload's
+    fast = text.split("\n## How fast, and why\n", 1)[1]
+    for heading in (
+        "### The machine and the commands",
+        "### Speed",
+        "#### Where a CPU step's time goes",
+    ):
+        assert heading in fast, heading
+    assert "## Environment" not in text and "## Workloads" not in text
+
+
+def test_the_environment_is_stated_once_and_commands_are_relative_to_out(written):
+    _, text, _, _ = written
+    before = text.split("\n## How fast, and why\n", 1)[0]
+    assert before.count("test CPU") == 1  # the header's one line
     assert "python -m bench --epochs 2" in text and "a note for the report" in text
-    assert "## Workloads" not in text  # one workload: no list of them
+    assert "/nonexistent" not in text
 
 
 def test_every_embedded_figure_exists(written):
     out, text, _, _ = written
     names = [part.split(")")[0] for part in text.split("](")[1:]]
-    assert {"curves.png", "final_accuracy.png", "tuning.png", "dynamics.png", "step_time.png",
-            "noise.png", "reliability.png", "confusion.png", "predictions.png",
-            "gradients.png", "anatomy.png"} <= set(names)  # fmt: skip
+    assert {
+        "curves.png",
+        "final_accuracy.png",
+        "tuning.png",
+        "dynamics.png",
+        "step_time.png",
+        "noise.png",
+        "reliability.png",
+        "confusion.png",
+        "predictions.png",
+        "gradients.png",
+        "anatomy.png",
+    } <= set(names)
     for name in names:
         assert (out / name).stat().st_size > 1000, name
 
@@ -114,43 +227,94 @@ def test_accuracy_cells_are_pandas_own_numbers(written):
     assert expected in text
 
 
-def test_prose_quotes_the_dataset_and_the_code_constants(written):
-    _, text, _, data = written
+def test_facts_quote_the_dataset_and_the_code_constants(written):
+    out, text, meta, data = written
+    from bench.reporting import header, noise, tuning
+
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
     held = data.validation_split()
-    assert (f"accuracy on {len(held.test_y):,} training images held out" in text
-            and f"training on the other {len(held.train_y):,}" in text)  # fmt: skip
+    assert f"{len(held.test_y):,} training images held out" in tuning.facts(w)["held_out"]
+    assert f"training on the other {len(held.train_y):,}" in tuning.facts(w)["held_out"]
+    chosen = tuning.facts(w)["chosen"].set_index("loss")
+    assert chosen.loc[LOSSES, "chosen lr"].tolist() == [0.3] * 3
+    assert chosen.loc[LOSSES, "validation acc"].tolist() == [0.9] * 3
+    assert chosen.loc[LOSSES, "rates tried"].tolist() == [2] * 3
+    assert w.train_size == 11_000
+    assert speed.speed_table(w)["loss"].tolist() == w.speed["run"].tolist()
+    assert (
+        "784 pixels (28×28) → 10 classes, trained on fashion_mnist (11,000 training"
+        in header.facts(meta, [w])["what"]
+    )
+    assert noise.pairs(w) == "t-shirt ↔ shirt and pullover ↔ coat"
     assert f"the {len(held.test_y):,}-image validation split" in text
     assert f"({calibration.BINS} equal-width confidence bins)" in text
-    assert "batch by batch over all 11,000 training images" in text
     assert f"over the same {ANATOMY_STEPS} random batches of 64" in text
     assert f"(the best of {ANATOMY_ROUNDS}, eager)" in text
-    assert "784 pixels (28×28) → 10 classes, trained on fashion_mnist (11,000 training" in text
-    assert "`pairs:r` flips t-shirt ↔ shirt and pullover ↔ coat" in text
     for retyped in ("10,000 training", "1,000 per class", "60,000", "50,000"):  # Fashion-MNIST's
         assert retyped not in text, retyped
 
 
+def test_the_header_names_the_version_and_commit(written):
+    out, text, meta, data = written
+    from bench.reporting import header
+
+    found = workloads.load(out, meta, {"fashion_mnist": data})
+    facts = header.facts(meta, found)
+    assert (facts["version"], facts["commit"]) == ("0.1.0", "0123456, modified")
+    assert (facts["finished"], facts["unfinished"]) == (len(found[0].final), 1)
+    assert "lossbench 0.1.0 (commit 0123456, modified)" in text.split("\n## ", 1)[0]
+    older = {
+        **meta,
+        "environment": {
+            k: v for k, v in meta["environment"].items() if k not in ("lossbench", "commit")
+        },
+    }
+    assert header.facts(older, found)["version"] is None
+    assert "did not record its version" in header.title(older, found)
+
+
+def test_commands_show_out_and_no_absolute_paths():
+    from bench.reporting.header import relative
+
+    assert (
+        relative("python -m bench --data /home/me/data --out /tmp/b5 --workers 2")
+        == "python -m bench --data data --out OUT --workers 2"
+    )
+    assert (
+        relative("python -m bench --out=/scratch/x --losses 'ce,l2'")
+        == "python -m bench --out=OUT --losses ce,l2"
+    )
+
+
 def test_peers_are_listed_and_a_failed_fit_is_called_one(written):
-    _, text, _, _ = written
+    out, text, meta, data = written
+    from bench.reporting import accuracy
+
     assert "| SGDClassifier (hinge) | 2 | 0.81 |" in text
-    assert "SGDClassifier (squared_error) (0.0600) scored no better than guessing (0.10)" in text
-    assert "SGDClassifier (hinge) (0.8100)" not in text
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
+    facts = accuracy.peers(w)
+    assert facts["failed_peers"] == [{"peer": "SGDClassifier (squared_error)", "test_acc": 0.06}]
+    assert facts["guessing"] == pytest.approx(0.1) and facts["inputs"] == "raw pixel inputs"
 
 
 def test_step_anatomy_table_and_the_floor_beside_it(written):
     _, text, _, _ = written
     section = text.split("### Where a CPU step's time goes\n", 1)[1].split("\n#", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("|")]
-    header = ("| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share "
-              "| epoch µs/step | × floor | × gather floor |")  # fmt: skip
+    header = (
+        "| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share "
+        "| epoch µs/step | × floor | × gather floor |"
+    )
     assert table[0] == header
     assert len(table) == 2 + len(LOSSES)
     assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% | 210 | 2.10 | 1.40 |" in table
     assert "The floor's two GEMMs take 100 µs per step" in section
     assert "The gather costs 60 µs" in section
     assert "as the trainer does, takes 150 µs per step (1.50× the floor)" in section
-    assert ("`ce`'s epoch, 210 µs per step, is 2.10× the GEMM floor and "
-            "**1.40× the floor with the gather**") in section  # fmt: skip
+    assert (
+        "`ce`'s epoch, 210 µs per step, is 2.10× the GEMM floor and "
+        "**1.40× the floor with the gather**"
+    ) in section
 
 
 def test_step_anatomy_from_an_older_version_still_reports(written):
@@ -159,8 +323,19 @@ def test_step_anatomy_from_an_older_version_still_reports(written):
 
     (w,) = workloads.load(out, meta, {"fashion_mnist": data})
     assert set(w.speed["examples"]) == {11_000}
-    old = pd.DataFrame([{"loss": "ce", "batch_size": 64, "gather_us": 60.0, "scores_us": 25.0,
-                         "loss_us": 30.0, "update_us": 35.0, "step_us": 160.0}])  # fmt: skip
+    old = pd.DataFrame(
+        [
+            {
+                "loss": "ce",
+                "batch_size": 64,
+                "gather_us": 60.0,
+                "scores_us": 25.0,
+                "loss_us": 30.0,
+                "update_us": 35.0,
+                "step_us": 160.0,
+            }
+        ]
+    )
     w.caches["anatomy"] = old
     section = anatomy.section(w)
     assert "× gather floor" not in section and "floor with the gather" not in section
@@ -169,11 +344,16 @@ def test_step_anatomy_from_an_older_version_still_reports(written):
 
 
 def test_divergence_unfinished_runs_and_missing_gpu_are_stated(written):
-    _, text, _, _ = written
-    assert "diverged at epoch 1" in text
-    assert "1 unfinished (excluded from every table)" in text
-    assert "no CUDA device was available" in text
-    assert "measured on this machine: test CPU, 2 threads, no CUDA device, torch 2.14.1" in text
+    out, text, meta, data = written
+    from bench.reporting import accuracy, families
+
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
+    shown, facts = accuracy.accuracy_table(w, families.ordered(w.accuracy))
+    cell = shown.set_index("loss").loc["l2:on=scores", "test acc (mean ± sd)"]
+    assert cell == "diverged at epoch 1"
+    assert facts["reference_iters"] == 5 and facts["reference_skipped"] is None
+    assert w.unfinished == 1
+    assert "no CUDA device" in text.split("\n## ", 1)[0]
 
 
 def test_gpu_name_is_shown_when_there_is_one(written):
@@ -181,7 +361,8 @@ def test_gpu_name_is_shown_when_there_is_one(written):
 
     _, _, meta, _ = written
     env = {**meta["environment"], "cuda": "NVIDIA H100"}
-    assert "GPU: NVIDIA H100" in header.environment({**meta, "environment": env})
+    shown = header.environment({**meta, "environment": env})
+    assert "GPU NVIDIA H100" in shown and "no CUDA device" not in shown
 
 
 def test_remade_from_the_command_line_without_data(written, tmp_path, capsys):
@@ -200,8 +381,19 @@ def test_remade_from_the_command_line_without_data(written, tmp_path, capsys):
 def test_targets_table_explains_a_miss_with_the_measured_cause():
     from bench.reporting import targets
 
-    accuracy = pd.DataFrame([{"trainer": "lossbench", **WORKLOAD, "loss": "ce", "device": "cpu",
-                              "test_acc": 0.844, "test_acc_ci95": 0.001, "train_loss": 0.39}])
+    accuracy = pd.DataFrame(
+        [
+            {
+                "trainer": "lossbench",
+                **WORKLOAD,
+                "loss": "ce",
+                "device": "cpu",
+                "test_acc": 0.844,
+                "test_acc_ci95": 0.001,
+                "train_loss": 0.39,
+            }
+        ]
+    )
     table = tables.targets(accuracy)
     assert not table["met"].iloc[0]
     optimum = pd.DataFrame([{"loss": "ce", "test_acc": 0.8448, "train_loss": 0.37}])
@@ -230,9 +422,11 @@ def test_a_parallel_study_still_compares_the_textbook_loop(written, tmp_path):
     timing.to_csv(tmp_path / "timing.csv", index=False)
     for name in ("run.json", "tuning.csv", "reference.csv", "anatomy.csv"):
         (tmp_path / name).write_bytes((out / name).read_bytes())
-    text = write_report(tmp_path, data={"fashion_mnist": data}).read_text()
+    meta = json.loads((tmp_path / "run.json").read_text())
+    (w,) = workloads.load(tmp_path, meta, {"fashion_mnist": data})
+    book = speed.textbook(w)
     ce = timing[timing["loss"] == "ce"]["epoch_s"].median()
-    ratio = 2.0 / ce
-    times = f"{ratio:.1f}" if ratio < 20 else f"{ratio:.0f}"  # a decimal where it can matter
-    assert (f"The D2L textbook loop takes 2.00 s per epoch on this CPU (median over its epochs); "
-            f"lossbench's `ce` epoch ({ce:.3f} s) is **{times}× faster**") in text
+    assert book["textbook_s"] == pytest.approx(2.0)
+    assert book["lossbench_s"] == pytest.approx(ce) and book["ratio"] == pytest.approx(2.0 / ce)
+    text = write_report(tmp_path, data={"fashion_mnist": data}).read_text()
+    assert f"**{speed.times(2.0 / ce)} faster**" in text

@@ -17,8 +17,13 @@ def test_the_linear_only_stages_are_the_studys():
 
 @pytest.fixture
 def out(tmp_path):
-    rows = pd.concat([hand_written_rows(), hand_written_rows("fashion_mnist", "mlp:hidden=8"),
-                      hand_written_rows("fashion_mnist", "plugin_net")])  # not registered here
+    rows = pd.concat(
+        [
+            hand_written_rows(),
+            hand_written_rows("fashion_mnist", "mlp:hidden=8"),
+            hand_written_rows("fashion_mnist", "plugin_net"),
+        ]
+    )  # not registered here
     rows.to_csv(tmp_path / "results.csv", index=False)
     write_meta(tmp_path, dataset="fashion_mnist", model="linear")
     meta = json.loads((tmp_path / "run.json").read_text())
