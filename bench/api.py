@@ -116,10 +116,15 @@ class Clock:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
 
     def entry(self, command: str, workload: dict, status: str, runs: int) -> dict:
-        return {"command": command, **workload, "status": status, "runs": runs,
-                "started": self.started.isoformat(timespec="seconds"),
-                "seconds": round(time.perf_counter() - self._start, 1),
-                "phases": {k: round(v, 1) for k, v in self.phases.items()}}  # fmt: skip
+        return {
+            "command": command,
+            **workload,
+            "status": status,
+            "runs": runs,
+            "started": self.started.isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - self._start, 1),
+            "phases": {k: round(v, 1) for k, v in self.phases.items()},
+        }
 
 
 class StopFlag:
@@ -186,17 +191,27 @@ def run(study: Study, command: str = "") -> int:
         meta = {
             "command": command,
             "config": {
-                **study.protocol, "lr": study.lr, "rates": study.rate_mode, "losses": specs,
-                "dataset": dataset_spec, "model": model_spec, "devices": devices,
-                "seeds": list(range(study.seeds)), "noise": levels,
+                **study.protocol,
+                "lr": study.lr,
+                "rates": study.rate_mode,
+                "losses": specs,
+                "dataset": dataset_spec,
+                "model": model_spec,
+                "devices": devices,
+                "seeds": list(range(study.seeds)),
+                "noise": levels,
                 "noise_seeds": list(range(study.noise_seeds)),
                 "tune_epochs": study.tune_epochs or study.epochs,
-                "tune_screen_epochs": study.tune_screen_epochs, "step_mode": study.step_mode,
-                "tune_budget": study.tune_budget, "tune_keep": tune.KEEP,
-                "seed_cap": study.seed_cap, "seed_round": study.seed_round,
+                "tune_screen_epochs": study.tune_screen_epochs,
+                "step_mode": study.step_mode,
+                "tune_budget": study.tune_budget,
+                "tune_keep": tune.KEEP,
+                "seed_cap": study.seed_cap,
+                "seed_round": study.seed_round,
                 **protocol.steps(len(data.train_y), study.batch_size, study.epochs),
                 "textbook": study.textbook_epochs if study.textbook and textbook_fits else 0,
-                "data": str(study.data), "imports": list(study.imports),
+                "data": str(study.data),
+                "imports": list(study.imports),
             },
             "environment": environment.environment(),
             "datasets": {dataset_spec: data.fingerprint()},
@@ -209,8 +224,19 @@ def run(study: Study, command: str = "") -> int:
         clock, status, facts = Clock(), "failed", {}
         try:
             with StopFlag() as stop, _cluster(study) as cluster:
-                facts = protocol.carry_out(study, specs, data, model_spec, devices, levels,
-                                           results, stop, textbook_fits, cluster, clock)
+                facts = protocol.carry_out(
+                    study,
+                    specs,
+                    data,
+                    model_spec,
+                    devices,
+                    levels,
+                    results,
+                    stop,
+                    textbook_fits,
+                    cluster,
+                    clock,
+                )
             status = "finished"
         except Interrupted:
             status = "interrupted"
@@ -222,10 +248,17 @@ def run(study: Study, command: str = "") -> int:
             return 130
         finally:
             trained = len(results.finished()) - before
-            results.log_command({**clock.entry(command, {"dataset": dataset_spec,
-                                                         "model": model_spec,
-                                                         "workers": _workers(study)},
-                                               status, trained), **facts})
+            results.log_command(
+                {
+                    **clock.entry(
+                        command,
+                        {"dataset": dataset_spec, "model": model_spec, "workers": _workers(study)},
+                        status,
+                        trained,
+                    ),
+                    **facts,
+                }
+            )
         if study.report:
             from bench import reporting as report_module
 
@@ -263,23 +296,36 @@ def _parallel_meta(study: Study) -> dict | None:
 
 
 # -- Python API ----------------------------------------------------------------------------------
-def compare(losses=(), *, dataset: str = datasets.DEFAULT, model: str = models.DEFAULT,
-            out: str | Path = DEFAULT_OUT, **options) -> pd.DataFrame:  # fmt: skip
+def compare(
+    losses=(),
+    *,
+    dataset: str = datasets.DEFAULT,
+    model: str = models.DEFAULT,
+    out: str | Path = DEFAULT_OUT,
+    **options,
+) -> pd.DataFrame:
     """Train and report ``losses`` (specs) as ``python -m bench`` would; return every row of
     OUT/results.csv as a DataFrame. ``options`` are :class:`Study`'s fields (epochs, seeds,
     noise, devices, ...); bad input raises the CLI's one-line ValueError."""
     fields = {f.name for f in dataclasses.fields(Study)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise UsageError(f"compare() has no option {', '.join(unknown)}; "
-                         f"its options are: {', '.join(sorted(fields))}")  # fmt: skip
+        raise UsageError(
+            f"compare() has no option {', '.join(unknown)}; "
+            f"its options are: {', '.join(sorted(fields))}"
+        )
     for name in ("noise", "imports", "batch_sizes"):
         if isinstance(options.get(name), str):
             options[name] = (options[name],)
     if isinstance(losses, str):
         losses = (losses,)
-    study = Study(losses=tuple(losses), dataset=dataset, model=model, out=Path(out),
-                  **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    study = Study(
+        losses=tuple(losses),
+        dataset=dataset,
+        model=model,
+        out=Path(out),
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()},
+    )
     if run(study) != 0:
         raise KeyboardInterrupt("interrupted: run compare() again to resume")
     from bench.analysis import tables
@@ -293,8 +339,9 @@ def report(out: str | Path) -> Path:
 
     out = Path(out)
     if not (out / "results.csv").exists() or not (out / "run.json").exists():
-        raise UsageError(f"{out} has no results.csv and run.json: run python -m bench --out "
-                         f"{out} first")  # fmt: skip
+        raise UsageError(
+            f"{out} has no results.csv and run.json: run python -m bench --out {out} first"
+        )
     with OutLock(out, "bench.report"):
         return report_module.write_report(out)
 

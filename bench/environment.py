@@ -41,8 +41,10 @@ def identity(env: dict) -> dict[str, object]:
 
 def describe(env: dict) -> str:
     """One line: "Intel(R) Xeon(R), 2 threads, no CUDA device, torch 2.14.1"."""
-    return (f"{env.get('cpu')}, {env.get('threads')} threads, {env.get('cuda')}, "
-            f"torch {env.get('torch')}")
+    return (
+        f"{env.get('cpu')}, {env.get('threads')} threads, {env.get('cuda')}, "
+        f"torch {env.get('torch')}"
+    )
 
 
 def version() -> str:

@@ -25,19 +25,25 @@ class UsageError(ValueError):
 
 def check_counts(study) -> None:
     """The numbers of a study: counts at least 1, a positive rate, known choices."""
-    for flag, value in (("--epochs", study.epochs), ("--seeds", study.seeds),
-                        ("--batch-size", study.batch_size), ("--tune-epochs", study.tune_epochs),
-                        ("--tune-screen-epochs", study.tune_screen_epochs),
-                        ("--noise-seeds", study.noise_seeds),
-                        ("--textbook-epochs", study.textbook_epochs),
-                        ("--tune-budget", study.tune_budget),
-                        ("--seed-round", study.seed_round)):  # fmt: skip
+    for flag, value in (
+        ("--epochs", study.epochs),
+        ("--seeds", study.seeds),
+        ("--batch-size", study.batch_size),
+        ("--tune-epochs", study.tune_epochs),
+        ("--tune-screen-epochs", study.tune_screen_epochs),
+        ("--noise-seeds", study.noise_seeds),
+        ("--textbook-epochs", study.textbook_epochs),
+        ("--tune-budget", study.tune_budget),
+        ("--seed-round", study.seed_round),
+    ):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     least = max(study.seeds, study.noise_seeds)
     if study.seed_cap is not None and study.seed_cap < least:
-        raise UsageError(f"--seed-cap {study.seed_cap} is below the minimum seeds ({least}, "
-                         "--seeds / --noise-seeds): give a cap at least that large")
+        raise UsageError(
+            f"--seed-cap {study.seed_cap} is below the minimum seeds ({least}, "
+            "--seeds / --noise-seeds): give a cap at least that large"
+        )
     if study.lr is not None and not (study.lr > 0 and math.isfinite(study.lr)):
         raise UsageError(f"--lr must be positive, got {study.lr}")
     if study.lr is not None and study.no_tune:
@@ -49,11 +55,13 @@ def check_counts(study) -> None:
     if study.reference_iters < 0:
         raise UsageError(f"--reference-iters must be 0 or more, got {study.reference_iters}")
     if study.schedule not in SCHEDULES:
-        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, "
-                         f"got {study.schedule!r}")  # fmt: skip
+        raise UsageError(
+            f"--schedule must be one of {', '.join(SCHEDULES)}, got {study.schedule!r}"
+        )
     if study.step_mode not in STEP_MODES:
-        raise UsageError(f"--step-mode must be one of {', '.join(STEP_MODES)}, "
-                         f"got {study.step_mode!r}")  # fmt: skip
+        raise UsageError(
+            f"--step-mode must be one of {', '.join(STEP_MODES)}, got {study.step_mode!r}"
+        )
     if study.peers and not sklearn_peers.available():
         raise UsageError("--peers needs scikit-learn: pip install '.[peers]' (or make peers)")
 

@@ -81,9 +81,7 @@ def split_spec(spec: str, kind: str = "part") -> tuple[str, dict[str, object]]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(
-                f"bad {kind} spec {spec!r}: expected name:key=value:..., got {item!r}"
-            )
+            raise ValueError(f"bad {kind} spec {spec!r}: expected name:key=value:..., got {item!r}")
         params[key.strip()] = spec_value(text.strip())
     if not name.strip():
         raise ValueError(f"bad {kind} spec {spec!r}: it has no name")

@@ -17,12 +17,39 @@ from pathlib import Path
 from bench.training.floors import ANATOMY_EPOCHS, ANATOMY_PARTS
 
 RESULTS = (
-    "trainer", "dataset", "model", "loss", "device", "seed", "noise", "epoch", "epochs", "lr",
-    "batch_size", "schedule", "status", "step_mode", "grad", "train_loss", "train_acc",
-    "test_acc", "balanced_acc", "worst_class_acc", "macro_f1", "epoch_s", "step_ms",
-    "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb", "grad_norm", "active_frac",
-    "memorised", "concurrent", "entry",
-)  # fmt: skip
+    "trainer",
+    "dataset",
+    "model",
+    "loss",
+    "device",
+    "seed",
+    "noise",
+    "epoch",
+    "epochs",
+    "lr",
+    "batch_size",
+    "schedule",
+    "status",
+    "step_mode",
+    "grad",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "balanced_acc",
+    "worst_class_acc",
+    "macro_f1",
+    "epoch_s",
+    "step_ms",
+    "step_ms_p90",
+    "samples_per_s",
+    "floor_s",
+    "peak_mem_mb",
+    "grad_norm",
+    "active_frac",
+    "memorised",
+    "concurrent",
+    "entry",
+)
 # The batch-size sweep (OUT/speed.csv) and the serial timing phase of a parallel study
 # (OUT/timing.csv) have results.csv's rows.
 SPEED = TIMING = RESULTS
@@ -33,14 +60,51 @@ FAILURES = ("trainer", "dataset", "model", "loss", "device", "seed", "noise", "r
 # its hyperparameters), at ``noise`` (train and validation labels alike); ``val_score`` is its
 # validation score by ``metric`` (accuracy, or balanced_acc on long-tailed data), the one that
 # chooses; ``val_acc`` is plain accuracy either way.
-TUNING = ("dataset", "model", "noise", "entry", "loss", "device", "epochs", "batch_size",
-          "schedule", "lr", "status", "val_acc", "metric", "val_score")  # fmt: skip
-ANATOMY = ("dataset", "model", "loss", "batch_size",
-           *(f"{part}_us" for part in ANATOMY_PARTS + ANATOMY_EPOCHS))  # fmt: skip
-REFERENCE = ("dataset", "model", "loss", "max_iter", "train_loss", "train_acc", "test_acc",
-             "iterations", "seconds")  # fmt: skip
-PEERS = ("dataset", "peer", "loss", "epochs", "seed", "train_acc", "test_acc", "fit_s",
-         "concurrent")  # fmt: skip
+TUNING = (
+    "dataset",
+    "model",
+    "noise",
+    "entry",
+    "loss",
+    "device",
+    "epochs",
+    "batch_size",
+    "schedule",
+    "lr",
+    "status",
+    "val_acc",
+    "metric",
+    "val_score",
+)
+ANATOMY = (
+    "dataset",
+    "model",
+    "loss",
+    "batch_size",
+    *(f"{part}_us" for part in ANATOMY_PARTS + ANATOMY_EPOCHS),
+)
+REFERENCE = (
+    "dataset",
+    "model",
+    "loss",
+    "max_iter",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "iterations",
+    "seconds",
+)
+PEERS = (
+    "dataset",
+    "peer",
+    "loss",
+    "epochs",
+    "seed",
+    "train_acc",
+    "test_acc",
+    "fit_s",
+    "concurrent",
+)
 # The textbook loop side by side with lossbench's (OUT/textbook.csv): each of the book's epochs
 # and one epoch of lossbench's ``ce`` timed right after it (bench.peers.textbook.side_by_side).
 TEXTBOOK = ("dataset", "model", "batch_size", "epoch", "textbook_s", "lossbench_s")
@@ -55,16 +119,34 @@ ANSWER = tuple(
 # The answer's scenario picks (OUT/picks.csv): the one loss to use (``pick``) or the set that
 # cannot be told apart (``set``, ";"-joined), over how many workloads and seeds; ``anchor`` the
 # report heading that words it.
-PICKS = ("scenario", "anchor", "measured", "pick", "set", "workloads", "seeds", "undecided",
-         "seeds_needed")
+PICKS = (
+    "scenario",
+    "anchor",
+    "measured",
+    "pick",
+    "set",
+    "workloads",
+    "seeds",
+    "undecided",
+    "seeds_needed",
+)
 
 # What a column missing from an older table means: every run before datasets and models were
 # parts was Fashion-MNIST on softmax regression, with analytic gradients; the metrics of
 # imbalance were not measured.
-UPGRADE = {"dataset": "fashion_mnist", "model": "linear", "grad": "analytic",
-           "balanced_acc": "nan", "worst_class_acc": "nan", "macro_f1": "nan",
-           "concurrent": "False", "entry": "", "noise": "none", "metric": "accuracy",
-           "val_score": "nan"}  # fmt: skip
+UPGRADE = {
+    "dataset": "fashion_mnist",
+    "model": "linear",
+    "grad": "analytic",
+    "balanced_acc": "nan",
+    "worst_class_acc": "nan",
+    "macro_f1": "nan",
+    "concurrent": "False",
+    "entry": "",
+    "noise": "none",
+    "metric": "accuracy",
+    "val_score": "nan",
+}
 
 
 class SchemaError(ValueError):

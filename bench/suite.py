@@ -80,8 +80,16 @@ def built_in_rate(spec: str) -> float | None:
     return defaults.get(base)
 
 
-FAMILY_ORDER = ("textbook", "ce-variant", "noise-robust", "long-tail", "calibration", "margin-sparse",
-                "square", "user")
+FAMILY_ORDER = (
+    "textbook",
+    "ce-variant",
+    "noise-robust",
+    "long-tail",
+    "calibration",
+    "margin-sparse",
+    "square",
+    "user",
+)
 
 
 def family(spec: str) -> str:

@@ -16,6 +16,12 @@ X_train, X_test, y_train, y_test = train_test_split(
     wine.data, wine.target, test_size=0.25, stratify=wine.target, random_state=0
 )
 path = sys.argv[1] if len(sys.argv) > 1 else "wine.npz"
-np.savez(path, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-         class_names=np.array(wine.target_names))
+np.savez(
+    path,
+    X_train=X_train,
+    y_train=y_train,
+    X_test=X_test,
+    y_test=y_test,
+    class_names=np.array(wine.target_names),
+)
 print(f"wrote {path}: {len(y_train)} training and {len(y_test)} test examples")

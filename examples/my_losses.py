@@ -1,12 +1,17 @@
 # my_losses.py
 import dataclasses
+
 import torch
+
 import losses
+
 
 @dataclasses.dataclass(frozen=True)
 class Cauchy(losses.Loss, name="cauchy"):
     c: float = 1.0
 
     def value(self, scores, target):  # (N, K), (N,) -> (N,); the gradient comes from autograd
-        r = scores.softmax(1) - torch.nn.functional.one_hot(target, scores.shape[1]).to(scores.dtype)
+        r = scores.softmax(1) - torch.nn.functional.one_hot(target, scores.shape[1]).to(
+            scores.dtype
+        )
         return (0.5 * self.c**2 * torch.log1p((r / self.c) ** 2)).sum(1)

@@ -21,11 +21,22 @@ REGISTRY: dict[str, type[Loss]] = {}
 
 # Where a loss is applied, and the words the report uses for it.
 APPLIED_TO = ("scores", "probs", "log_probs")
-APPLIED_WORDS = {"scores": "raw scores", "probs": "softmax probabilities",
-                 "log_probs": "log-softmax of the scores"}  # fmt: skip
+APPLIED_WORDS = {
+    "scores": "raw scores",
+    "probs": "softmax probabilities",
+    "log_probs": "log-softmax of the scores",
+}
 # The families the report groups losses by; None (a user's loss) reads as "user".
-FAMILIES = ("textbook", "noise-robust", "ce-variant", "long-tail", "calibration", "margin-sparse",
-            "square", "user")
+FAMILIES = (
+    "textbook",
+    "noise-robust",
+    "ce-variant",
+    "long-tail",
+    "calibration",
+    "margin-sparse",
+    "square",
+    "user",
+)
 GRAD_SOURCES = ("analytic", "autograd")
 
 
@@ -65,8 +76,10 @@ class Loss:
         for declaration, allowed in (("family", FAMILIES), ("applied_to", APPLIED_TO)):
             declared = vars(cls).get(declaration)
             if isinstance(declared, str) and declared not in allowed:
-                raise ValueError(f"{cls.__name__}.{declaration} must be one of "
-                                 f"{', '.join(allowed)} (or None), got {declared!r}")
+                raise ValueError(
+                    f"{cls.__name__}.{declaration} must be one of "
+                    f"{', '.join(allowed)} (or None), got {declared!r}"
+                )
         if name is None:
             if "name" not in vars(cls):  # unregistered: messages and str() use the class name
                 cls.name = cls.__name__
@@ -132,7 +145,7 @@ class Loss:
 
     @property
     def grad_source(self) -> str:
-        """"analytic" where the class (or a base) writes compute, "autograd" where only value."""
+        """ "analytic" where the class (or a base) writes compute, "autograd" where only value."""
         return "autograd" if type(self).compute is Loss.compute else "analytic"
 
     # -- the public protocol ------------------------------------------------------------------
@@ -169,8 +182,9 @@ class Loss:
         self.check_inputs(scores, target, check=check)
         return self.compute(scores, target)
 
-    def check_inputs(self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
-                     ) -> None:
+    def check_inputs(
+        self, scores: torch.Tensor, target: torch.Tensor, *, check: bool = True
+    ) -> None:
         """The checks of :meth:`value_and_grad` (``check`` as there): ValueError for bad input."""
         targets.check_scores(scores)
         soft = isinstance(target, torch.Tensor) and target.is_floating_point()

@@ -37,7 +37,7 @@ class JensenShannon(TrueClassLoss, name="js"):
     def value_and_weight(self, log_p_y, p_y, rest):
         b = 1.0 - self.pi1
         log_b, scale = math.log(b), -1.0 / (b * math.log(b))
-        mixed = (1.0 - b * rest)  # m_y = π1 + b·p_y = 1 − b·(1 − p_y)
+        mixed = 1.0 - b * rest  # m_y = π1 + b·p_y = 1 − b·(1 − p_y)
         log_mixed = mixed.log()
         value = (b * p_y * log_p_y - mixed * log_mixed - b * log_b * rest) * scale
         weight = (log_mixed - log_p_y - log_b).mul_(p_y * (b * scale))

@@ -42,14 +42,18 @@ class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
     def with_prior(self, prior: torch.Tensor) -> LogitAdjusted:
         prior = torch.as_tensor(prior, dtype=torch.float64)
         if prior.dim() != 1 or not bool((prior > 0).all()):
-            raise ValueError("logit_adjusted needs a prior of shape (K,) with every class > 0: "
-                             "a class absent from the training labels has no logit adjustment")
+            raise ValueError(
+                "logit_adjusted needs a prior of shape (K,) with every class > 0: "
+                "a class absent from the training labels has no logit adjustment"
+            )
         return dataclasses.replace(self, log_prior=prior.log())
 
     def check_against(self, scores):
         if self.log_prior is not None and self.log_prior.shape[0] != scores.shape[1]:
-            raise ValueError(f"logit_adjusted prior has {self.log_prior.shape[0]} classes but "
-                             f"scores have K = {scores.shape[1]}")
+            raise ValueError(
+                f"logit_adjusted prior has {self.log_prior.shape[0]} classes but "
+                f"scores have K = {scores.shape[1]}"
+            )
 
     def describe(self) -> dict[str, str]:
         return {**super().describe(), "margin": f"τ·log π, τ = {self.tau:g} (training prior)"}
@@ -58,8 +62,9 @@ class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
         if self.log_prior is None:
             return super().compute(scores, target)
         # ce of the shifted scores; d(o + τ·log π)/do = I, so its gradient is the gradient at o
-        return super().compute(scores + self.tau * self.log_prior.to(scores.device, scores.dtype),
-                               target)
+        return super().compute(
+            scores + self.tau * self.log_prior.to(scores.device, scores.dtype), target
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +77,10 @@ class BalancedSoftmax(LogitAdjusted, name="balanced_softmax"):
 
     def validate_params(self) -> None:
         if self.tau != 1:
-            raise ValueError(f"balanced_softmax is logit_adjusted with tau=1, got tau={self.tau!r}:"
-                             " use logit_adjusted:tau=T for another tau")
+            raise ValueError(
+                f"balanced_softmax is logit_adjusted with tau=1, got tau={self.tau!r}:"
+                " use logit_adjusted:tau=T for another tau"
+            )
         object.__setattr__(self, "tau", 1.0)
 
     def params(self) -> dict[str, object]:

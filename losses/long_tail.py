@@ -20,15 +20,18 @@ def checked_prior(name: str, prior) -> torch.Tensor:
     """The prior as float64 (K,), every class > 0; one-line ValueError otherwise."""
     prior = torch.as_tensor(prior, dtype=torch.float64)
     if prior.dim() != 1 or not bool((prior > 0).all()) or not bool(prior.isfinite().all()):
-        raise ValueError(f"{name} needs a prior of shape (K,) with every class > 0: a class "
-                         "absent from the training labels has no margin")
+        raise ValueError(
+            f"{name} needs a prior of shape (K,) with every class > 0: a class "
+            "absent from the training labels has no margin"
+        )
     return prior
 
 
 def check_classes(name: str, bound: torch.Tensor | None, scores: torch.Tensor) -> None:
     if bound is not None and bound.shape[0] != scores.shape[1]:
-        raise ValueError(f"{name} prior has {bound.shape[0]} classes but scores have "
-                         f"K = {scores.shape[1]}")
+        raise ValueError(
+            f"{name} prior has {bound.shape[0]} classes but scores have K = {scores.shape[1]}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +76,10 @@ class LabelDistributionAwareMargin(Loss, name="ldam"):
         check_classes(self.name, None if self.adjust is None else self.adjust[0], scores)
 
     def describe(self) -> dict[str, str]:
-        return {**super().describe(), "margin": f"Δ_y ∝ n_y^(−1/4), max {self.max_margin:g}; "
-                f"s = {self.s:g} (training prior)"}
+        return {
+            **super().describe(),
+            "margin": f"Δ_y ∝ n_y^(−1/4), max {self.max_margin:g}; s = {self.s:g} (training prior)",
+        }
 
     def compute(self, scores, target):
         index = target.unsqueeze(1)
@@ -128,8 +133,11 @@ class VectorScaling(Loss, name="vs"):
         check_classes(self.name, None if self.adjust is None else self.adjust[0], scores)
 
     def describe(self) -> dict[str, str]:
-        return {**super().describe(), "margin": f"(n_j/n_max)^γ·o_j + τ·log π_j, γ = "
-                f"{self.gamma:g}, τ = {self.tau:g} (training prior)"}
+        return {
+            **super().describe(),
+            "margin": f"(n_j/n_max)^γ·o_j + τ·log π_j, γ = "
+            f"{self.gamma:g}, τ = {self.tau:g} (training prior)",
+        }
 
     def compute(self, scores, target):
         if self.adjust is None:

@@ -48,8 +48,9 @@ class Margin(Loss, name="margin"):
 
     def validate_params(self) -> None:
         if isinstance(self.power, bool) or self.power not in POWERS:
-            raise ValueError(f"margin power must be 1 (hinge) or 2 (squared hinge), "
-                             f"got {self.power!r}")
+            raise ValueError(
+                f"margin power must be 1 (hinge) or 2 (squared hinge), got {self.power!r}"
+            )
         object.__setattr__(self, "power", int(self.power))
         if self.kind not in KINDS:
             raise ValueError(f"margin kind must be one of {', '.join(KINDS)}, got {self.kind!r}")

@@ -74,8 +74,10 @@ class NormalizedNegativeCrossEntropy(Loss, name="nnce"):
 
     def check_against(self, scores):
         if scores.shape[1] * self.min_prob >= 1:
-            raise ValueError(f"nnce needs K < 1/min_prob = {1 / self.min_prob:g} classes, "
-                             f"got K = {scores.shape[1]}: lower min_prob")
+            raise ValueError(
+                f"nnce needs K < 1/min_prob = {1 / self.min_prob:g} classes, "
+                f"got K = {scores.shape[1]}: lower min_prob"
+            )
 
     def compute(self, scores, target):
         log_probs, probs = softmax.log_softmax(scores)

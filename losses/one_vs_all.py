@@ -50,5 +50,6 @@ class BinaryCrossEntropy(Loss, name="bce"):
         grad = torch.sigmoid(scores).sub_(eps / k)  # σ(o) − t, t = (1 − ε)·target + ε/K
         if target.is_floating_point():
             return value, grad.sub_(target, alpha=1 - eps)
-        return value, grad.scatter_add_(1, target.unsqueeze(1), grad.new_full(hit.shape + (1,),
-                                                                               eps - 1.0))
+        return value, grad.scatter_add_(
+            1, target.unsqueeze(1), grad.new_full(hit.shape + (1,), eps - 1.0)
+        )

@@ -51,7 +51,7 @@ def default_specs() -> list[str]:
 
 
 def axis_kind(loss: Loss) -> str:
-    """"prediction", "probability" or "margin": the sweep's x-axis, from the declarations."""
+    """ "prediction", "probability" or "margin": the sweep's x-axis, from the declarations."""
     if loss.family == "square":
         return "prediction"
     if loss.applied_to == "probs":
@@ -75,8 +75,15 @@ def curves(loss: Loss, points: int = 401) -> pd.DataFrame:
     labels = torch.zeros(points, dtype=torch.int64)
     value, grad = loss.value_and_grad(scores, labels)
     x = torch.softmax(scores, dim=1)[:, 0] if axis_kind(loss) == "probability" else sweep
-    frame = pd.DataFrame({"s": sweep.numpy(), "x": x.numpy(), "loss": value.numpy(),
-                          "likelihood": torch.exp(-value).numpy(), "grad": grad[:, 0].numpy()})
+    frame = pd.DataFrame(
+        {
+            "s": sweep.numpy(),
+            "x": x.numpy(),
+            "loss": value.numpy(),
+            "likelihood": torch.exp(-value).numpy(),
+            "grad": grad[:, 0].numpy(),
+        }
+    )
     frame.attrs["xlabel"] = xlabel
     return frame
 
@@ -116,8 +123,11 @@ def plot_grid(specs=None):
         _robust_ylim(row[2])
         row[0].set_title(f"{family}: loss", fontsize=9, fontweight="bold")
         row[0].legend(fontsize=6.5, loc="best", framealpha=0.8)
-    fig.suptitle("Each loss, its likelihood exp(−l) and the gradient the trainer sees "
-                 "(K = 2, true class y = 0), by family", y=1.0)
+    fig.suptitle(
+        "Each loss, its likelihood exp(−l) and the gradient the trainer sees "
+        "(K = 2, true class y = 0), by family",
+        y=1.0,
+    )
     fig.tight_layout()
     return fig
 
@@ -166,8 +176,13 @@ def _robust_ylim(ax, share: float = 0.01) -> None:
     (``logitnorm`` at o = 0, where its normalised scores are undefined) would flatten the rest."""
     import numpy as np
 
-    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.lines
-                             if len(line.get_ydata()) > 2])
+    values = np.concatenate(
+        [
+            np.asarray(line.get_ydata(), dtype=float)
+            for line in ax.lines
+            if len(line.get_ydata()) > 2
+        ]
+    )
     values = values[np.isfinite(values)]
     if values.size:
         low, high = np.quantile(values, [share, 1 - share])
@@ -188,11 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    parser = argparse.ArgumentParser(prog="python -m losses.plots", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m losses.plots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/gradients.png"))
-    parser.add_argument("--weights-out", type=Path, default=None,
-                        help="also write the w(p_y) figure there")
+    parser.add_argument(
+        "--weights-out", type=Path, default=None, help="also write the w(p_y) figure there"
+    )
     args = parser.parse_args(argv)
     for path, make in ((args.out, plot_grid), (args.weights_out, plot_weights)):
         if path is None:

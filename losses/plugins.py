@@ -49,7 +49,7 @@ def load(source: str) -> list[str]:
     if not names:
         raise ValueError(
             f"{source} registers no loss: define a subclass of losses.Loss with a name, "
-            "e.g. class Cauchy(losses.Loss, name=\"cauchy\")"
+            'e.g. class Cauchy(losses.Loss, name="cauchy")'
         )
     return names
 
@@ -121,8 +121,9 @@ def first_line(error: BaseException) -> str:
 # -- the checks ---------------------------------------------------------------------------------
 def _check_outputs(spec, words, value, grad, shape) -> None:
     n, k = shape
-    got = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-           for t in (value, grad)]  # fmt: skip
+    got = [
+        tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (value, grad)
+    ]
     if got != [(n,), (n, k)]:
         raise ValueError(
             f"loss {spec} returns value of shape {got[0]} and gradient of shape {got[1]} on a "
@@ -131,8 +132,9 @@ def _check_outputs(spec, words, value, grad, shape) -> None:
     for what, tensor in (("values", value), ("gradients", grad)):
         if not torch.isfinite(tensor).all():
             bad = int((~torch.isfinite(tensor)).sum())
-            raise ValueError(f"loss {spec} returns {bad} non-finite {what} on a valid batch "
-                             f"of {words}")
+            raise ValueError(
+                f"loss {spec} returns {bad} non-finite {what} on a valid batch of {words}"
+            )
 
 
 def _check_gradient(loss, spec, words, scores, target, grad) -> None:
@@ -197,10 +199,12 @@ def _import_file(path: Path):
 def _registered_by(module: str, before: dict[str, type[Loss]]) -> list[str]:
     """Names registered since ``before`` or by classes of ``module`` (and its submodules)."""
     return sorted(
-        name for name, cls in REGISTRY.items()
+        name
+        for name, cls in REGISTRY.items()
         if before.get(name) is not cls
-        or cls.__module__ == module or cls.__module__.startswith(module + ".")
-    )  # fmt: skip
+        or cls.__module__ == module
+        or cls.__module__.startswith(module + ".")
+    )
 
 
 def _restore(before: dict[str, type[Loss]]) -> None:

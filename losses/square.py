@@ -44,8 +44,11 @@ class HuiBelkin(Loss, name="hui_belkin"):
             object.__setattr__(self, key, float(value))
 
     def describe(self) -> dict[str, str]:
-        return {**super().describe(), "target": f"class label: o_y → m = {self.m:g}, others → 0",
-                "reduction": "mean over classes; mean over the batch"}
+        return {
+            **super().describe(),
+            "target": f"class label: o_y → m = {self.m:g}, others → 0",
+            "reduction": "mean over classes; mean over the batch",
+        }
 
     def compute(self, scores, target):
         labels = target.unsqueeze(1)

@@ -115,7 +115,7 @@ class WeightedSum(Loss):
 
     @property
     def grad_source(self) -> str:
-        """"autograd" where any term takes its gradient from autograd, else "analytic"."""
+        """ "autograd" where any term takes its gradient from autograd, else "analytic"."""
         sources = {loss.grad_source for _, loss in self.terms}
         return "autograd" if "autograd" in sources else "analytic"
 
@@ -125,10 +125,12 @@ class WeightedSum(Loss):
 
         return {
             **super().describe(),
-            "applied to": listed(APPLIED_WORDS.get(loss.applied_to, "not declared")
-                                 for _, loss in self.terms),
+            "applied to": listed(
+                APPLIED_WORDS.get(loss.applied_to, "not declared") for _, loss in self.terms
+            ),
             "target": listed(loss.target_encoding or "not declared" for _, loss in self.terms)
-            if self.accepts_soft_targets else "class label",
+            if self.accepts_soft_targets
+            else "class label",
             "reduction": "weighted sum of per-example losses; mean over the batch",
         }
 

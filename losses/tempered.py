@@ -130,8 +130,10 @@ class BiTempered(Loss, name="bi_tempered"):
             )
 
     def describe(self) -> dict[str, str]:
-        return {**super().describe(),
-                "applied to": f"tempered softmax probabilities (t2 = {self.t2:g})"}
+        return {
+            **super().describe(),
+            "applied to": f"tempered softmax probabilities (t2 = {self.t2:g})",
+        }
 
     def compute(self, scores, target):
         t1, t2 = self.t1, self.t2

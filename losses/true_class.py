@@ -215,8 +215,9 @@ class TaylorCrossEntropy(TrueClassLoss, name="taylor"):
     sweep = {"t": (1, 2, 4, 6)}  # Feng et al. 2020
 
     def validate_params(self) -> None:
-        set_number(self, "t", lambda t: t >= 1 and float(t).is_integer(), "an integer >= 1",
-                   kind=int)
+        set_number(
+            self, "t", lambda t: t >= 1 and float(t).is_integer(), "an integer >= 1", kind=int
+        )
 
     def value_and_weight(self, log_p_y, p_y, rest):
         value, series = torch.zeros_like(rest), torch.ones_like(rest)
@@ -235,8 +236,9 @@ def expm1_of_negative(z: torch.Tensor) -> torch.Tensor:
     return (half * 2.0).div_(1.0 - half)
 
 
-def set_number(loss: Loss, field: str, allowed: Callable[[float], bool], rule: str,
-               kind: type = float) -> None:
+def set_number(
+    loss: Loss, field: str, allowed: Callable[[float], bool], rule: str, kind: type = float
+) -> None:
     """Check a numeric parameter and store it as ``kind``; one-line ValueError naming it."""
     value = getattr(loss, field)
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -44,8 +44,9 @@ def write_raw(root: Path, files: dict[str, bytes]) -> Path:
 def idx() -> SimpleNamespace:
     """The IDX helpers: ``idx.bytes(tensor)``, ``idx.tiny_files(seed)``,
     ``idx.write_raw(root, files)`` and ``idx.counts``, the tiny dataset's sizes."""
-    return SimpleNamespace(bytes=idx_bytes, tiny_files=tiny_files, write_raw=write_raw,
-                           counts=TINY_COUNTS)
+    return SimpleNamespace(
+        bytes=idx_bytes, tiny_files=tiny_files, write_raw=write_raw, counts=TINY_COUNTS
+    )
 
 
 @pytest.fixture

@@ -93,8 +93,10 @@ def profile(measure: pd.DataFrame, grid) -> pd.DataFrame:
     for loss, group in measure.groupby("loss", sort=False):
         values = group["value"].to_numpy(dtype=float)[:, None]
         within = (values <= grid) | np.isclose(values, grid, rtol=1e-9, atol=1e-12)
-        rows += [{"loss": loss, "x": x, "share": n / workloads}
-                 for x, n in zip(grid, within.sum(0), strict=True)]  # fmt: skip
+        rows += [
+            {"loss": loss, "x": x, "share": n / workloads}
+            for x, n in zip(grid, within.sum(0), strict=True)
+        ]
     return pd.DataFrame(rows, columns=["loss", "x", "share"])
 
 

@@ -16,8 +16,9 @@ import losses
 from bench import models
 
 
-def optimum(spec: str, data, *, max_iter: int = 200, seed: int = 0,
-            model: str = "linear") -> dict[str, float]:  # fmt: skip
+def optimum(
+    spec: str, data, *, max_iter: int = 200, seed: int = 0, model: str = "linear"
+) -> dict[str, float]:
     """Minimise the mean training loss over (W, b) from D2L's init with L-BFGS (strong Wolfe).
 
     Returns the final training loss, train and test accuracy, iterations and seconds.

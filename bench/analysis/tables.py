@@ -106,8 +106,12 @@ def alone_times(rows: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     serial timing phase's ``timing`` rows (median per dataset, model, loss, device and batch
     size), so that time to a target compares the losses' own speeds. Stacked rows whose loss was
     not timed keep their share."""
-    if rows.empty or "step_mode" not in rows or not rows["step_mode"].eq("stacked").any() \
-            or timing.empty:  # fmt: skip
+    if (
+        rows.empty
+        or "step_mode" not in rows
+        or not rows["step_mode"].eq("stacked").any()
+        or timing.empty
+    ):
         return rows
     keys = ["dataset", "model", "loss", "device", "batch_size"]
     times = ["epoch_s", "step_ms", "samples_per_s"]
@@ -130,8 +134,9 @@ def finished_runs(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def clean_runs(final: pd.DataFrame) -> pd.DataFrame:
     """lossbench's finished runs without label noise that did not diverge."""
-    return final[(final["trainer"] == "lossbench") & (final["noise"] == "none")
-                 & (final["status"] == "ok")]  # fmt: skip
+    return final[
+        (final["trainer"] == "lossbench") & (final["noise"] == "none") & (final["status"] == "ok")
+    ]
 
 
 def best_runs(final: pd.DataFrame) -> pd.DataFrame:
@@ -166,13 +171,25 @@ def accuracy(final: pd.DataFrame) -> pd.DataFrame:
                 "test_acc_ci95": half,
                 "train_acc": ok["train_acc"].mean(),
                 "train_loss": ok["train_loss"].mean(),
-                **{name: ok[name].mean() if name in ok else float("nan")
-                   for name in IMBALANCE},  # fmt: skip
+                **{name: ok[name].mean() if name in ok else float("nan") for name in IMBALANCE},
             }
         )
-    table = pd.DataFrame(rows, columns=[*GROUP, "lr", "seeds", "diverged", "diverged_epoch",
-                                        "test_acc", "test_acc_std", "test_acc_ci95",
-                                        "train_acc", "train_loss", *IMBALANCE])  # fmt: skip
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            *GROUP,
+            "lr",
+            "seeds",
+            "diverged",
+            "diverged_epoch",
+            "test_acc",
+            "test_acc_std",
+            "test_acc_ci95",
+            "train_acc",
+            "train_loss",
+            *IMBALANCE,
+        ],
+    )
     return table.sort_values("test_acc", ascending=False, na_position="last").reset_index(drop=True)
 
 
@@ -311,11 +328,15 @@ def tuning(cache: pd.DataFrame) -> pd.DataFrame:
     final = cache[cache["epochs"] == cache["epochs"].max()].sort_values("lr")
     best = final.loc[final.dropna(subset=["val_acc"]).groupby("loss")["val_acc"].idxmax()]
     diverged = cache[cache["status"] == "diverged"].groupby("loss").size()
-    return pd.DataFrame({
-        "loss": best["loss"], "lr": best["lr"], "val_acc": best["val_acc"],
-        "tried": best["loss"].map(cache.groupby("loss").size()),
-        "diverged": best["loss"].map(diverged).fillna(0).astype(int),
-    }).reset_index(drop=True)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "loss": best["loss"],
+            "lr": best["lr"],
+            "val_acc": best["val_acc"],
+            "tried": best["loss"].map(cache.groupby("loss").size()),
+            "diverged": best["loss"].map(diverged).fillna(0).astype(int),
+        }
+    ).reset_index(drop=True)
 
 
 def batch_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -323,8 +344,12 @@ def batch_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
     throughput, epoch seconds and the GEMM floor."""
     return (
         sweep.groupby(["device", "step_mode", "batch_size"])
-        .agg(step_ms=("step_ms", "median"), samples_per_s=("samples_per_s", "median"),
-             epoch_s=("epoch_s", "median"), floor_s=("floor_s", "median"))  # fmt: skip
+        .agg(
+            step_ms=("step_ms", "median"),
+            samples_per_s=("samples_per_s", "median"),
+            epoch_s=("epoch_s", "median"),
+            floor_s=("floor_s", "median"),
+        )
         .reset_index()
     )
 
@@ -337,8 +362,9 @@ def calibration(metrics: pd.DataFrame) -> pd.DataFrame:
     table = before[["nll", "brier", "ece", "mce"]].join(
         after[["temperature", "nll", "ece", "mce"]].add_suffix("_after")
     )
-    return table.rename(columns={"temperature_after": "temperature"}).sort_values(
-        "ece").reset_index()  # fmt: skip
+    return (
+        table.rename(columns={"temperature_after": "temperature"}).sort_values("ece").reset_index()
+    )
 
 
 def per_class(recall: pd.DataFrame, classes) -> pd.DataFrame:

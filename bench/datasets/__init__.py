@@ -1,8 +1,8 @@
 """Datasets as parts: a registry of dataset specs (``--dataset fashion_mnist``), each one module.
 
-    from bench import datasets
-    datasets.names()                            # registered names
-    data = datasets.load("fashion_mnist", root)  # a Dataset on the CPU
+from bench import datasets
+datasets.names()                            # registered names
+data = datasets.load("fashion_mnist", root)  # a Dataset on the CPU
 """
 
 from __future__ import annotations

@@ -66,8 +66,13 @@ class Dataset:
 
     def to(self, device: str | torch.device) -> Dataset:
         """The same dataset on ``device`` (no copy where a tensor is there already)."""
-        return dataclasses.replace(self, **{name: getattr(self, name).to(device)
-                                            for name in ("train_x", "train_y", "test_x", "test_y")})
+        return dataclasses.replace(
+            self,
+            **{
+                name: getattr(self, name).to(device)
+                for name in ("train_x", "train_y", "test_x", "test_y")
+            },
+        )
 
     def for_seed(self, seed: int) -> Dataset:
         """The dataset a run of ``seed`` trains and tests on: this one, or where the part draws
@@ -100,8 +105,11 @@ class Dataset:
         kept = keep.nonzero().squeeze(1)
         held, kept = held.to(self.train_x.device), kept.to(self.train_x.device)
         return dataclasses.replace(
-            self, train_x=self.train_x[kept], train_y=self.train_y[kept],
-            test_x=self.train_x[held], test_y=self.train_y[held],
+            self,
+            train_x=self.train_x[kept],
+            train_y=self.train_y[kept],
+            test_x=self.train_x[held],
+            test_y=self.train_y[held],
         )
 
     def fingerprint(self) -> str:

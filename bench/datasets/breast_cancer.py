@@ -38,7 +38,10 @@ class BreastCancer(DatasetPart, name="breast_cancer"):
 
         bunch = load_breast_cancer()
         train_x, test_x, train_y, test_y = train_test_split(
-            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=seed,
+            bunch.data,
+            bunch.target,
+            test_size=TEST_FRACTION,
+            random_state=seed,
             stratify=bunch.target,
         )
         # the test split never informs the scaling (as StandardScaler fitted on train)
@@ -58,6 +61,12 @@ class BreastCancer(DatasetPart, name="breast_cancer"):
             f"seed {seed} here); each "
             f"feature standardised with the training split's mean and standard deviation.",
         )
-        return Dataset(**tensors, classes=tuple(str(name) for name in bunch.target_names),
-                       image_shape=None, pairs=None, spec=str(self), notes=notes,
-                       resplit=self.split)
+        return Dataset(
+            **tensors,
+            classes=tuple(str(name) for name in bunch.target_names),
+            image_shape=None,
+            pairs=None,
+            spec=str(self),
+            notes=notes,
+            resplit=self.split,
+        )

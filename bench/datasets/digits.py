@@ -38,7 +38,10 @@ class Digits(DatasetPart, name="digits"):
 
         bunch = load_digits()
         train_x, test_x, train_y, test_y = train_test_split(
-            bunch.data, bunch.target, test_size=TEST_FRACTION, random_state=seed,
+            bunch.data,
+            bunch.target,
+            test_size=TEST_FRACTION,
+            random_state=seed,
             stratify=bunch.target,
         )
         tensors = {
@@ -53,6 +56,12 @@ class Digits(DatasetPart, name="digits"):
             f"{n_train:,} training and {n_test:,} test images ({TEST_FRACTION:.0%} test, a new "
             f"split per seed: seed {seed} here); pixels divided by {MAX_PIXEL} into [0, 1].",
         )
-        return Dataset(**tensors, classes=tuple(str(name) for name in bunch.target_names),
-                       image_shape=(SIDE, SIDE), pairs=None, spec=str(self), notes=notes,
-                       resplit=self.split)
+        return Dataset(
+            **tensors,
+            classes=tuple(str(name) for name in bunch.target_names),
+            image_shape=(SIDE, SIDE),
+            pairs=None,
+            spec=str(self),
+            notes=notes,
+            resplit=self.split,
+        )

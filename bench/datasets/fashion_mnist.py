@@ -36,8 +36,18 @@ import torch
 from bench.datasets.base import DataError, Dataset, DatasetPart
 
 # D2L's text labels (chapter 3.5), in label order.
-CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
-           "bag", "ankle boot")  # fmt: skip
+CLASSES = (
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 COUNTS = {"train": 60000, "test": 10000}
 FILES = {  # split -> (images, labels), as torchvision names them
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -100,18 +110,20 @@ def _read_header(path: Path, magic: int, ndims: int) -> tuple[int, ...]:
         raise DataError(f"{path}: truncated: {size} bytes, shorter than its header; {_fix(path)}")
     (found,) = struct.unpack(">I", header[:4])
     if found != magic:
-        raise DataError(f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x}; "
-                        f"{_fix(path)}")
+        raise DataError(
+            f"{path}: wrong magic number 0x{found:08x}, expected 0x{magic:08x}; {_fix(path)}"
+        )
     if len(header) < header_size:
-        raise DataError(f"{path}: truncated: {size} bytes, shorter than its {header_size}-byte "
-                        f"header; {_fix(path)}")
+        raise DataError(
+            f"{path}: truncated: {size} bytes, shorter than its {header_size}-byte "
+            f"header; {_fix(path)}"
+        )
     dims = struct.unpack(f">{ndims}I", header[4:])
     expected = header_size + math.prod(dims)
     if size < expected:
         raise DataError(f"{path}: truncated: {size} of {expected} bytes; {_fix(path)}")
     if size > expected:
-        raise DataError(f"{path}: too long: {size} bytes, its header says {expected}; "
-                        f"{_fix(path)}")
+        raise DataError(f"{path}: too long: {size} bytes, its header says {expected}; {_fix(path)}")
     return dims
 
 
@@ -119,8 +131,10 @@ def _check_labels(path: Path) -> None:
     labels = path.read_bytes()[8:]
     if labels and max(labels) >= len(CLASSES):
         index = next(i for i, label in enumerate(labels) if label >= len(CLASSES))
-        raise DataError(f"{path}: label out of range: {labels[index]} at index {index}, "
-                        f"expected 0..{len(CLASSES) - 1}; {_fix(path)}")
+        raise DataError(
+            f"{path}: label out of range: {labels[index]} at index {index}, "
+            f"expected 0..{len(CLASSES) - 1}; {_fix(path)}"
+        )
 
 
 def validate(raw: Path | str, counts: Mapping[str, int] | None = None) -> None:
@@ -136,15 +150,19 @@ def validate(raw: Path | str, counts: Mapping[str, int] | None = None) -> None:
         images, labels = raw / images_name, raw / labels_name
         n_images, rows, cols = _read_header(images, IMAGE_MAGIC, 3)
         if (rows, cols) != (SIDE, SIDE):
-            raise DataError(f"{images}: images are {rows}×{cols}, expected {SIDE}×{SIDE}; "
-                            f"{_fix(images)}")
+            raise DataError(
+                f"{images}: images are {rows}×{cols}, expected {SIDE}×{SIDE}; {_fix(images)}"
+            )
         (n_labels,) = _read_header(labels, LABEL_MAGIC, 1)
         if n_images != n_labels:
-            raise DataError(f"{labels}: count mismatch: {n_images} images in {images_name} vs "
-                            f"{n_labels} labels; {_fix(labels)}")
+            raise DataError(
+                f"{labels}: count mismatch: {n_images} images in {images_name} vs "
+                f"{n_labels} labels; {_fix(labels)}"
+            )
         if n_images != counts[split]:
-            raise DataError(f"{images}: {n_images} {split} images, expected {counts[split]}; "
-                            f"{_fix(images)}")
+            raise DataError(
+                f"{images}: {n_images} {split} images, expected {counts[split]}; {_fix(images)}"
+            )
         _check_labels(labels)
 
 
@@ -211,11 +229,14 @@ def _can_apt() -> bool:
 def _apt_install(log: Callable[[str], None]) -> bool:
     """``apt-get update`` then ``apt-get install -y dataset-fashion-mnist``; True if both worked."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE],
+    ):
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=APT_TIMEOUT_S)
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S
+            )
         except (OSError, subprocess.TimeoutExpired) as error:
             log(f"`{' '.join(command)}` failed: {_cause(error)}")
             return False
@@ -264,6 +285,7 @@ def provision(
     ``allow_download``); ``apt-get install dataset-fashion-mnist`` as root (if ``allow_apt``),
     then Debian's files again. Raises DataError, one line saying how to get the files, if all fail.
     """
+
     def log(message: str) -> None:
         if not quiet:
             print(f"data: {message}", flush=True)
@@ -293,11 +315,15 @@ def provision(
                 if stage(staged) and _install(staged, raw, counts, log):
                     return raw
     except OSError as error:
-        raise DataError(f"{raw}: cannot write ({error.strerror or _cause(error)}); "
-                        f"choose a writable --data folder") from None
-    raise DataError(f"no Fashion-MNIST files for {raw}: install them with `apt-get install "
-                    f"{DEBIAN_PACKAGE}` and re-run `make setup`, or copy the four files "
-                    f"({', '.join(NAMES)}) into {raw}")
+        raise DataError(
+            f"{raw}: cannot write ({error.strerror or _cause(error)}); "
+            f"choose a writable --data folder"
+        ) from None
+    raise DataError(
+        f"no Fashion-MNIST files for {raw}: install them with `apt-get install "
+        f"{DEBIAN_PACKAGE}` and re-run `make setup`, or copy the four files "
+        f"({', '.join(NAMES)}) into {raw}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,25 +351,38 @@ def load(
         images, labels = dataset.data, dataset.targets
         # torchvision prefers legacy processed/*.pt files when present; never trust them blindly
         if images.shape != (counts[split], SIDE, SIDE) or labels.shape != (counts[split],):
-            raise DataError(f"{Path(root) / 'FashionMNIST'}: torchvision read {split} images "
-                            f"{tuple(images.shape)} and labels {tuple(labels.shape)}, expected "
-                            f"{counts[split]}; delete {Path(root) / 'FashionMNIST' / 'processed'} "
-                            f"and re-run `make setup`")
+            raise DataError(
+                f"{Path(root) / 'FashionMNIST'}: torchvision read {split} images "
+                f"{tuple(images.shape)} and labels {tuple(labels.shape)}, expected "
+                f"{counts[split]}; delete {Path(root) / 'FashionMNIST' / 'processed'} "
+                f"and re-run `make setup`"
+            )
         # uint8 travels (4× fewer bytes), the conversion happens on the device
         tensors[f"{split}_x"] = images.to(device).reshape(counts[split], SIDE * SIDE).float() / 255
         tensors[f"{split}_y"] = labels.to(device=device, dtype=torch.int64)
-    return Dataset(**tensors, classes=CLASSES, image_shape=(SIDE, SIDE), pairs=PAIRS,
-                   spec="fashion_mnist")
+    return Dataset(
+        **tensors, classes=CLASSES, image_shape=(SIDE, SIDE), pairs=PAIRS, spec="fashion_mnist"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.data",
-                                     description="Provision Fashion-MNIST (torchvision layout).")
-    parser.add_argument("--data", type=Path, default=Path("data"),
-                        help="root folder; files go to DATA/FashionMNIST/raw (default: ./data)")
-    parser.add_argument("--from", dest="source", type=Path, metavar="DIR",
-                        help="take the four original .gz files from DIR (as Zalando publishes "
-                             "them and Debian ships them) and nothing else: no download, no apt")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.data", description="Provision Fashion-MNIST (torchvision layout)."
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data"),
+        help="root folder; files go to DATA/FashionMNIST/raw (default: ./data)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="DIR",
+        help="take the four original .gz files from DIR (as Zalando publishes "
+        "them and Debian ships them) and nothing else: no download, no apt",
+    )
     args = parser.parse_args(argv)
     try:
         if args.source is None:
@@ -351,10 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             missing = [path.name for path in _gz_files(args.source) if not path.is_file()]
             if missing:
-                raise DataError(f"--from {args.source}: missing {', '.join(missing)}; the folder "
-                                f"needs the four original .gz files")
-            raw = provision(args.data, debian_dir=args.source, allow_download=False,
-                            allow_apt=False)
+                raise DataError(
+                    f"--from {args.source}: missing {', '.join(missing)}; the folder "
+                    f"needs the four original .gz files"
+                )
+            raw = provision(
+                args.data, debian_dir=args.source, allow_download=False, allow_apt=False
+            )
     except DataError as error:
         print(f"bench.data: error: {error}", file=sys.stderr)
         return 2

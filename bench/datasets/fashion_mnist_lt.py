@@ -35,9 +35,11 @@ def long_tail(full: Dataset, ratio: float, seed: int = SUBSET_SEED) -> Dataset:
     available = torch.bincount(full.train_y.cpu(), minlength=full.num_classes)
     counts = class_counts(ratio, int(available.min()), full.num_classes)
     if min(counts) < MIN_PER_CLASS:
-        raise DataError(f"{full.spec}: ratio {ratio:g} leaves class {full.classes[-1]!r} "
-                        f"{min(counts)} training image(s); the validation split needs "
-                        f"{MIN_PER_CLASS} per class")
+        raise DataError(
+            f"{full.spec}: ratio {ratio:g} leaves class {full.classes[-1]!r} "
+            f"{min(counts)} training image(s); the validation split needs "
+            f"{MIN_PER_CLASS} per class"
+        )
     generator = torch.Generator().manual_seed(seed)
     labels = full.train_y.cpu()
     kept = []
@@ -64,13 +66,17 @@ class FashionMNISTLT(DatasetPart, name="fashion_mnist_lt"):
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, int | float):
             raise ValueError(f"fashion_mnist_lt: ratio must be a number, got {self.ratio!r}")
         if not (math.isfinite(self.ratio) and self.ratio >= 1):
-            raise ValueError(f"fashion_mnist_lt: ratio must be a finite number >= 1 (the largest "
-                             f"class over the smallest), got {self.ratio:g}")
+            raise ValueError(
+                f"fashion_mnist_lt: ratio must be a finite number >= 1 (the largest "
+                f"class over the smallest), got {self.ratio:g}"
+            )
         smallest = class_counts(self.ratio, PER_CLASS, len(fashion_mnist.CLASSES))[-1]
         if smallest < MIN_PER_CLASS:
-            raise ValueError(f"fashion_mnist_lt: ratio {self.ratio:g} leaves the smallest class "
-                             f"{smallest} image(s); the validation split needs {MIN_PER_CLASS} "
-                             f"(ratio at most {PER_CLASS // MIN_PER_CLASS})")
+            raise ValueError(
+                f"fashion_mnist_lt: ratio {self.ratio:g} leaves the smallest class "
+                f"{smallest} image(s); the validation split needs {MIN_PER_CLASS} "
+                f"(ratio at most {PER_CLASS // MIN_PER_CLASS})"
+            )
         object.__setattr__(self, "ratio", float(self.ratio))  # one spec for ratio=100 and 100.0
 
     def provision(self, root: Path, *, quiet: bool = False) -> None:
@@ -83,9 +89,11 @@ class FashionMNISTLT(DatasetPart, name="fashion_mnist_lt"):
         if int(counts.min()) == int(counts.max()):
             train = f"the full balanced training set, {len(data.train_y):,} images"
         else:
-            train = (f"{len(data.train_y):,} training images, {int(counts[0]):,} "
-                     f"({data.classes[0]}) down to {int(counts[-1]):,} ({data.classes[-1]}) per "
-                     f"class, each a fixed random subset (seed {SUBSET_SEED}) of its class")
+            train = (
+                f"{len(data.train_y):,} training images, {int(counts[0]):,} "
+                f"({data.classes[0]}) down to {int(counts[-1]):,} ({data.classes[-1]}) per "
+                f"class, each a fixed random subset (seed {SUBSET_SEED}) of its class"
+            )
         notes = (
             f"Long-tailed Fashion-MNIST (exponential profile of Cao et al. 2019, ratio "
             f"{self.ratio:g}): {train}; the balanced test set of {len(data.test_y):,} images.",

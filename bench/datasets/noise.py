@@ -44,8 +44,13 @@ def check_fits(spec: str, pairs, dataset: str = "this dataset") -> None:
         )
 
 
-def flip(labels: torch.Tensor, spec: str, seed: int, num_classes: int,
-         pairs: tuple[tuple[int, int], ...] | None = None) -> torch.Tensor:  # fmt: skip
+def flip(
+    labels: torch.Tensor,
+    spec: str,
+    seed: int,
+    num_classes: int,
+    pairs: tuple[tuple[int, int], ...] | None = None,
+) -> torch.Tensor:
     """Noisy copy of ``labels`` (N,) int64; the same seed flips the same examples in every run.
 
     ``pairs`` are the dataset's class pairs (each flipped both ways) for ``pairs:RATE``.

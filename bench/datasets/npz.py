@@ -47,8 +47,9 @@ class Npz(DatasetPart, name="npz"):
         if not self.path:
             raise ValueError("dataset npz needs a file: npz:path=FILE.npz")
         if self.scale not in SCALES:
-            raise ValueError(f"dataset npz: scale must be one of {', '.join(SCALES)}, "
-                             f"got {self.scale!r}")
+            raise ValueError(
+                f"dataset npz: scale must be one of {', '.join(SCALES)}, got {self.scale!r}"
+            )
 
     def load(self, root: Path | None = None) -> Dataset:
         arrays = _read(self.path)
@@ -57,11 +58,14 @@ class Npz(DatasetPart, name="npz"):
         y = {split: _labels(arrays, f"y_{split}", error) for split in ("train", "test")}
         for split in ("train", "test"):
             if len(x[split]) != len(y[split]):
-                raise error(f"X_{split}", f"has {len(x[split])} rows but y_{split} has "
-                                          f"{len(y[split])} labels")
+                raise error(
+                    f"X_{split}",
+                    f"has {len(x[split])} rows but y_{split} has {len(y[split])} labels",
+                )
         if x["train"].shape[1] != x["test"].shape[1]:
-            raise error("X_test", f"has {x['test'].shape[1]} features but X_train has "
-                                  f"{x['train'].shape[1]}")
+            raise error(
+                "X_test", f"has {x['test'].shape[1]} features but X_train has {x['train'].shape[1]}"
+            )
         num_classes = _check_classes(y["train"], y["test"], error)
         classes = _class_names(arrays, num_classes, error)
         image_shape = _image_shape(arrays, x["train"].shape[1], error)
@@ -77,14 +81,23 @@ class Npz(DatasetPart, name="npz"):
             tensors[f"{split}_x"] = torch.from_numpy(x[split].astype(np.float32))
             tensors[f"{split}_y"] = torch.from_numpy(y[split])
 
-        scaling = ("standardised with the training split's mean and standard deviation"
-                   if self.scale == "standard" else "used as given (scale=none)")
+        scaling = (
+            "standardised with the training split's mean and standard deviation"
+            if self.scale == "standard"
+            else "used as given (scale=none)"
+        )
         notes = (
             f"{self.path}: {len(y['train']):,} training and {len(y['test']):,} test examples, "
             f"{x['train'].shape[1]} features, {num_classes} classes; features {scaling}.",
         )
-        return Dataset(**tensors, classes=classes, image_shape=image_shape, pairs=None,
-                       spec=str(self), notes=notes)
+        return Dataset(
+            **tensors,
+            classes=classes,
+            image_shape=image_shape,
+            pairs=None,
+            spec=str(self),
+            notes=notes,
+        )
 
 
 class _Errors:
@@ -117,18 +130,23 @@ def _read(path: str) -> dict[str, np.ndarray]:
                 try:
                     arrays[name] = archive[name]
                 except ValueError:  # object arrays need pickle, which is never loaded
-                    raise DataError(f"{path}: {name} is an array of Python objects; store "
-                                    f"numbers, and class_names as strings") from None
+                    raise DataError(
+                        f"{path}: {name} is an array of Python objects; store "
+                        f"numbers, and class_names as strings"
+                    ) from None
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as problem:
-        raise DataError(f"{path}: not a readable .npz archive ({_first_line(problem)}); "
-                        f"{how}") from None
+        raise DataError(
+            f"{path}: not a readable .npz archive ({_first_line(problem)}); {how}"
+        ) from None
     missing = [name for name in ARRAYS if name not in arrays]
     if missing:
-        raise DataError(f"{path}: no array {', '.join(missing)}; the file has "
-                        f"{', '.join(sorted(arrays)) or 'no arrays'}, and needs "
-                        f"{', '.join(ARRAYS)} (class_names and image_shape are optional)")
+        raise DataError(
+            f"{path}: no array {', '.join(missing)}; the file has "
+            f"{', '.join(sorted(arrays)) or 'no arrays'}, and needs "
+            f"{', '.join(ARRAYS)} (class_names and image_shape are optional)"
+        )
     return arrays
 
 
@@ -141,8 +159,11 @@ def _features(arrays: dict[str, np.ndarray], name: str, error: _Errors) -> np.nd
     """The features as float64 (N, D), after checking shape, dtype and finiteness."""
     values = arrays[name]
     if values.ndim != 2:
-        raise error(name, f"has shape {values.shape}; expected 2-D (examples, features): "
-                          f"flatten images with X.reshape(len(X), -1)")
+        raise error(
+            name,
+            f"has shape {values.shape}; expected 2-D (examples, features): "
+            f"flatten images with X.reshape(len(X), -1)",
+        )
     if values.dtype.kind not in "biuf":
         raise error(name, f"has dtype {values.dtype}; expected real numbers")
     if len(values) == 0 or values.shape[1] == 0:
@@ -166,13 +187,14 @@ def _labels(arrays: dict[str, np.ndarray], name: str, error: _Errors) -> np.ndar
             raise error(name, "holds NaN or inf; labels are integers 0..K-1")
         fractional = values[values != np.round(values)]
         if len(fractional):
-            raise error(name, f"holds non-integer labels (e.g. {fractional[0]:g}); labels are "
-                              f"integers 0..K-1")
+            raise error(
+                name,
+                f"holds non-integer labels (e.g. {fractional[0]:g}); labels are integers 0..K-1",
+            )
     elif values.dtype.kind not in "biu":
         raise error(name, f"has dtype {values.dtype}; labels are integers 0..K-1")
     if values.min() < 0:
-        raise error(name, f"holds a negative label ({values.min():g}); labels are integers "
-                          f"0..K-1")
+        raise error(name, f"holds a negative label ({values.min():g}); labels are integers 0..K-1")
     return values.astype(np.int64)
 
 
@@ -189,35 +211,50 @@ def _check_classes(train: np.ndarray, test: np.ndarray, error: _Errors) -> int:
     small = np.flatnonzero(counts < MIN_PER_CLASS)
     if len(small):
         c = int(small[0])
-        raise error("y_train", f"has {counts[c]} example(s) of class {c} (K = {num_classes} from "
-                               f"the largest label); the stratified validation split needs at "
-                               f"least {MIN_PER_CLASS} per class")
+        raise error(
+            "y_train",
+            f"has {counts[c]} example(s) of class {c} (K = {num_classes} from "
+            f"the largest label); the stratified validation split needs at "
+            f"least {MIN_PER_CLASS} per class",
+        )
     return num_classes
 
 
-def _class_names(arrays: dict[str, np.ndarray], num_classes: int, error: _Errors
-                 ) -> tuple[str, ...]:  # fmt: skip
+def _class_names(
+    arrays: dict[str, np.ndarray], num_classes: int, error: _Errors
+) -> tuple[str, ...]:
     if "class_names" not in arrays:
         return tuple(str(c) for c in range(num_classes))
     names = arrays["class_names"]
     if names.ndim != 1 or len(names) != num_classes:
-        raise error("class_names", f"has shape {names.shape}; expected {num_classes} names, one "
-                                   f"per class (K = largest y_train label + 1)")
-    return tuple(name.decode() if isinstance(name, bytes) else str(name)
-                 for name in names.tolist())
+        raise error(
+            "class_names",
+            f"has shape {names.shape}; expected {num_classes} names, one "
+            f"per class (K = largest y_train label + 1)",
+        )
+    return tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names.tolist())
 
 
-def _image_shape(arrays: dict[str, np.ndarray], num_features: int, error: _Errors
-                 ) -> tuple[int, ...] | None:  # fmt: skip
+def _image_shape(
+    arrays: dict[str, np.ndarray], num_features: int, error: _Errors
+) -> tuple[int, ...] | None:
     if "image_shape" not in arrays:
         return None
     shape = arrays["image_shape"]
-    if (shape.ndim != 1 or not 2 <= len(shape) <= 3 or shape.dtype.kind not in "iuf"
-            or (shape != np.round(shape)).any() or (shape < 1).any()):
-        raise error("image_shape", f"is {shape.tolist()}; expected positive integer sides such "
-                                   f"as [28, 28]")
+    if (
+        shape.ndim != 1
+        or not 2 <= len(shape) <= 3
+        or shape.dtype.kind not in "iuf"
+        or (shape != np.round(shape)).any()
+        or (shape < 1).any()
+    ):
+        raise error(
+            "image_shape", f"is {shape.tolist()}; expected positive integer sides such as [28, 28]"
+        )
     sides = tuple(int(side) for side in shape)
     if math.prod(sides) != num_features:
-        raise error("image_shape", f"is {list(sides)}, {math.prod(sides)} pixels, but X_train "
-                                   f"has {num_features} features")
+        raise error(
+            "image_shape",
+            f"is {list(sides)}, {math.prod(sides)} pixels, but X_train has {num_features} features",
+        )
     return sides

@@ -1,8 +1,8 @@
 """Models as parts: a registry of model specs (``--model linear``), each one module.
 
-    from bench import models
-    part = models.parse("linear")
-    model = part.init(seed=0, num_inputs=784, num_classes=10)
+from bench import models
+part = models.parse("linear")
+model = part.init(seed=0, num_inputs=784, num_classes=10)
 """
 
 from __future__ import annotations

@@ -44,8 +44,9 @@ class ModelPart(Part):
     registry: ClassVar[dict[str, type[ModelPart]]] = {}
     linear: ClassVar[bool] = False
 
-    def init(self, seed: int, num_inputs: int, num_classes: int,
-             device: str | torch.device = "cpu"):  # fmt: skip
+    def init(
+        self, seed: int, num_inputs: int, num_classes: int, device: str | torch.device = "cpu"
+    ):
         raise NotImplementedError
 
     def from_state(self, state: dict[str, torch.Tensor], device: str | torch.device = "cpu"):

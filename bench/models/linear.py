@@ -43,8 +43,13 @@ class SoftmaxRegression:
     b: torch.Tensor
 
     @classmethod
-    def init(cls, seed: int, device: str | torch.device = "cpu", num_inputs: int = 784,
-             num_classes: int = 10) -> SoftmaxRegression:  # fmt: skip
+    def init(
+        cls,
+        seed: int,
+        device: str | torch.device = "cpu",
+        num_inputs: int = 784,
+        num_classes: int = 10,
+    ) -> SoftmaxRegression:
         """D2L's init, W ~ N(0, 0.01²) and b = 0, drawn on the CPU so every device starts equal."""
         generator = torch.Generator().manual_seed(seed)
         weights = torch.normal(0.0, INIT_STD, (num_inputs, num_classes), generator=generator)

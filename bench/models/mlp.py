@@ -36,8 +36,10 @@ class MLP(ModelPart, name="mlp"):
         )
 
     def describe(self) -> str:
-        return (f"MLP, one hidden ReLU layer of {self.hidden} units "
-                "(D2L chapter 4: o = ReLU(xW1 + b1)W2 + b2)")  # fmt: skip
+        return (
+            f"MLP, one hidden ReLU layer of {self.hidden} units "
+            "(D2L chapter 4: o = ReLU(xW1 + b1)W2 + b2)"
+        )
 
 
 class MultilayerPerceptron:
@@ -63,26 +65,37 @@ class MultilayerPerceptron:
     Shape: x (N, D) -> scores (N, K), predictions (N,).
     """
 
-    def __init__(self, weight1: torch.Tensor, b1: torch.Tensor, weight2: torch.Tensor,
-                 b2: torch.Tensor):  # fmt: skip
+    def __init__(
+        self, weight1: torch.Tensor, b1: torch.Tensor, weight2: torch.Tensor, b2: torch.Tensor
+    ):
         self.weight1, self.b1, self.weight2, self.b2 = weight1, b1, weight2, b2
         self._hidden_of: tuple[int, tuple[int, ...]] | None = None  # (x.data_ptr(), x.shape)
         self._hidden: torch.Tensor | None = None  # h (N, H) of that x
 
     @classmethod
-    def init(cls, seed: int, device: str | torch.device = "cpu", num_inputs: int = 784,
-             hidden: int = DEFAULT_HIDDEN, num_classes: int = 10
-             ) -> MultilayerPerceptron:  # fmt: skip
+    def init(
+        cls,
+        seed: int,
+        device: str | torch.device = "cpu",
+        num_inputs: int = 784,
+        hidden: int = DEFAULT_HIDDEN,
+        num_classes: int = 10,
+    ) -> MultilayerPerceptron:
         """D2L's init, W ~ N(0, 0.01²) and b = 0, drawn on the CPU so every device starts equal."""
         generator = torch.Generator().manual_seed(seed)
         W1 = torch.normal(0.0, INIT_STD, (num_inputs, hidden), generator=generator)
         W2 = torch.normal(0.0, INIT_STD, (hidden, num_classes), generator=generator)
-        return cls.from_weights(W1.to(device), torch.zeros(hidden, device=device),
-                                W2.to(device), torch.zeros(num_classes, device=device))  # fmt: skip
+        return cls.from_weights(
+            W1.to(device),
+            torch.zeros(hidden, device=device),
+            W2.to(device),
+            torch.zeros(num_classes, device=device),
+        )
 
     @classmethod
-    def from_weights(cls, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor,
-                     b2: torch.Tensor) -> MultilayerPerceptron:  # fmt: skip
+    def from_weights(
+        cls, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor
+    ) -> MultilayerPerceptron:
         """A model from W1 (D, H), b1 (H,), W2 (H, K), b2 (K,), copied."""
         return cls(W1.T.contiguous(), b1.clone(), W2.T.contiguous(), b2.clone())
 
@@ -125,8 +138,9 @@ class MultilayerPerceptron:
         """‖(∂(mean loss)/∂W1, ∂(mean loss)/∂W2)‖ for the score gradient g (N, K) of x."""
         hidden = self.hidden(x)
         grad_hidden = _relu_backward_(grad @ self.weight2, hidden)
-        norm = torch.hypot(torch.linalg.vector_norm(grad_hidden.T @ x),
-                           torch.linalg.vector_norm(grad.T @ hidden))  # fmt: skip
+        norm = torch.hypot(
+            torch.linalg.vector_norm(grad_hidden.T @ x), torch.linalg.vector_norm(grad.T @ hidden)
+        )
         return norm.item() / grad.shape[0]
 
     def parameters(self) -> list[torch.Tensor]:
@@ -138,8 +152,10 @@ class MultilayerPerceptron:
     def state_dict(self) -> dict[str, torch.Tensor]:
         """{"W1": (D, H), "b1": (H,), "W2": (H, K), "b2": (K,)}, contiguous, on the CPU."""
         weights = {"W1": self.W1, "b1": self.b1, "W2": self.W2, "b2": self.b2}
-        return {key: weight.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
-                for key, weight in weights.items()}  # fmt: skip
+        return {
+            key: weight.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+            for key, weight in weights.items()
+        }
 
 
 def _relu_backward_(grad: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:

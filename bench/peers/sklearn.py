@@ -41,9 +41,14 @@ def available() -> bool:
 def estimators(*, epochs: int, seed: int = 0, logistic_max_iter: int = 1000) -> list[tuple]:
     """(peer, loss, unfitted scikit-learn estimator) for every peer, in a fixed order."""
     sgd_classifier, logistic_regression, _ = _sklearn()
-    models = [("SGDClassifier", loss,
-               sgd_classifier(loss=loss, max_iter=epochs, tol=None, random_state=seed))
-              for loss in SGD_LOSSES]  # fmt: skip
+    models = [
+        (
+            "SGDClassifier",
+            loss,
+            sgd_classifier(loss=loss, max_iter=epochs, tol=None, random_state=seed),
+        )
+        for loss in SGD_LOSSES
+    ]
     models.append(
         ("LogisticRegression", "lbfgs, C=1", logistic_regression(max_iter=logistic_max_iter))
     )
@@ -77,8 +82,9 @@ def fit(peer: str, loss: str, model, data, *, epochs: int, seed: int = 0) -> dic
 def run(data, *, epochs: int, seed: int = 0, logistic_max_iter: int = 1000, on_row=lambda r: None):
     """Fit every peer on ``data`` (CPU tensors); return rows with accuracy and fit seconds."""
     rows = []
-    for peer, loss, model in estimators(epochs=epochs, seed=seed,
-                                        logistic_max_iter=logistic_max_iter):  # fmt: skip
+    for peer, loss, model in estimators(
+        epochs=epochs, seed=seed, logistic_max_iter=logistic_max_iter
+    ):
         row = fit(peer, loss, model, data, epochs=epochs, seed=seed)
         rows.append(row)
         on_row(row)

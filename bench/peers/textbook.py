@@ -62,8 +62,9 @@ def book_net(model: str, inputs: int, classes: int) -> nn.Sequential:
         nn.init.zeros_(net[1].bias)
         return net
     # chapter 4.3
-    net = nn.Sequential(nn.Flatten(), nn.Linear(inputs, part.hidden), nn.ReLU(),
-                        nn.Linear(part.hidden, classes))  # fmt: skip
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(inputs, part.hidden), nn.ReLU(), nn.Linear(part.hidden, classes)
+    )
 
     def init_weights(m):
         if type(m) is nn.Linear:
@@ -165,8 +166,9 @@ def train(
     return net
 
 
-def side_by_side(config: RunConfig, data, step_mode: str = "auto"
-                 ) -> tuple[Callable[[dict], None], list[dict]]:  # fmt: skip
+def side_by_side(
+    config: RunConfig, data, step_mode: str = "auto"
+) -> tuple[Callable[[dict], None], list[dict]]:
     """``(beside, pairs)`` for :func:`train`: after each of the book's epochs, ``beside`` times
     one epoch of lossbench's own loop on the same task (``ce``, the run's model, batch size,
     rate and seed; a fresh run of one epoch on ``data``, the run's dataset in memory) and
@@ -185,8 +187,13 @@ def side_by_side(config: RunConfig, data, step_mode: str = "auto"
     def beside(row: dict) -> None:
         timed = []
         loop.train(ours, data, on_epoch=timed.append, step_mode=step_mode, train_metrics=False)
-        pairs.append({"epoch": row["epoch"], "textbook_s": row["epoch_s"],
-                      "lossbench_s": timed[-1]["epoch_s"]})  # fmt: skip
+        pairs.append(
+            {
+                "epoch": row["epoch"],
+                "textbook_s": row["epoch_s"],
+                "lossbench_s": timed[-1]["epoch_s"],
+            }
+        )
 
     return beside, pairs
 
@@ -201,5 +208,7 @@ def evaluate(net: nn.Module, test_iter: DataLoader, classes: int) -> dict[str, f
         predicted.append(net(x).argmax(1))
         labels.append(y)
     predicted, labels = torch.cat(predicted), torch.cat(labels)
-    return {"test_acc": (predicted == labels).double().mean().item(),
-            **class_metrics(predicted, labels, classes)}  # fmt: skip
+    return {
+        "test_acc": (predicted == labels).double().mean().item(),
+        **class_metrics(predicted, labels, classes),
+    }

@@ -45,17 +45,34 @@ def section(w: Workload) -> str:
     metrics, table = measured(w)
     bins = _measured[w][2]
     table = families.ordered(table, by="ece", ascending=True)
-    shown = pd.DataFrame({
-        "loss": table["loss"], "family": table["family"], "NLL": table["nll"],
-        "Brier": table["brier"], "ECE": table["ece"], "MCE": table["mce"],
-        "T": table["temperature"],
-        "NLL after T": table["nll_after"], "ECE after T": table["ece_after"],
-        "MCE after T": table["mce_after"],
-    })  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "loss": table["loss"],
+            "family": table["family"],
+            "NLL": table["nll"],
+            "Brier": table["brier"],
+            "ECE": table["ece"],
+            "MCE": table["mce"],
+            "T": table["temperature"],
+            "NLL after T": table["nll_after"],
+            "ECE after T": table["ece_after"],
+            "MCE after T": table["mce_after"],
+        }
+    )
     first = bins[bins["seed"] == bins.groupby("loss")["seed"].transform("min")]
-    grid = sns.relplot(first, x="confidence", y="accuracy", hue="scaling", col="loss",
-                       col_order=table["loss"].tolist(), col_wrap=6, kind="line", marker="o",
-                       height=2.0, facet_kws={"xlim": (0, 1), "ylim": (0, 1)})  # fmt: skip
+    grid = sns.relplot(
+        first,
+        x="confidence",
+        y="accuracy",
+        hue="scaling",
+        col="loss",
+        col_order=table["loss"].tolist(),
+        col_wrap=6,
+        kind="line",
+        marker="o",
+        height=2.0,
+        facet_kws={"xlim": (0, 1), "ylim": (0, 1)},
+    )
     for ax in grid.axes.flat:
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     for ax, loss in zip(grid.axes.flat, table["loss"], strict=False):

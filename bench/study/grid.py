@@ -5,8 +5,15 @@ from __future__ import annotations
 from bench.training.config import RunConfig
 
 
-def expand(specs, devices, seeds, *, lrs: dict[str, float],
-           settings: dict[str, str] | None = None, **protocol) -> list[RunConfig]:
+def expand(
+    specs,
+    devices,
+    seeds,
+    *,
+    lrs: dict[str, float],
+    settings: dict[str, str] | None = None,
+    **protocol,
+) -> list[RunConfig]:
     """Every (loss, device, seed) run, devices outermost so each device's data moves once.
 
     ``specs`` are the suite's entries; ``settings`` maps an entry to the spec it trains with
@@ -16,8 +23,14 @@ def expand(specs, devices, seeds, *, lrs: dict[str, float],
     dataset, model)."""
     settings = settings or {}
     return [
-        RunConfig(loss=settings.get(spec, spec), entry=spec, device=device, seed=seed,
-                  lr=lrs[spec], **protocol)
+        RunConfig(
+            loss=settings.get(spec, spec),
+            entry=spec,
+            device=device,
+            seed=seed,
+            lr=lrs[spec],
+            **protocol,
+        )
         for device in devices
         for spec in specs
         for seed in (seeds[spec] if isinstance(seeds, dict) else seeds)

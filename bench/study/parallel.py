@@ -117,9 +117,13 @@ class Cluster:
             # the driver's: its later subprocesses (a spawned phase, a user's script) get its own
             saved = dict(os.environ)
             try:
-                self._local = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
-                                           silence_logs=logging.ERROR)  # fmt: skip
+                self._local = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
                 self.client = Client(self._local)
             finally:
                 os.environ.clear()
@@ -146,17 +150,24 @@ class Cluster:
             threads[info["host"]] = threads.get(info["host"], 0) + info.get("nthreads", 1)
         return {address: threads[info["host"]] > 1 for address, info in workers.items()}
 
-    def map(self, task: Callable, items: list, *, should_stop: Callable[[], bool],
-            on_result: Callable[[object, dict], None],
-            cuda=lambda item: False) -> None:  # fmt: skip
+    def map(
+        self,
+        task: Callable,
+        items: list,
+        *,
+        should_stop: Callable[[], bool],
+        on_result: Callable[[object, dict], None],
+        cuda=lambda item: False,
+    ) -> None:
         """Run ``task(item)`` for every item on the cluster; call ``on_result(item, result)`` in
         the driver as each completes (``result["worker"]`` is the worker's address). Polls
         ``should_stop`` twice a second; when it is set, cancels what is left and raises
         :class:`bench.training.loop.Interrupted`."""
         self.run([(task, item, on_result) for item in items], should_stop=should_stop, cuda=cuda)
 
-    def run(self, jobs: list[Job], *,
-            should_stop: Callable[[], bool], cuda=lambda item: False) -> None:  # fmt: skip
+    def run(
+        self, jobs: list[Job], *, should_stop: Callable[[], bool], cuda=lambda item: False
+    ) -> None:
         """:meth:`map` for jobs of several kinds in one queue: each a :class:`Job` (task, item,
         on_result), submitted in order (Dask starts them roughly in that order), so short jobs
         put last fill the workers that would otherwise wait for the longest."""
@@ -230,12 +241,17 @@ def train_task(item: TrainItem) -> dict:
         torch.set_num_threads(1)
         data = _prepare_worker(config.dataset, data_root, imports).for_seed(config.seed)
         data = data.to(config.device)
-        floor = (floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
-                 if measure_floor else float("nan"))  # fmt: skip
+        floor = (
+            floors.gemm_floor(data, config.batch_size, repeats=2, model=config.model)
+            if measure_floor
+            else float("nan")
+        )
         rows = []
         model = loop.train(config, data, on_epoch=rows.append, step_mode=step_mode)
-        result |= {"rows": [{**row, "floor_s": floor} for row in rows],
-                   "state": None if rows[-1]["status"] == "diverged" else model.state_dict()}
+        result |= {
+            "rows": [{**row, "floor_s": floor} for row in rows],
+            "state": None if rows[-1]["status"] == "diverged" else model.state_dict(),
+        }
     except Exception as error:  # noqa: BLE001 — recorded by the driver with its reason
         result["error"] = one_line(error)
         result["trace"] = traceback.format_exc(limit=5)

@@ -34,21 +34,45 @@ def choose(study, specs, levels, data, model_spec, devices, stop, cluster, clock
         return {(lv, s): tune.Trial(s, rates[s]) for lv in levels for s in specs}
     # every setting once on a random batch first: a setting that fails is one line, not a
     # failed task in the middle of the search
-    check_losses(list(dict.fromkeys(t.spec for s in specs
-                                    for t in tune.candidates(s, study.tune_budget))),
-                 data.num_classes, data.prior)
+    check_losses(
+        list(dict.fromkeys(t.spec for s in specs for t in tune.candidates(s, study.tune_budget))),
+        data.num_classes,
+        data.prior,
+    )
     with clock.phase("tuning"):
         return stages.tune(
-            study.out, specs, levels, data, devices[0], stop, model=model_spec,
-            epochs=study.tune_epochs or study.epochs, batch_size=study.batch_size,
-            schedule=study.schedule, retune=study.retune, budget=study.tune_budget,
-            cluster=cluster, data_root=study.data, imports=study.imports,
+            study.out,
+            specs,
+            levels,
+            data,
+            devices[0],
+            stop,
+            model=model_spec,
+            epochs=study.tune_epochs or study.epochs,
+            batch_size=study.batch_size,
+            schedule=study.schedule,
+            retune=study.retune,
+            budget=study.tune_budget,
+            cluster=cluster,
+            data_root=study.data,
+            imports=study.imports,
             screen_epochs=study.tune_screen_epochs,
         )
 
 
-def carry_out(study, specs, data, model_spec, devices, levels, results: Results, stop,
-              textbook_fits, cluster, clock) -> dict:
+def carry_out(
+    study,
+    specs,
+    data,
+    model_spec,
+    devices,
+    levels,
+    results: Results,
+    stop,
+    textbook_fits,
+    cluster,
+    clock,
+) -> dict:
     """Tune, train in rounds and run the side stages of one workload; return the facts for
     run.json's command entry: the selection ``metric``, the last plan of ``seeds`` per
     "noise entry", the grid's size in ``tune_trial_epochs`` and ``run_epochs``, and the step
@@ -61,81 +85,143 @@ def carry_out(study, specs, data, model_spec, devices, levels, results: Results,
     rounds_done = []
     if cluster is not None:  # the L-BFGS optima and the peers fill the queue behind the runs
         clean = [chosen[(levels[0], s)].spec for s in specs]
-        side = stages.reference_jobs(study.out, clean, data.spec, model=model_spec,
-                                     max_iter=study.reference_iters, data_root=study.data,
-                                     imports=study.imports)
+        side = stages.reference_jobs(
+            study.out,
+            clean,
+            data.spec,
+            model=model_spec,
+            max_iter=study.reference_iters,
+            data_root=study.data,
+            imports=study.imports,
+        )
         shared = cluster.shared_hosts()  # asked once: the peers' flag and the runs' both read it
         if study.peers:  # their fits' seconds are marked as shared
-            side += stages.peer_jobs(study.out, data.spec, model=model_spec, epochs=study.epochs,
-                                     data_root=study.data, imports=study.imports,
-                                     concurrent=any(shared.values()))
+            side += stages.peer_jobs(
+                study.out,
+                data.spec,
+                model=model_spec,
+                epochs=study.epochs,
+                data_root=study.data,
+                imports=study.imports,
+                concurrent=any(shared.values()),
+            )
 
     def train(plan: rounds.Plan) -> list[dict]:
         configs = []
         for level in levels:
             configs += grid.expand(
-                specs, devices, {s: range(plan[(level, s)]) for s in specs},
+                specs,
+                devices,
+                {s: range(plan[(level, s)]) for s in specs},
                 lrs={s: chosen[(level, s)].lr for s in specs},
                 settings={s: chosen[(level, s)].spec for s in specs},
-                noise=level, **study.protocol, **workload)
+                noise=level,
+                **study.protocol,
+                **workload,
+            )
         finished = results.resume(configs)
         todo = [c for c in configs if c not in finished]
         if len(todo) < len(configs):
-            print(f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
-                  f"{results.csv_path}")
+            print(
+                f"resuming: {len(configs) - len(todo)} of {len(configs)} runs already in "
+                f"{results.csv_path}"
+            )
         if cluster is None:
-            runner.train_all(todo, {data.spec: data}, results, Path(study.data), stop,
-                             study.step_mode)
+            runner.train_all(
+                todo, {data.spec: data}, results, Path(study.data), stop, study.step_mode
+            )
         else:
-            runner.train_parallel(todo, cluster, results, Path(study.data), stop,
-                                  step_mode=study.step_mode, imports=study.imports,
-                                  side_jobs=list(side), stack=study.stack, shared=shared,
-                                  first_round=not rounds_done)
+            runner.train_parallel(
+                todo,
+                cluster,
+                results,
+                Path(study.data),
+                stop,
+                step_mode=study.step_mode,
+                imports=study.imports,
+                side_jobs=list(side),
+                stack=study.stack,
+                shared=shared,
+                first_round=not rounds_done,
+            )
             side.clear()  # the side jobs go with the first round only
         rounds_done.append(plan)
-        return [r for r in results.rows() if r["trainer"] == TRAINER
-                and r["dataset"] == data.spec and r["model"] == model_spec]
+        return [
+            r
+            for r in results.rows()
+            if r["trainer"] == TRAINER and r["dataset"] == data.spec and r["model"] == model_spec
+        ]
 
     plan = rounds.first(levels, specs, clean=study.seeds, noisy=study.noise_seeds)
     with clock.phase("training"):
-        plan = rounds.race(train, plan, metric=SCORE_COLUMN[metric], step=study.seed_round,
-                           cap=study.seed_cap or 0, verdicts=rounds.default_verdicts(),
-                           n_test=len(data.test_y))
+        plan = rounds.race(
+            train,
+            plan,
+            metric=SCORE_COLUMN[metric],
+            step=study.seed_round,
+            cap=study.seed_cap or 0,
+            verdicts=rounds.default_verdicts(),
+            n_test=len(data.test_y),
+        )
     if cluster is not None:
         cluster.close()  # the rest is timed: nothing else may run beside it
-    _textbook(study, specs, data, model_spec, devices, results, stop, textbook_fits, clock,
-              cluster)
+    _textbook(study, specs, data, model_spec, devices, results, stop, textbook_fits, clock, cluster)
     clean = {chosen[(levels[0], s)].spec: chosen[(levels[0], s)].lr for s in specs}
     if cluster is not None:
         with clock.phase("serial timing"):
-            stages.serial_timing(study.out, list(clean), data, devices, clean, stop,
-                                 model=model_spec, batch_size=study.batch_size,
-                                 schedule=study.schedule, step_mode=study.step_mode)
+            stages.serial_timing(
+                study.out,
+                list(clean),
+                data,
+                devices,
+                clean,
+                stop,
+                model=model_spec,
+                batch_size=study.batch_size,
+                schedule=study.schedule,
+                step_mode=study.step_mode,
+            )
     if study.batch_sizes:
         with clock.phase("batch-size sweep"):
-            stages.batch_size_sweep(study.out, data, devices, study.batch_sizes, clean, stop,
-                                    model=model_spec, step_mode=study.step_mode)
+            stages.batch_size_sweep(
+                study.out,
+                data,
+                devices,
+                study.batch_sizes,
+                clean,
+                stop,
+                model=model_spec,
+                step_mode=study.step_mode,
+            )
     if "cpu" in devices:
         with clock.phase("step anatomy"):
             stages.step_anatomy(study.out, list(clean), data, study.batch_size, model=model_spec)
     if study.reference_iters:
         with clock.phase("L-BFGS optima"):
-            stages.convex_references(study.out, list(clean), data, model=model_spec,
-                                     max_iter=study.reference_iters)
+            stages.convex_references(
+                study.out, list(clean), data, model=model_spec, max_iter=study.reference_iters
+            )
     if study.peers:
         with clock.phase("scikit-learn peers"):
             stages.peer_rows(study.out, data, model=model_spec, epochs=study.epochs)
-    tuned = [r for r in schema.read_rows(study.out / "tuning.csv", schema.TUNING)
-             if r["dataset"] == data.spec and r["model"] == model_spec]
+    tuned = [
+        r
+        for r in schema.read_rows(study.out / "tuning.csv", schema.TUNING)
+        if r["dataset"] == data.spec and r["model"] == model_spec
+    ]
     # the grid's cost in units: the report divides the phases' seconds by them
-    return {"metric": metric, "seeds": {f"{lv} {entry}": n for (lv, entry), n in plan.items()},
-            "tune_trial_epochs": sum(int(r["epochs"]) for r in tuned),
-            "run_epochs": sum(plan.values()) * study.epochs,
-            **steps(len(data.train_y), study.batch_size, study.epochs)}
+    return {
+        "metric": metric,
+        "seeds": {f"{lv} {entry}": n for (lv, entry), n in plan.items()},
+        "tune_trial_epochs": sum(int(r["epochs"]) for r in tuned),
+        "run_epochs": sum(plan.values()) * study.epochs,
+        **steps(len(data.train_y), study.batch_size, study.epochs),
+    }
 
 
-def _textbook(study, specs, data, model_spec, devices, results, stop, textbook_fits, clock,
-              cluster) -> None:
+def _textbook(
+    study, specs, data, model_spec, devices, results, stop, textbook_fits, clock, cluster
+) -> None:
     """The textbook loop's run beside ce: a timing peer, run here, alone, after the rest."""
     if not (study.textbook and textbook_fits and "cpu" in devices and "ce" in specs):
         return
@@ -143,5 +229,6 @@ def _textbook(study, specs, data, model_spec, devices, results, stop, textbook_f
     if config in results.resume([config]):
         return
     with clock.phase("training" if cluster is None else "textbook loop"):
-        runner.train_all([config], {data.spec: data}, results, Path(study.data), stop,
-                         study.step_mode)
+        runner.train_all(
+            [config], {data.spec: data}, results, Path(study.data), stop, study.step_mode
+        )

@@ -121,8 +121,11 @@ class Results:
         datasets.update(meta.get("datasets", {}))
         finished = self.finished(rows)
         kept = [row for row in rows if run_key(row) in finished]
-        if (len(kept) != len(rows) or not schema.header_is_current(self.csv_path, schema.RESULTS)
-                or (rows and not self.csv_path.read_text().endswith("\n"))):  # fmt: skip
+        if (
+            len(kept) != len(rows)
+            or not schema.header_is_current(self.csv_path, schema.RESULTS)
+            or (rows and not self.csv_path.read_text().endswith("\n"))
+        ):
             self._rewrite(kept)
         commands = old.get("commands", []) if rows else []
         self._write_meta({**meta, "datasets": datasets, "commands": commands})
@@ -149,14 +152,20 @@ class Results:
 
     def _check_epochs(self, rows: list[dict], new: dict) -> None:
         """Our trainer's runs of the command's workload must have its number of epochs."""
-        workload = (new.get("dataset", schema.UPGRADE["dataset"]),
-                    new.get("model", schema.UPGRADE["model"]))  # fmt: skip
+        workload = (
+            new.get("dataset", schema.UPGRADE["dataset"]),
+            new.get("model", schema.UPGRADE["model"]),
+        )
         found = {
-            int(float(row["epochs"])) for row in rows
+            int(float(row["epochs"]))
+            for row in rows
             if row.get("trainer", TRAINER) == TRAINER
-            and (row.get("dataset", schema.UPGRADE["dataset"]),
-                 row.get("model", schema.UPGRADE["model"])) == workload
-        }  # fmt: skip
+            and (
+                row.get("dataset", schema.UPGRADE["dataset"]),
+                row.get("model", schema.UPGRADE["model"]),
+            )
+            == workload
+        }
         found.discard(int(new["epochs"]))
         if found:
             raise RunsError(
@@ -219,5 +228,12 @@ class Results:
 
 def _identity(config: RunConfig) -> tuple:
     """What a run is, whatever its rate and setting: a tuned run is one of its entry."""
-    return (config.trainer, config.dataset, config.model, config.entry or config.loss,
-            config.device, config.seed, config.noise)
+    return (
+        config.trainer,
+        config.dataset,
+        config.model,
+        config.entry or config.loss,
+        config.device,
+        config.seed,
+        config.noise,
+    )

@@ -39,8 +39,9 @@ def default_verdicts() -> tuple[Verdicts, Callable[[int], float]] | None:
 
 def first(levels: list[str], entries: list[str], *, clean: int, noisy: int) -> Plan:
     """The minimum seeds: ``clean`` at noise "none", ``noisy`` at every other level."""
-    return {(level, entry): clean if level == "none" else noisy
-            for level in levels for entry in entries}
+    return {
+        (level, entry): clean if level == "none" else noisy for level in levels for entry in entries
+    }
 
 
 def scores(rows: list[dict], plan: Plan, metric: str) -> pd.DataFrame:
@@ -56,14 +57,23 @@ def scores(rows: list[dict], plan: Plan, metric: str) -> pd.DataFrame:
         diverged = row["status"] == "diverged"
         if not diverged and int(row["epoch"]) != int(row["epochs"]):
             continue
-        out.append({"dataset": row["dataset"], "model": row["model"], "noise": row["noise"],
-                    "loss": entry, "seed": int(row["seed"]), "diverged": diverged,
-                    "score": float("nan") if diverged else float(row[metric])})
+        out.append(
+            {
+                "dataset": row["dataset"],
+                "model": row["model"],
+                "noise": row["noise"],
+                "loss": entry,
+                "seed": int(row["seed"]),
+                "diverged": diverged,
+                "score": float("nan") if diverged else float(row[metric]),
+            }
+        )
     return pd.DataFrame(out, columns=list(SCORES))
 
 
-def next_plan(plan: Plan, frame: pd.DataFrame, verdicts: Verdicts, margin: float, *,
-              step: int, cap: int) -> Plan:
+def next_plan(
+    plan: Plan, frame: pd.DataFrame, verdicts: Verdicts, margin: float, *, step: int, cap: int
+) -> Plan:
     """The plan after one more round: at each noise level with an ``undecided`` loss, the
     undecided losses and the best go to min(cap, the level's most seeds + step) seeds; the
     rest keep theirs. The same plan back means the race is over."""
@@ -83,8 +93,16 @@ def next_plan(plan: Plan, frame: pd.DataFrame, verdicts: Verdicts, margin: float
     return new
 
 
-def race(train: Callable[[Plan], list[dict]], plan: Plan, *, metric: str, step: int, cap: int,
-         verdicts: tuple[Verdicts, Callable[[int], float]] | None, n_test: int) -> Plan:
+def race(
+    train: Callable[[Plan], list[dict]],
+    plan: Plan,
+    *,
+    metric: str,
+    step: int,
+    cap: int,
+    verdicts: tuple[Verdicts, Callable[[int], float]] | None,
+    n_test: int,
+) -> Plan:
     """Train ``plan`` (``train(plan)`` trains what is missing and returns results.csv's rows),
     then round after round the seeds :func:`next_plan` adds, until no verdict is undecided or
     every open one is at ``cap``. Returns the last plan."""
@@ -92,13 +110,15 @@ def race(train: Callable[[Plan], list[dict]], plan: Plan, *, metric: str, step: 
     if cap <= max(plan.values(), default=0):
         return plan
     if verdicts is None:
-        warnings.warn("bench.analysis.verdicts is not available: no seeds beyond the minimum",
-                      stacklevel=2)
+        warnings.warn(
+            "bench.analysis.verdicts is not available: no seeds beyond the minimum", stacklevel=2
+        )
         return plan
     judge, margin_for = verdicts
     while True:
-        new = next_plan(plan, scores(rows, plan, metric), judge, margin_for(n_test),
-                        step=step, cap=cap)
+        new = next_plan(
+            plan, scores(rows, plan, metric), judge, margin_for(n_test), step=step, cap=cap
+        )
         if new == plan:
             return plan
         plan = new

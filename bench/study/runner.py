@@ -18,8 +18,14 @@ from bench.training.config import TRAINER, RunConfig
 from bench.training.stacked import STACKED
 
 
-def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results, data_root: Path,
-              stop, step_mode: str = "auto") -> None:  # fmt: skip
+def train_all(
+    todo: list[RunConfig],
+    data: dict[str, Dataset],
+    results: Results,
+    data_root: Path,
+    stop,
+    step_mode: str = "auto",
+) -> None:
     """Train each run here, on its dataset (``data[config.dataset]``), appending its rows as
     epochs end; one summary line per finished run. Nothing else runs meanwhile: ``concurrent``
     is False."""
@@ -30,12 +36,16 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
             for config in (c for c in todo if (c.dataset, c.device) == (dataset, device)):
                 # measured right before each run: a shared machine's speed drifts over minutes,
                 # and "× floor" should compare the run with the floor of the same moment
-                floor = floors.gemm_floor(on_device, config.batch_size, repeats=2,
-                                          model=config.model)  # fmt: skip
+                floor = floors.gemm_floor(
+                    on_device, config.batch_size, repeats=2, model=config.model
+                )
                 bar.set_postfix_str(f"{config.loss} {device} seed {config.seed} {config.noise}")
                 # the textbook loop does not measure the metrics of imbalance: NaN, not absent
-                last = {"floor_s": floor, "concurrent": False,
-                        **dict.fromkeys(loop.METRICS, float("nan"))}  # fmt: skip
+                last = {
+                    "floor_s": floor,
+                    "concurrent": False,
+                    **dict.fromkeys(loop.METRICS, float("nan")),
+                }
 
                 def record(row, last=last):
                     last.update(row)
@@ -43,12 +53,23 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
                     bar.update(1)
 
                 if config.trainer == textbook.NAME:
-                    textbook.train(config, data_root, on_epoch=record, should_stop=stop,
-                                   beside=stages.textbook_side_by_side(
-                                       config, on_device, results.out, step_mode))  # fmt: skip
+                    textbook.train(
+                        config,
+                        data_root,
+                        on_epoch=record,
+                        should_stop=stop,
+                        beside=stages.textbook_side_by_side(
+                            config, on_device, results.out, step_mode
+                        ),
+                    )
                 else:
-                    model = loop.train(config, on_device.for_seed(config.seed), on_epoch=record,
-                                       should_stop=stop, step_mode=step_mode)
+                    model = loop.train(
+                        config,
+                        on_device.for_seed(config.seed),
+                        on_epoch=record,
+                        should_stop=stop,
+                        step_mode=step_mode,
+                    )
                 if last["status"] == "diverged":
                     bar.update(config.epochs - last["epoch"])
                 elif config.trainer != textbook.NAME:
@@ -56,11 +77,20 @@ def train_all(todo: list[RunConfig], data: dict[str, Dataset], results: Results,
                 tqdm.write(summary(config, last))
 
 
-def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: Path, stop, *,
-                   step_mode: str = "auto", imports: tuple[str, ...] = (),
-                   side_jobs: list[tuple] = (), stack: bool = True,
-                   shared: dict[str, bool] | None = None,
-                   first_round: bool = True) -> None:  # fmt: skip
+def train_parallel(
+    todo: list[RunConfig],
+    cluster,
+    results: Results,
+    data_root: Path,
+    stop,
+    *,
+    step_mode: str = "auto",
+    imports: tuple[str, ...] = (),
+    side_jobs: list[tuple] = (),
+    stack: bool = True,
+    shared: dict[str, bool] | None = None,
+    first_round: bool = True,
+) -> None:
     """Train each run on the cluster (bench.study.parallel); append each finished run's rows and
     save its weights here as it comes back. A run that raised goes to OUT/failures.csv with its
     reason, and is redone by the next command. ``side_jobs`` (task, item, on_result), such as
@@ -77,8 +107,9 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
     shared = cluster.shared_hosts() if shared is None else shared
     # runs that share a host are not timed (the serial phase times each loss alone), nor floored
     floor = not any(shared.values())
-    together = [c for c in todo if stack and step_mode in ("auto", "eager")
-                and stacked.stackable(c)]  # fmt: skip
+    together = [
+        c for c in todo if stack and step_mode in ("auto", "eager") and stacked.stackable(c)
+    ]
     alone = [c for c in todo if c not in together]
     failures = results.out / "failures.csv"
     if first_round:  # it lists the failures of the latest command, all its rounds
@@ -88,10 +119,14 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
         def record(config, result, worker):
             bar.update(1)
             if "error" in result:
-                schema.append_row(failures, schema.FAILURES,
-                                  {**config.__dict__, "reason": result["error"]})  # fmt: skip
-                tqdm.write(f"{config.loss} seed {config.seed} {config.noise}: failed on a "
-                           f"worker: {result['error']}", file=sys.stderr)  # fmt: skip
+                schema.append_row(
+                    failures, schema.FAILURES, {**config.__dict__, "reason": result["error"]}
+                )
+                tqdm.write(
+                    f"{config.loss} seed {config.seed} {config.noise}: failed on a "
+                    f"worker: {result['error']}",
+                    file=sys.stderr,
+                )
                 return
             # a stack's runs share their worker's time with each other: never timed alone
             concurrent = shared.get(worker, True) or result["rows"][0]["step_mode"] == STACKED
@@ -110,11 +145,16 @@ def train_parallel(todo: list[RunConfig], cluster, results: Results, data_root: 
                 record(config, run, result.get("worker"))
 
         root, imports = str(data_root), tuple(imports)
-        jobs = [parallel.Job(parallel.stack_task, parallel.StackItem(tuple(s), root, imports),
-                             many) for s in stacked.stacks(together)]
-        jobs += [parallel.Job(parallel.train_task,
-                              parallel.TrainItem(c, root, step_mode, imports, floor), one)
-                 for c in alone]
+        jobs = [
+            parallel.Job(parallel.stack_task, parallel.StackItem(tuple(s), root, imports), many)
+            for s in stacked.stacks(together)
+        ]
+        jobs += [
+            parallel.Job(
+                parallel.train_task, parallel.TrainItem(c, root, step_mode, imports, floor), one
+            )
+            for c in alone
+        ]
         cluster.run(jobs + list(side_jobs), should_stop=stop, cuda=parallel.is_cuda)
 
 
@@ -127,8 +167,10 @@ def summary(config: RunConfig, row: dict) -> str:
     if row["status"] == "diverged":
         return f"{head} DIVERGED at epoch {row['epoch']}"
     if row["step_mode"] == STACKED:  # its times are a share of the stack's
-        return (f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
-                f"(in a stack)")
+        return (
+            f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
+            f"(in a stack)"
+        )
     return (
         f"{head} test acc {row['test_acc']:.4f}  train loss {row['train_loss']:.4f}  "
         f"step {row['step_ms'] * 1000:.0f} µs  epoch {row['epoch_s']:.2f} s"

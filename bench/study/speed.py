@@ -35,8 +35,14 @@ def sweep(
         for batch_size in batch_sizes:
             floor = floors.gemm_floor(on_device, batch_size, model=model)
             config = RunConfig(
-                loss=loss, device=device, seed=0, epochs=epochs, lr=lr, batch_size=batch_size,
-                dataset=dataset.spec, model=model,
+                loss=loss,
+                device=device,
+                seed=0,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                dataset=dataset.spec,
+                model=model,
             )
             for mode in modes(device, step_mode):
                 train(

@@ -29,7 +29,7 @@ LINEAR_ONLY = {
     "reference": "the L-BFGS optimum is the convex optimum of a linear model's objective",
     "peers": "scikit-learn's SGDClassifier and LogisticRegression are linear models",
     "stacked tuning": "stacking rates into one matmul needs a linear model; rates are tuned one "
-                      "run at a time instead",
+    "run at a time instead",
 }
 
 
@@ -55,8 +55,10 @@ class SideCache:
             print(f"{path}: from an older version of lossbench, measuring it again")
             rows = []
         mine = [all(r[k] == str(workload[k]) for k in self.keys) for r in rows]
-        return ([r for r, m in zip(rows, mine, strict=True) if m],
-                [r for r, m in zip(rows, mine, strict=True) if not m])
+        return (
+            [r for r, m in zip(rows, mine, strict=True) if m],
+            [r for r, m in zip(rows, mine, strict=True) if not m],
+        )
 
     def write(self, out: Path, rows: list[dict]) -> None:
         schema.write_rows(Path(out) / self.name, self.columns, rows)
@@ -70,44 +72,72 @@ PEERS = SideCache("peers.csv", schema.PEERS, keys=("dataset",))
 TIMING = SideCache("timing.csv", schema.TIMING)
 
 
-def tune(out: Path, entries, levels, data: Dataset, device: str, stop, *, model: str,
-         epochs: int, batch_size: int, schedule: str, retune: bool, budget: int = tune_.BUDGET,
-         cluster=None, data_root=None, imports=(), screen_epochs: int | None = None,
-         ) -> dict[tuple[str, str], tune_.Trial]:
+def tune(
+    out: Path,
+    entries,
+    levels,
+    data: Dataset,
+    device: str,
+    stop,
+    *,
+    model: str,
+    epochs: int,
+    batch_size: int,
+    schedule: str,
+    retune: bool,
+    budget: int = tune_.BUDGET,
+    cluster=None,
+    data_root=None,
+    imports=(),
+    screen_epochs: int | None = None,
+) -> dict[tuple[str, str], tune_.Trial]:
     """Each loss's setting and rate per noise level from the validation search (bench.study.
     tune), cached in OUT/tuning.csv; on ``cluster`` (bench.study.parallel) each rung of one
     loss's search is one task, recorded here as it comes back. Returns (noise, entry) -> Trial.
     """
-    tuner = tune_.Tuner(out / "tuning.csv", epochs=epochs, batch_size=batch_size,
-                        schedule=schedule, dataset=data.spec, model=model, retune=retune,
-                        budget=budget, screen_epochs=screen_epochs,
-                        metric=tune_.metric_for(data.prior))
+    tuner = tune_.Tuner(
+        out / "tuning.csv",
+        epochs=epochs,
+        batch_size=batch_size,
+        schedule=schedule,
+        dataset=data.spec,
+        model=model,
+        retune=retune,
+        budget=budget,
+        screen_epochs=screen_epochs,
+        metric=tune_.metric_for(data.prior),
+    )
     jobs = tuner.todo(entries, levels, device)
     if jobs:
         with tqdm(total=0, unit="trial", desc="tuning", dynamic_ncols=True) as bar:
 
             def step(row):
-                bar.set_postfix_str(f"{row['loss']} {row['noise']} lr {row['lr']:g} "
-                                    f"({row['epochs']} ep)")
+                bar.set_postfix_str(
+                    f"{row['loss']} {row['noise']} lr {row['lr']:g} ({row['epochs']} ep)"
+                )
                 bar.update(1)
 
             while jobs:
                 bar.total = bar.n + sum(len(job.trials) for job in jobs)
                 if cluster is None:
-                    tuner.run(entries, levels, data.to(device), device, on_trial=step,
-                              should_stop=stop)
+                    tuner.run(
+                        entries, levels, data.to(device), device, on_trial=step, should_stop=stop
+                    )
                 else:
                     _tune_on(cluster, tuner, jobs, device, step, stop, data_root, imports)
                 jobs = tuner.todo(entries, levels, device)
     chosen = tuner.chosen(entries, levels, device)
     for (level, entry), trial in chosen.items():
-        tqdm.write(f"{level:<10} {trial.spec:<44} lr {trial.lr:<6g} (best validation "
-                   f"{tuner.metric} of {entry})")
+        tqdm.write(
+            f"{level:<10} {trial.spec:<44} lr {trial.lr:<6g} (best validation "
+            f"{tuner.metric} of {entry})"
+        )
     return chosen
 
 
-def batch_size_sweep(out: Path, data: Dataset, devices, batch_sizes, rates, stop, *,
-                     model: str, step_mode: str) -> None:  # fmt: skip
+def batch_size_sweep(
+    out: Path, data: Dataset, devices, batch_sizes, rates, stop, *, model: str, step_mode: str
+) -> None:
     """The speed sweep into OUT/speed.csv; kept when it already covers these sizes and devices."""
     workload = {"dataset": data.spec, "model": model}
     ours, others = SPEED.read(out, workload)
@@ -115,11 +145,13 @@ def batch_size_sweep(out: Path, data: Dataset, devices, batch_sizes, rates, stop
     if {(d, b) for d in devices for b in batch_sizes} <= done:
         return
     lr = rates.get("ce") or suite.built_in_rate("ce")
-    rows = speed.sweep(data, devices, batch_sizes, lr=lr, should_stop=stop, step_mode=step_mode,
-                       model=model)  # fmt: skip
+    rows = speed.sweep(
+        data, devices, batch_sizes, lr=lr, should_stop=stop, step_mode=step_mode, model=model
+    )
     SPEED.write(out, others + rows)
-    print(f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> "
-          f"{out / SPEED.name}")
+    print(
+        f"batch-size sweep: {len(batch_sizes)} sizes on {', '.join(devices)} -> {out / SPEED.name}"
+    )
 
 
 def textbook_side_by_side(config, data: Dataset, out: Path, step_mode: str):
@@ -133,8 +165,9 @@ def textbook_side_by_side(config, data: Dataset, out: Path, step_mode: str):
 
     def record(row: dict) -> None:
         beside(row)
-        TEXTBOOK.write(out, others + [{**workload, "batch_size": config.batch_size, **pair}
-                                      for pair in pairs])
+        TEXTBOOK.write(
+            out, others + [{**workload, "batch_size": config.batch_size, **pair} for pair in pairs]
+        )
 
     return record
 
@@ -161,14 +194,16 @@ def convex_references(out: Path, specs, data: Dataset, *, model: str, max_iter: 
     """L-BFGS full-batch optimum of each convex loss, cached in OUT/reference.csv. Linear only.
     (A parallel study computes them on its cluster first: :func:`reference_jobs`.)"""
     todo = _references_todo(out, specs, data.spec, model, max_iter)
-    for spec in tqdm(todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True,
-                     disable=not todo):
+    for spec in tqdm(
+        todo, desc="L-BFGS reference", unit="loss", dynamic_ncols=True, disable=not todo
+    ):
         result = reference.optimum(spec, data, max_iter=max_iter, model=model)
         _record_reference(out, data.spec, model, max_iter, result)
 
 
-def reference_jobs(out: Path, specs, dataset: str, *, model: str, max_iter: int, data_root,
-                   imports=()) -> list:
+def reference_jobs(
+    out: Path, specs, dataset: str, *, model: str, max_iter: int, data_root, imports=()
+) -> list:
     """The missing L-BFGS optima as cluster jobs (bench.study.parallel.Job) for
     :meth:`bench.study.parallel.Cluster.run`: recorded in OUT/reference.csv as each returns; one
     that fails on a worker is left to :func:`convex_references` in the driver."""
@@ -178,10 +213,14 @@ def reference_jobs(out: Path, specs, dataset: str, *, model: str, max_iter: int,
         if "row" in result:
             _record_reference(out, dataset, model, max_iter, result["row"])
 
-    return [parallel.Job(parallel.reference_task,
-                         parallel.ReferenceItem(spec, dataset, model, max_iter, str(data_root),
-                                                tuple(imports)), finished)
-            for spec in _references_todo(out, specs, dataset, model, max_iter)]
+    return [
+        parallel.Job(
+            parallel.reference_task,
+            parallel.ReferenceItem(spec, dataset, model, max_iter, str(data_root), tuple(imports)),
+            finished,
+        )
+        for spec in _references_todo(out, specs, dataset, model, max_iter)
+    ]
 
 
 def _references_todo(out: Path, specs, dataset: str, model: str, max_iter: int) -> list[str]:
@@ -198,8 +237,10 @@ def _record_reference(out: Path, dataset: str, model: str, max_iter: int, result
     ours, others = REFERENCE.read(out, workload)
     rows = [r for r in ours if int(r["max_iter"]) == max_iter and r["loss"] != result["loss"]]
     REFERENCE.write(out, others + rows + [{**result, **workload, "max_iter": max_iter}])
-    tqdm.write(f"L-BFGS optimum of {result['loss']}: train loss {result['train_loss']:.4f}, "
-               f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)")
+    tqdm.write(
+        f"L-BFGS optimum of {result['loss']}: train loss {result['train_loss']:.4f}, "
+        f"test acc {result['test_acc']:.4f} ({result['seconds']:.0f} s)"
+    )
 
 
 def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
@@ -217,8 +258,16 @@ def peer_rows(out: Path, data: Dataset, *, model: str, epochs: int) -> None:
     sklearn_peers.run(data, epochs=epochs, on_row=report_row)
 
 
-def peer_jobs(out: Path, dataset: str, *, model: str, epochs: int, data_root, imports=(),
-              concurrent: bool = True) -> list:
+def peer_jobs(
+    out: Path,
+    dataset: str,
+    *,
+    model: str,
+    epochs: int,
+    data_root,
+    imports=(),
+    concurrent: bool = True,
+) -> list:
     """The scikit-learn peers as cluster jobs (bench.study.parallel.Job), one per peer; their
     rows are recorded as they return, marked ``concurrent`` (their fit seconds were measured
     beside other work). If one fails, :func:`peer_rows` fits them all again in the driver."""
@@ -237,9 +286,14 @@ def peer_jobs(out: Path, dataset: str, *, model: str, epochs: int, data_root, im
                 rows.sort(key=lambda r: order.index((r["peer"], r["loss"])))
                 _record_peers(out, dataset, rows)
 
-    return [parallel.Job(parallel.peer_task,
-                         parallel.PeerItem(dataset, str(data_root), tuple(imports), epochs, index),
-                         finished) for index in range(len(order))]
+    return [
+        parallel.Job(
+            parallel.peer_task,
+            parallel.PeerItem(dataset, str(data_root), tuple(imports), epochs, index),
+            finished,
+        )
+        for index in range(len(order))
+    ]
 
 
 def _peers_todo(out: Path, dataset: str, model: str, epochs: int) -> bool:
@@ -265,34 +319,51 @@ def _record_peers(out: Path, dataset: str, rows: list[dict]) -> None:
 
 
 def _print_peer(row: dict) -> None:
-    tqdm.write(f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} "
-               f"in {row['fit_s']:.1f} s")
+    tqdm.write(
+        f"peer {row['peer']} {row['loss']}: test acc {row['test_acc']:.4f} in {row['fit_s']:.1f} s"
+    )
 
 
 def _tune_on(cluster, tuner, jobs, device, step, stop, data_root, imports) -> None:
     from bench.study import parallel
 
-    items = [parallel.TuneItem(tuner.arguments(), job, device, str(data_root), tuple(imports))
-             for job in jobs]
+    items = [
+        parallel.TuneItem(tuner.arguments(), job, device, str(data_root), tuple(imports))
+        for job in jobs
+    ]
 
     def finished(item: parallel.TuneItem, result):
         if "error" in result:
-            raise ValueError(f"tuning {item.job.entry} at noise {item.job.noise} failed on a "
-                             f"worker: {result['error']}")
+            raise ValueError(
+                f"tuning {item.job.entry} at noise {item.job.noise} failed on a "
+                f"worker: {result['error']}"
+            )
         for trial in result["trials"]:
             tuner.record(trial)
             step(trial)
 
-    cluster.map(parallel.tune_task, items, should_stop=stop, on_result=finished,
-                cuda=parallel.is_cuda)
+    cluster.map(
+        parallel.tune_task, items, should_stop=stop, on_result=finished, cuda=parallel.is_cuda
+    )
 
 
 # A parallel study's runs share the machine; each loss is timed again here, alone, this long.
 TIMING_EPOCHS = 2
 
 
-def serial_timing(out: Path, specs, data: Dataset, devices, rates, stop, *, model: str,
-                  batch_size: int, schedule: str, step_mode: str) -> None:  # fmt: skip
+def serial_timing(
+    out: Path,
+    specs,
+    data: Dataset,
+    devices,
+    rates,
+    stop,
+    *,
+    model: str,
+    batch_size: int,
+    schedule: str,
+    step_mode: str,
+) -> None:
     """The speed of each loss measured with nothing else running: TIMING_EPOCHS epochs of seed
     0 per loss and device, in this process, cached in OUT/timing.csv. A parallel study's speed
     table comes from here, since its own runs shared the machine."""
@@ -304,14 +375,27 @@ def serial_timing(out: Path, specs, data: Dataset, devices, rates, stop, *, mode
     done = {(r["loss"], r["device"]) for r in ours if int(r["batch_size"]) == batch_size}
     todo = [(s, d) for d in devices for s in specs if (s, d) not in done]
     rows = [r for r in ours if int(r["batch_size"]) == batch_size]
-    for spec, device in tqdm(todo, desc="serial timing", unit="loss", dynamic_ncols=True,
-                             disable=not todo):  # fmt: skip
+    for spec, device in tqdm(
+        todo, desc="serial timing", unit="loss", dynamic_ncols=True, disable=not todo
+    ):
         on_device = data.to(device)
         floor = floors.gemm_floor(on_device, batch_size, repeats=2, model=model)
-        config = RunConfig(loss=spec, device=device, seed=0, epochs=TIMING_EPOCHS,
-                           lr=rates[spec], batch_size=batch_size, schedule=schedule,
-                           **workload)  # fmt: skip
-        loop.train(config, on_device, should_stop=stop, step_mode=step_mode,
-                   train_metrics=False, on_epoch=lambda row, f=floor: rows.append(
-                       {**row, "floor_s": f, "concurrent": False}))  # fmt: skip
+        config = RunConfig(
+            loss=spec,
+            device=device,
+            seed=0,
+            epochs=TIMING_EPOCHS,
+            lr=rates[spec],
+            batch_size=batch_size,
+            schedule=schedule,
+            **workload,
+        )
+        loop.train(
+            config,
+            on_device,
+            should_stop=stop,
+            step_mode=step_mode,
+            train_metrics=False,
+            on_epoch=lambda row, f=floor: rows.append({**row, "floor_s": f, "concurrent": False}),
+        )
         TIMING.write(out, others + rows)

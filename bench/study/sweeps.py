@@ -41,11 +41,16 @@ def settings(entry: str) -> list[str]:
             return [canonical]
         terms = [term for _, term in loss.terms]
         if len(terms) != 2:
-            raise ValueError(f"SUM_WEIGHTS[{canonical!r}] has pairs but the sum has "
-                             f"{len(terms)} terms: give one weight per term")
-        return list(dict.fromkeys(
-            str(losses.parse("+".join(f"{w:g}*{t}" for w, t in zip(pair, terms, strict=True))))
-            for pair in pairs))
+            raise ValueError(
+                f"SUM_WEIGHTS[{canonical!r}] has pairs but the sum has "
+                f"{len(terms)} terms: give one weight per term"
+            )
+        return list(
+            dict.fromkeys(
+                str(losses.parse("+".join(f"{w:g}*{t}" for w, t in zip(pair, terms, strict=True))))
+                for pair in pairs
+            )
+        )
     sweep = getattr(type(loss), "sweep", {}) or {}
     if not sweep:
         return [canonical]

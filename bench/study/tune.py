@@ -63,7 +63,7 @@ class TuneJob(NamedTuple):
 
 
 def metric_for(prior: torch.Tensor) -> str:
-    """"balanced_acc" when ``prior`` (K,) is long-tailed (max/min ≥ LONG_TAIL), else "accuracy"."""
+    """ "balanced_acc" when ``prior`` (K,) is long-tailed (max/min ≥ LONG_TAIL), else "accuracy"."""
     present = prior[prior > 0]
     return "balanced_acc" if (present.max() / present.min()).item() >= LONG_TAIL else "accuracy"
 
@@ -83,8 +83,10 @@ def candidates(entry: str, budget: int = BUDGET) -> list[Trial]:
     A budget below H is an error: every setting must get at least one trial."""
     settings = sweeps.settings(entry)
     if budget < len(settings):
-        raise ValueError(f"a tuning budget of {budget} trials cannot try the {len(settings)} "
-                         f"settings of {entry}: use --tune-budget {len(settings)} or more")
+        raise ValueError(
+            f"a tuning budget of {budget} trials cannot try the {len(settings)} "
+            f"settings of {entry}: use --tune-budget {len(settings)} or more"
+        )
     rates = rate_grid(budget // len(settings))
     return [Trial(spec, lr) for spec in settings for lr in rates]
 
@@ -93,11 +95,22 @@ class Tuner:
     """Chooses and caches each loss's setting and rate per noise level on one workload;
     OUT/tuning.csv holds every trial."""
 
-    def __init__(self, path: Path | None, *, epochs: int, batch_size: int, schedule: str,
-                 dataset: str = "fashion_mnist", model: str = "linear", budget: int = BUDGET,
-                 retune: bool = False, validation_fraction: float = VALIDATION_FRACTION,
-                 screen_epochs: int | None = None, keep: int = KEEP,
-                 metric: str = "accuracy"):
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        epochs: int,
+        batch_size: int,
+        schedule: str,
+        dataset: str = "fashion_mnist",
+        model: str = "linear",
+        budget: int = BUDGET,
+        retune: bool = False,
+        validation_fraction: float = VALIDATION_FRACTION,
+        screen_epochs: int | None = None,
+        keep: int = KEEP,
+        metric: str = "accuracy",
+    ):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
         self.path = None if path is None else Path(path)
@@ -133,10 +146,15 @@ class Tuner:
                     jobs.append(TuneJob(entry, level, epochs, missing))
         return jobs
 
-    def run(self, entries: list[str], levels: list[str], data: Dataset, device: str,
-            on_trial: Callable[[dict], None] = lambda row: None,
-            should_stop: Callable[[], bool] = lambda: False
-            ) -> dict[tuple[str, str], Trial]:
+    def run(
+        self,
+        entries: list[str],
+        levels: list[str],
+        data: Dataset,
+        device: str,
+        on_trial: Callable[[dict], None] = lambda row: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> dict[tuple[str, str], Trial]:
         """Train the missing trials here; return (noise, entry) -> the chosen Trial."""
         while jobs := self.todo(entries, levels, device):
             for job in jobs:
@@ -155,34 +173,59 @@ class Tuner:
             data = dataclasses.replace(data, train_y=noisy)
         return data.validation_split(self.validation_fraction)
 
-    def train(self, job: TuneJob, data: Dataset, device: str,
-              should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
+    def train(
+        self,
+        job: TuneJob,
+        data: Dataset,
+        device: str,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[dict]:
         """Train one rung ``job`` on the noisy validation split of ``data``; its rows for
         tuning.csv (recorded by :meth:`record`, in the driver)."""
         protocol = {**self.protocol, "epochs": job.epochs}
         part = self.split(data, job.noise)
-        config = RunConfig(loss=job.trials[0].spec, device=device, seed=0, **protocol,
-                           **self.workload)
+        config = RunConfig(
+            loss=job.trials[0].spec, device=device, seed=0, **protocol, **self.workload
+        )
         if models.parse(config.model).linear:
             results = stacked.train_trials(config, list(job.trials), part)
         else:  # a hidden layer has no single matmul to stack
             results = [self._train_one(config, trial, part, should_stop) for trial in job.trials]
         column = METRICS[self.metric]
-        return [{**protocol, **self.workload, "noise": job.noise, "entry": job.entry,
-                 "device": device, "metric": self.metric, "val_score": result[column],
-                 **result} for result in results]
+        return [
+            {
+                **protocol,
+                **self.workload,
+                "noise": job.noise,
+                "entry": job.entry,
+                "device": device,
+                "metric": self.metric,
+                "val_score": result[column],
+                **result,
+            }
+            for result in results
+        ]
 
     @staticmethod
     def _train_one(config, trial: Trial, data, should_stop) -> dict:
         last = {}
-        loop.train(dataclasses.replace(config, loss=trial.spec, lr=trial.lr), data,
-                   on_epoch=last.update, should_stop=should_stop, step_mode="eager",
-                   train_metrics=False)
+        loop.train(
+            dataclasses.replace(config, loss=trial.spec, lr=trial.lr),
+            data,
+            on_epoch=last.update,
+            should_stop=should_stop,
+            step_mode="eager",
+            train_metrics=False,
+        )
         ok = last["status"] == "ok"
-        return {"loss": trial.spec, "lr": trial.lr, "status": last["status"],
-                "val_acc": last["test_acc"] if ok else math.nan,
-                "val_balanced_acc": last["balanced_acc"] if ok else math.nan,
-                "train_loss": last["train_loss"]}
+        return {
+            "loss": trial.spec,
+            "lr": trial.lr,
+            "status": last["status"],
+            "val_acc": last["test_acc"] if ok else math.nan,
+            "val_balanced_acc": last["balanced_acc"] if ok else math.nan,
+            "train_loss": last["train_loss"],
+        }
 
     def record(self, row: dict) -> None:
         """Append one trial to OUT/tuning.csv."""
@@ -190,19 +233,27 @@ class Tuner:
 
     def arguments(self) -> dict:
         """What a Tuner on a worker needs to train the same trials (no file)."""
-        return {**self.protocol, **self.workload, "budget": self.budget, "keep": self.keep,
-                "validation_fraction": self.validation_fraction, "metric": self.metric,
-                "screen_epochs": self.screen_epochs}
+        return {
+            **self.protocol,
+            **self.workload,
+            "budget": self.budget,
+            "keep": self.keep,
+            "validation_fraction": self.validation_fraction,
+            "metric": self.metric,
+            "screen_epochs": self.screen_epochs,
+        }
 
-    def chosen(self, entries: list[str], levels: list[str], device: str
-               ) -> dict[tuple[str, str], Trial]:
+    def chosen(
+        self, entries: list[str], levels: list[str], device: str
+    ) -> dict[tuple[str, str], Trial]:
         """(noise, entry) -> the best trial at the full epochs by the metric (the smaller rate,
         then the earlier setting, on a tie); ValueError when every trial of one diverged."""
         rows, chosen, unknown = self.rows(), {}, []
         for level in levels:
             for entry in entries:
-                best = self._best(self._scores(rows, entry, level, device,
-                                               self.protocol["epochs"]), 1)
+                best = self._best(
+                    self._scores(rows, entry, level, device, self.protocol["epochs"]), 1
+                )
                 if best:
                     chosen[(level, entry)] = best[0]
                 else:
@@ -222,17 +273,23 @@ class Tuner:
     def _ours(self, row: dict) -> bool:
         return all(row[k] == str(v) for k, v in self.workload.items())
 
-    def _scores(self, rows: list[dict], entry: str, level: str, device: str,
-                epochs: int) -> dict[Trial, float]:
+    def _scores(
+        self, rows: list[dict], entry: str, level: str, device: str, epochs: int
+    ) -> dict[Trial, float]:
         """{trial: validation score (NaN when diverged)} of the cached trials of ``entry`` at
         ``level`` among today's candidates, at ``epochs``, scored by this tuner's metric."""
         want = {k: str(v) for k, v in {**self.protocol, "epochs": epochs}.items()}
         allowed = set(candidates(entry, self.budget))
         found = {}
         for row in rows:
-            if not (row["entry"] == entry and row["noise"] == level and row["device"] == device
-                    and row["metric"] == self.metric and self._ours(row)
-                    and all(row[k] == v for k, v in want.items())):
+            if not (
+                row["entry"] == entry
+                and row["noise"] == level
+                and row["device"] == device
+                and row["metric"] == self.metric
+                and self._ours(row)
+                and all(row[k] == v for k, v in want.items())
+            ):
                 continue
             trial = Trial(row["loss"], float(row["lr"]))
             if trial in allowed:

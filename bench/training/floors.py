@@ -25,8 +25,9 @@ ANATOMY_STEPS = 200  # random batches each part is timed over
 ANATOMY_ROUNDS = 3  # interleaved rounds of the epoch and the two floors; the best is kept
 
 
-def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear",
-               gather: bool = False) -> float:  # fmt: skip
+def gemm_floor(
+    data, batch_size: int, repeats: int = 3, *, model: str = "linear", gather: bool = False
+) -> float:
     """Seconds for one epoch of the model's own GEMMs: the floor under any training epoch.
 
     One pass over all rows of ``data.train_x`` in batches: the model's forward scores and its
@@ -77,8 +78,14 @@ def gemm_floor(data, batch_size: int, repeats: int = 3, *, model: str = "linear"
 
 @torch.no_grad()
 def step_anatomy(
-    loss, data, batch_size: int, steps: int = ANATOMY_STEPS, seed: int = 0, warmup: int = 20,
-    rounds: int = ANATOMY_ROUNDS, model: str = "linear",
+    loss,
+    data,
+    batch_size: int,
+    steps: int = ANATOMY_STEPS,
+    seed: int = 0,
+    warmup: int = 20,
+    rounds: int = ANATOMY_ROUNDS,
+    model: str = "linear",
 ) -> dict[str, float]:
     """Where an eager CPU step's time goes: median seconds of each part, each timed on its own
     over the same ``steps`` random batches (after ``warmup`` untimed calls: the first calls of
@@ -101,9 +108,7 @@ def step_anatomy(
     generator = torch.Generator().manual_seed(seed)
     n = data.train_x.shape[0]
     batch_size = min(batch_size, n)
-    batches = [
-        torch.randperm(n, generator=generator)[:batch_size] for _ in range(steps)
-    ]
+    batches = [torch.randperm(n, generator=generator)[:batch_size] for _ in range(steps)]
     net = models.parse(model).init_for(seed, data)
     x = torch.empty(batch_size, data.train_x.shape[1])
     y = torch.empty(batch_size, dtype=torch.int64)
@@ -139,14 +144,26 @@ def step_anatomy(
                 seconds.append(time.perf_counter() - started)
         medians[name] = sorted(seconds)[len(seconds) // 2]
     steps_per_epoch = math.ceil(n / batch_size)
-    config = RunConfig(loss=str(loss), seed=seed, epochs=1, lr=lr, batch_size=batch_size,
-                       dataset=data.spec or "fashion_mnist", model=model)  # fmt: skip
+    config = RunConfig(
+        loss=str(loss),
+        seed=seed,
+        epochs=1,
+        lr=lr,
+        batch_size=batch_size,
+        dataset=data.spec or "fashion_mnist",
+        model=model,
+    )
     times: dict[str, list[float]] = {name: [] for name in ANATOMY_EPOCHS}
     for _ in range(rounds):  # interleaved, so that a slow spell of the machine hits all three
         times["floor"].append(gemm_floor(data, batch_size, 1, model=model))
         times["gather_floor"].append(gemm_floor(data, batch_size, 1, model=model, gather=True))
-        loop.train(config, data, on_epoch=lambda row: times["epoch"].append(row["epoch_s"]),
-                   step_mode="eager", train_metrics=False)  # fmt: skip
+        loop.train(
+            config,
+            data,
+            on_epoch=lambda row: times["epoch"].append(row["epoch_s"]),
+            step_mode="eager",
+            train_metrics=False,
+        )
     for name, seconds in times.items():
         medians[name] = min(seconds) / steps_per_epoch
     return medians

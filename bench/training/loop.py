@@ -61,8 +61,9 @@ def train_pass_epochs(epochs: int) -> list[int]:
 
 
 @torch.no_grad()
-def evaluate(model, loss: losses.Loss, data: Dataset, flipped=None, *, train: bool = True
-             ) -> dict[str, float]:  # fmt: skip
+def evaluate(
+    model, loss: losses.Loss, data: Dataset, flipped=None, *, train: bool = True
+) -> dict[str, float]:
     """METRICS of a model: accuracy on the test set and the metrics of imbalance there
     (:func:`class_metrics`); with ``train``, accuracy on the training set (as trained: noisy
     labels), the full-batch gradient's norm and activity and, when labels were flipped (mask
@@ -84,8 +85,9 @@ def test_metrics(predicted: torch.Tensor, data: Dataset) -> dict[str, float]:
     }
 
 
-def train_metrics(loss: losses.Loss, scores: torch.Tensor, labels: torch.Tensor, flipped=None
-                  ) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
+def train_metrics(
+    loss: losses.Loss, scores: torch.Tensor, labels: torch.Tensor, flipped=None
+) -> tuple[dict[str, float], torch.Tensor]:
     """TRAIN_METRICS but ``grad_norm`` from the training set's scores (N, K) and labels (as
     trained), and the score gradient (N, K) the model turns into ``grad_norm``."""
     _, grad = loss.value_and_grad(scores, labels, check=False)
@@ -99,8 +101,9 @@ def train_metrics(loss: losses.Loss, scores: torch.Tensor, labels: torch.Tensor,
     return metrics, grad
 
 
-def class_metrics(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int
-                  ) -> dict[str, float]:  # fmt: skip
+def class_metrics(
+    predicted: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> dict[str, float]:
     """Balanced accuracy (the mean of per-class recalls), the worst class's recall, and macro-F1
     (the mean of per-class F1, 0 for a class never predicted right), over the classes present in
     ``labels``. Shape: predicted, labels (N,) int64."""
@@ -252,6 +255,7 @@ def _device_steps(config: RunConfig, mode: str, model, loss, data):
             raise graphs.CaptureError(
                 f"step mode cuda-graph: {error}; use --step-mode auto or eager"
             ) from error
-        warnings.warn(f"{config.loss} on {config.device}: {error}; running eager steps",
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{config.loss} on {config.device}: {error}; running eager steps", stacklevel=3
+        )
         return "eager", None, None

@@ -45,9 +45,12 @@ STACK_MOST = 32
 @torch.no_grad()
 def train_rates(config: RunConfig, rates: list[float], data) -> list[dict[str, float]]:
     """:func:`train_trials` of ``config.loss`` at each of ``rates``; each result has ``lr``."""
-    return [{"lr": rate, **{k: v for k, v in result.items() if k not in ("loss", "lr")}}
-            for rate, result in zip(rates, train_trials(config, [(config.loss, r) for r in rates],
-                                                        data), strict=True)]
+    return [
+        {"lr": rate, **{k: v for k, v in result.items() if k not in ("loss", "lr")}}
+        for rate, result in zip(
+            rates, train_trials(config, [(config.loss, r) for r in rates], data), strict=True
+        )
+    ]
 
 
 @torch.no_grad()
@@ -76,8 +79,9 @@ def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> li
     m = len(alive)
     weight = init.T.repeat(m, 1).to(device)  # (M·K, D): model j owns rows j·K .. j·K + K − 1
     bias = torch.zeros(m * k, device=device)
-    step_sizes = torch.tensor([trials[i][1] for i in alive], dtype=torch.float32,
-                              device=device).view(1, m, 1)
+    step_sizes = torch.tensor(
+        [trials[i][1] for i in alive], dtype=torch.float32, device=device
+    ).view(1, m, 1)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     n, batch = data.train_x.shape[0], config.batch_size
     steps = math.ceil(n / batch)
@@ -98,8 +102,8 @@ def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> li
             grad = torch.empty_like(scores)
             for spec, lo, hi in blocks:
                 value, block_grad = parsed[spec].value_and_grad(
-                    scores[:, lo:hi].reshape(-1, k), labels.repeat_interleave(hi - lo),
-                    check=False)
+                    scores[:, lo:hi].reshape(-1, k), labels.repeat_interleave(hi - lo), check=False
+                )
                 grad[:, lo:hi] = block_grad.view(len(rows), hi - lo, k)
                 loss_sum[lo:hi] += value.view(-1, hi - lo).sum(0)
             # the schedule's factor (1 at the start, cosine-decayed), times each model's own rate
@@ -111,9 +115,12 @@ def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> li
         finite = torch.isfinite(weight.view(m, -1)).all(1) & torch.isfinite(loss_sum)
         if not finite.all():  # a diverged model stays diverged: train only the others from here
             for j in (~finite).nonzero().flatten().tolist():
-                results[alive[j]] = {"status": "diverged", "val_acc": float("nan"),
-                                     "val_balanced_acc": float("nan"),
-                                     "train_loss": loss_sum[j].item() / n}
+                results[alive[j]] = {
+                    "status": "diverged",
+                    "val_acc": float("nan"),
+                    "val_balanced_acc": float("nan"),
+                    "train_loss": loss_sum[j].item() / n,
+                }
             keep = finite.nonzero().flatten()
             alive = [alive[j] for j in keep.tolist()]
             m = len(alive)
@@ -129,9 +136,12 @@ def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> li
         present = [c for c in range(k) if (data.test_y == c).any()]
         recall = torch.stack([hit[data.test_y == c].mean(0) for c in present])  # (C, M)
         for j, index in enumerate(alive):
-            results[index] = {"status": "ok", "val_acc": hit[:, j].mean().item(),
-                              "val_balanced_acc": recall[:, j].mean().item(),
-                              "train_loss": loss_sum[j].item() / n}
+            results[index] = {
+                "status": "ok",
+                "val_acc": hit[:, j].mean().item(),
+                "val_balanced_acc": recall[:, j].mean().item(),
+                "train_loss": loss_sum[j].item() / n,
+            }
     return [{"loss": spec, "lr": rate, **results[i]} for i, (spec, rate) in enumerate(trials)]
 
 
@@ -149,8 +159,9 @@ def _spec_blocks(alive: list[int], trials) -> list[tuple[str, int, int]]:
 
 def stack_key(config: RunConfig) -> tuple:
     """What the runs of one stack share: every field but the loss and the rate."""
-    return tuple(v for k, v in dataclasses.asdict(config).items()
-                 if k not in ("loss", "lr", "entry"))
+    return tuple(
+        v for k, v in dataclasses.asdict(config).items() if k not in ("loss", "lr", "entry")
+    )
 
 
 def stackable(config: RunConfig) -> bool:
@@ -177,8 +188,9 @@ def stacks(configs: list[RunConfig], most: int = STACK_MOST) -> list[list[RunCon
 
 
 @torch.no_grad()
-def train_losses(configs: list[RunConfig], data, *,
-                 should_stop: Callable[[], bool] = lambda: False) -> list[dict]:  # fmt: skip
+def train_losses(
+    configs: list[RunConfig], data, *, should_stop: Callable[[], bool] = lambda: False
+) -> list[dict]:
     """Train the runs ``configs`` (one :func:`stack_key`, linear) as one stack on ``data`` (on
     their device). Returns, per config in order, ``{"config", "rows", "state"}`` (``state``
     None when it diverged) or ``{"config", "error"}`` when its loss raised (that run leaves the
@@ -190,8 +202,10 @@ def train_losses(configs: list[RunConfig], data, *,
     first = configs[0]
     part = models.parse(first.model)
     if not part.linear or first.trainer != TRAINER:
-        raise ValueError(f"a stack of losses needs our trainer on a linear model, not "
-                         f"{first.trainer} on {first.model}")  # fmt: skip
+        raise ValueError(
+            f"a stack of losses needs our trainer on a linear model, not "
+            f"{first.trainer} on {first.model}"
+        )
     device = torch.device(first.device)
     prior = data.prior.to(device)
     flipped = None
@@ -237,8 +251,11 @@ def train_losses(configs: list[RunConfig], data, *,
                 block = slice(m * k, (m + 1) * k)
                 try:  # the scores as the single run's model gives them: (N, K), strides (1, N)
                     value, grad = run["loss"].value_and_grad(scores[block].T, labels, check=False)
-                    torch.mul(grad.T, learning_rate(run["config"], (epoch - 1) * steps + step,
-                                                    total), out=grads[block])  # fmt: skip
+                    torch.mul(
+                        grad.T,
+                        learning_rate(run["config"], (epoch - 1) * steps + step, total),
+                        out=grads[block],
+                    )
                 except Exception as error:  # noqa: BLE001 — this run fails, the others go on
                     run["error"] = one_line(error)
                     failed.add(m)
@@ -248,27 +265,47 @@ def train_losses(configs: list[RunConfig], data, *,
             weight.addmm_(grads, x, alpha=-1.0 / len(rows))
             bias.sub_(grads.sum(1), alpha=1.0 / len(rows))
             if should_stop():
-                raise loop.Interrupted(f"stopped in epoch {epoch} of a stack of {len(alive)} "
-                                       f"losses on {first.device}")  # fmt: skip
+                raise loop.Interrupted(
+                    f"stopped in epoch {epoch} of a stack of {len(alive)} losses on {first.device}"
+                )
         share = (time.perf_counter() - started) / len(alive)  # each run's part of the epoch
-        finite = [m for m in range(len(alive)) if m not in failed and
-                  math.isfinite(sums[m].item()) and _block(weight, bias, m, k).is_finite()]
-        metrics = _evaluate(weight, bias, [alive[m]["loss"] for m in finite], finite, data,
-                            flipped, train=epoch in passes)  # fmt: skip
+        finite = [
+            m
+            for m in range(len(alive))
+            if m not in failed
+            and math.isfinite(sums[m].item())
+            and _block(weight, bias, m, k).is_finite()
+        ]
+        metrics = _evaluate(
+            weight,
+            bias,
+            [alive[m]["loss"] for m in finite],
+            finite,
+            data,
+            flipped,
+            train=epoch in passes,
+        )
         keep = []
         for m, run in enumerate(alive):
             if m in failed:
                 continue
             diverged = m not in metrics
-            run["rows"].append({
-                **dataclasses.asdict(run["config"]), "epoch": epoch,
-                "status": "diverged" if diverged else "ok", "step_mode": STACKED,
-                "grad": getattr(run["loss"], "grad_source", "analytic"),
-                "train_loss": sums[m].item() / n,
-                **metrics.get(m, dict.fromkeys(loop.METRICS, float("nan"))),
-                "epoch_s": share, "step_ms": share / steps * 1e3, "step_ms_p90": float("nan"),
-                "samples_per_s": n / share, "peak_mem_mb": loop.peak_memory_mb(device),
-            })  # fmt: skip
+            run["rows"].append(
+                {
+                    **dataclasses.asdict(run["config"]),
+                    "epoch": epoch,
+                    "status": "diverged" if diverged else "ok",
+                    "step_mode": STACKED,
+                    "grad": getattr(run["loss"], "grad_source", "analytic"),
+                    "train_loss": sums[m].item() / n,
+                    **metrics.get(m, dict.fromkeys(loop.METRICS, float("nan"))),
+                    "epoch_s": share,
+                    "step_ms": share / steps * 1e3,
+                    "step_ms_p90": float("nan"),
+                    "samples_per_s": n / share,
+                    "peak_mem_mb": loop.peak_memory_mb(device),
+                }
+            )
             if not diverged:
                 keep.append(m)
         if len(keep) < len(alive):  # the diverged and the failed leave the stack
@@ -284,8 +321,16 @@ def train_losses(configs: list[RunConfig], data, *,
     return runs
 
 
-def _evaluate(weight: torch.Tensor, bias: torch.Tensor, run_losses: list, blocks: list[int],
-              data, flipped, *, train: bool) -> dict[int, dict[str, float]]:
+def _evaluate(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    run_losses: list,
+    blocks: list[int],
+    data,
+    flipped,
+    *,
+    train: bool,
+) -> dict[int, dict[str, float]]:
     """:func:`bench.training.loop.evaluate` of the stack's runs ``blocks`` (with their losses),
     by block, each pass over a split one GEMM for all of them."""
     k = data.num_classes
@@ -311,13 +356,16 @@ def _evaluate(weight: torch.Tensor, bias: torch.Tensor, run_losses: list, blocks
     return out
 
 
-def _blocks(weight: torch.Tensor, bias: torch.Tensor, blocks, k: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _blocks(
+    weight: torch.Tensor, bias: torch.Tensor, blocks, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The stack of only the models ``blocks`` (indices, a list or an int64 tensor), in that
     order: copies of their K rows of ``weight`` (M·K, D) and entries of ``bias`` (M·K,)."""
     index = torch.as_tensor(blocks, dtype=torch.int64, device=weight.device)
-    return (weight.view(-1, k, weight.shape[1]).index_select(0, index).view(-1, weight.shape[1]),
-            bias.view(-1, k).index_select(0, index).flatten())  # fmt: skip
+    return (
+        weight.view(-1, k, weight.shape[1]).index_select(0, index).view(-1, weight.shape[1]),
+        bias.view(-1, k).index_select(0, index).flatten(),
+    )
 
 
 def _block(weight: torch.Tensor, bias: torch.Tensor, m: int, k: int):

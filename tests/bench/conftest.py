@@ -19,9 +19,15 @@ def synthetic(n_train=300, n_test=100, seed=0, features=784, classes=10, pairs=(
 
     train_x, train_y = draw(n_train)
     test_x, test_y = draw(n_test)
-    return Dataset(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
-                   classes=tuple(f"class {k}" for k in range(classes)), pairs=pairs,
-                   spec="synthetic")
+    return Dataset(
+        train_x=train_x,
+        train_y=train_y,
+        test_x=test_x,
+        test_y=test_y,
+        classes=tuple(f"class {k}" for k in range(classes)),
+        pairs=pairs,
+        spec="synthetic",
+    )
 
 
 @pytest.fixture(scope="session")

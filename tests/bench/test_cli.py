@@ -103,9 +103,25 @@ def test_missing_data_is_one_line(capsys, tmp_path, monkeypatch):
 
 def quick_args(out, *extra, losses="ce", epochs=1, seeds=1):
     """A fast CPU run on the real data: built-in rates, no textbook loop, no L-BFGS."""
-    return ["--losses", losses, "--epochs", str(epochs), "--seeds", str(seeds),
-            "--devices", "cpu", "--no-tune", "--no-textbook", "--reference-iters", "0",
-            "--data", str(DATA), "--out", str(out), *extra]
+    return [
+        "--losses",
+        losses,
+        "--epochs",
+        str(epochs),
+        "--seeds",
+        str(seeds),
+        "--devices",
+        "cpu",
+        "--no-tune",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def read_rows(out):
@@ -280,7 +296,8 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     assert [float(p["textbook_s"]) for p in pairs] == [float(r["epoch_s"]) for r in book]
     assert all(0 < float(p["lossbench_s"]) < float(p["textbook_s"]) for p in pairs)
     assert {(p["dataset"], p["model"], p["batch_size"]) for p in pairs} == {
-        ("fashion_mnist", "linear", "256")}
+        ("fashion_mnist", "linear", "256")
+    }
     with open(out / "tuning.csv") as f:
         trials = list(csv.DictReader(f))
     # per noise level, each loss's run trains the setting its own trials chose
@@ -304,7 +321,8 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
     assert len(trials) == 2 * 2 * 8
     assert {t["metric"] for t in trials} == {"accuracy"}
     assert {t["loss"] for t in trials if t["entry"] == margin} == {
-        f"margin:kind=crammer_singer:delta={d}" for d in ("0.5", "1", "2", "4")}
+        f"margin:kind=crammer_singer:delta={d}" for d in ("0.5", "1", "2", "4")
+    }
     with open(out / "speed.csv") as f:
         assert {r["batch_size"] for r in csv.DictReader(f)} == {"256", "1024"}
     with open(out / "reference.csv") as f:
@@ -339,8 +357,9 @@ def test_step_anatomy_from_an_older_version_is_measured_again(make_data, tmp_pat
     from bench.study import stages
 
     old = tmp_path / "anatomy.csv"
-    old.write_text("loss,batch_size,gather_us,scores_us,loss_us,update_us,step_us\n"
-                   "ce,32,1,1,1,1,1\n")  # fmt: skip
+    old.write_text(
+        "loss,batch_size,gather_us,scores_us,loss_us,update_us,step_us\nce,32,1,1,1,1,1\n"
+    )
     stages.step_anatomy(tmp_path, ["ce"], make_data(), 32, model="linear")
     assert "older version" in capsys.readouterr().out
     with open(old) as f:
@@ -350,21 +369,30 @@ def test_step_anatomy_from_an_older_version_is_measured_again(make_data, tmp_pat
     assert float(rows[0]["step_us"]) != 1.0  # measured, not the old row
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--dataset", "cifar10"], "--dataset cifar10: unknown dataset 'cifar10'; registered datasets"),
-    (["--dataset", "fashion_mnist:ratio=2"], "has no parameter ratio"),
-    (["--model", "resnet"], "--model resnet: unknown model 'resnet'; registered models"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (
+            ["--dataset", "cifar10"],
+            "--dataset cifar10: unknown dataset 'cifar10'; registered datasets",
+        ),
+        (["--dataset", "fashion_mnist:ratio=2"], "has no parameter ratio"),
+        (["--model", "resnet"], "--model resnet: unknown model 'resnet'; registered models"),
+    ],
+)
 def test_bad_dataset_or_model_is_one_line(capsys, tmp_path, argv, words):
     assert words in one_line_error(capsys, [*argv, "--out", str(tmp_path)])
 
 
 def test_a_second_run_on_the_same_folder_stops_at_once_naming_the_first(capsys, tmp_path):
-    hold = ("import sys, time\nfrom bench.study.lock import OutLock\n"
-            "with OutLock(sys.argv[1], 'python -m bench'):\n"
-            "    print('held', flush=True)\n    time.sleep(60)\n")  # fmt: skip
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    hold = (
+        "import sys, time\nfrom bench.study.lock import OutLock\n"
+        "with OutLock(sys.argv[1], 'python -m bench'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
@@ -399,29 +427,60 @@ USER_LOSSES = ROOT / "examples" / "my_losses.py"
 
 
 def test_no_tune_refuses_a_loss_without_a_built_in_rate_naming_it(capsys, tmp_path):
-    err = one_line_error(capsys, ["--import", str(USER_LOSSES), "--losses", "ce,cauchy:c=0.5",
-                                  "--no-tune", "--out", str(tmp_path)])  # fmt: skip
+    err = one_line_error(
+        capsys,
+        [
+            "--import",
+            str(USER_LOSSES),
+            "--losses",
+            "ce,cauchy:c=0.5",
+            "--no-tune",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert "cauchy:c=0.5 has no built-in rate" in err and "--lr" in err
     assert not (tmp_path / "results.csv").exists()
 
 
-@pytest.mark.parametrize("body, words", [
-    ("    def value(self, scores, target):\n        raise RuntimeError('boom')\n",
-     "boom"),
-    ("    def value(self, scores, target):\n        return scores.sum()\n", "shape"),
-    ("    def value(self, scores, target):\n        return scores[:, 0] * float('nan')\n",
-     "non-finite"),
-    ("    def compute(self, scores, target):\n        return scores[:, 0] ** 2, scores * 0 + 1\n",
-     "autograd"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("    def value(self, scores, target):\n        raise RuntimeError('boom')\n", "boom"),
+        ("    def value(self, scores, target):\n        return scores.sum()\n", "shape"),
+        (
+            "    def value(self, scores, target):\n        return scores[:, 0] * float('nan')\n",
+            "non-finite",
+        ),
+        (
+            "    def compute(self, scores, target):\n"
+            "        return scores[:, 0] ** 2, scores * 0 + 1\n",
+            "autograd",
+        ),
+    ],
+)
 def test_a_faulty_user_loss_stops_before_any_training(capsys, tmp_path, body, words):
     plugin = tmp_path / "faulty.py"
-    plugin.write_text("import dataclasses\nimport losses\n\n@dataclasses.dataclass(frozen=True)\n"
-                      f"class Faulty(losses.Loss, name='faulty_{abs(hash(body))}'):\n{body}")
+    plugin.write_text(
+        "import dataclasses\nimport losses\n\n@dataclasses.dataclass(frozen=True)\n"
+        f"class Faulty(losses.Loss, name='faulty_{abs(hash(body))}'):\n{body}"
+    )
     name = f"faulty_{abs(hash(body))}"
-    err = one_line_error(capsys, ["--import", str(plugin), "--losses", f"ce,{name}",
-                                  "--lr", "0.1", "--data", str(DATA),
-                                  "--out", str(tmp_path / "out")])  # fmt: skip
+    err = one_line_error(
+        capsys,
+        [
+            "--import",
+            str(plugin),
+            "--losses",
+            f"ce,{name}",
+            "--lr",
+            "0.1",
+            "--data",
+            str(DATA),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert name in err and words in err
     assert not (tmp_path / "out" / "results.csv").exists()
 
@@ -439,9 +498,28 @@ def test_an_import_that_registers_nothing_is_one_line(capsys, tmp_path):
 
 def test_run_json_logs_each_command_with_its_runs_and_time_by_phase(tmp_path):
     out = tmp_path / "log"
-    argv = ["--losses", "ce,margin", "--dataset", "digits", "--epochs", "2", "--seeds", "2",
-            "--devices", "cpu", "--tune-epochs", "1", "--no-textbook", "--reference-iters", "5",
-            "--no-report", "--data", str(DATA), "--out", str(out)]  # fmt: skip
+    argv = [
+        "--losses",
+        "ce,margin",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--devices",
+        "cpu",
+        "--tune-epochs",
+        "1",
+        "--no-textbook",
+        "--reference-iters",
+        "5",
+        "--no-report",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+    ]
     started = time.perf_counter()
     assert main(argv) == 0
     wall = time.perf_counter() - started

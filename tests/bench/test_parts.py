@@ -32,13 +32,16 @@ def test_spec_round_trips_with_every_parameter_in_order():
     assert Widget.parse(str(Gear(7, 2.0))) == Gear(7, 2.0)
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("cog", "unknown widget 'cog'; registered widgets: gear"),
-    ("gear:size=3", "widget gear has no parameter size; its parameters are: teeth, ratio"),
-    ("gear:teeth", "expected name:key=value"),
-    ("gear:teeth=0", "teeth must be at least 1"),
-    (":teeth=3", "has no name"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("cog", "unknown widget 'cog'; registered widgets: gear"),
+        ("gear:size=3", "widget gear has no parameter size; its parameters are: teeth, ratio"),
+        ("gear:teeth", "expected name:key=value"),
+        ("gear:teeth=0", "teeth must be at least 1"),
+        (":teeth=3", "has no name"),
+    ],
+)
 def test_bad_specs_are_one_line_value_errors(spec, words):
     with pytest.raises(ValueError, match=words) as info:
         Widget.parse(spec)
@@ -47,4 +50,6 @@ def test_bad_specs_are_one_line_value_errors(spec, words):
 
 def test_values_are_read_as_numbers_where_they_look_like_numbers():
     assert split_spec("npz:path=my.npz:scale=standard:k=3:x=1e-3") == (
-        "npz", {"path": "my.npz", "scale": "standard", "k": 3, "x": 1e-3})
+        "npz",
+        {"path": "my.npz", "scale": "standard", "k": 3, "x": 1e-3},
+    )

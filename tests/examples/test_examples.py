@@ -13,8 +13,9 @@ EXAMPLES = ROOT / "examples"
 
 
 def run(*argv, timeout=600):
-    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
@@ -22,8 +23,9 @@ def run(*argv, timeout=600):
 @pytest.fixture(scope="module")
 def wine(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "wine.npz"
-    assert "133 training and 45 test examples" in run(str(EXAMPLES / "make_npz.py"),
-                                                      str(path)).stdout  # fmt: skip
+    assert (
+        "133 training and 45 test examples" in run(str(EXAMPLES / "make_npz.py"), str(path)).stdout
+    )
     return path
 
 
@@ -34,9 +36,24 @@ def final_rows(out):
 
 def test_a_value_only_loss_is_tuned_trained_and_reported_beside_ce(wine, tmp_path):
     out = tmp_path / "out"
-    run("-m", "bench", "--import", "examples/my_losses.py", "--losses", "ce,cauchy:c=0.5",
-        "--dataset", f"npz:path={wine}:scale=standard", "--epochs", "3", "--seeds", "1",
-        "--reference-iters", "0", "--out", str(out))  # fmt: skip
+    run(
+        "-m",
+        "bench",
+        "--import",
+        "examples/my_losses.py",
+        "--losses",
+        "ce,cauchy:c=0.5",
+        "--dataset",
+        f"npz:path={wine}:scale=standard",
+        "--epochs",
+        "3",
+        "--seeds",
+        "1",
+        "--reference-iters",
+        "0",
+        "--out",
+        str(out),
+    )
     rows = {r["loss"]: r for r in final_rows(out)}
     assert set(rows) == {"ce", "cauchy:c=0.5"}
     assert rows["cauchy:c=0.5"]["grad"] == "autograd" and rows["ce"]["grad"] == "analytic"
@@ -47,10 +64,27 @@ def test_a_value_only_loss_is_tuned_trained_and_reported_beside_ce(wine, tmp_pat
 
 def test_an_analytic_loss_is_checked_then_trained(wine, tmp_path):
     out = tmp_path / "out"
-    run("-m", "bench", "--import", "examples/analytic_loss.py", "--losses",
-        "ce,tempered_ce:temperature=2", "--dataset", f"npz:path={wine}:scale=standard",
-        "--epochs", "3", "--seeds", "1", "--lr", "0.5", "--reference-iters", "0",
-        "--no-report", "--out", str(out))  # fmt: skip
+    run(
+        "-m",
+        "bench",
+        "--import",
+        "examples/analytic_loss.py",
+        "--losses",
+        "ce,tempered_ce:temperature=2",
+        "--dataset",
+        f"npz:path={wine}:scale=standard",
+        "--epochs",
+        "3",
+        "--seeds",
+        "1",
+        "--lr",
+        "0.5",
+        "--reference-iters",
+        "0",
+        "--no-report",
+        "--out",
+        str(out),
+    )
     rows = {r["loss"]: r for r in final_rows(out)}
     assert rows["tempered_ce:temperature=2"]["grad"] == "analytic"
 

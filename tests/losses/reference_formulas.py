@@ -12,8 +12,9 @@ def random_target(n, k, generator, soft, sharpness=3.0):
     """n targets over k classes: labels, or with ``soft`` the softmax of random scores times
     ``sharpness`` (float64), drawn from ``generator``."""
     if soft:
-        return torch.softmax(torch.randn(n, k, generator=generator, dtype=torch.float64)
-                             * sharpness, 1)  # fmt: skip
+        return torch.softmax(
+            torch.randn(n, k, generator=generator, dtype=torch.float64) * sharpness, 1
+        )
     return torch.randint(0, k, (n,), generator=generator)
 
 
@@ -135,8 +136,7 @@ def sparsemax_loss(loss, scores, target):
         mass = (above * scores[:, None, :]).sum(2)
         support = (1 + above.sum(2) * scores > mass).to(scores.dtype)
     tau = ((support * scores).sum(1, keepdim=True) - 1) / support.sum(1, keepdim=True)
-    return (0.5 * (support * (scores**2 - tau**2)).sum(1) - (t * scores).sum(1)
-            + 0.5 * (t**2).sum(1))
+    return 0.5 * (support * (scores**2 - tau**2)).sum(1) - (t * scores).sum(1) + 0.5 * (t**2).sum(1)
 
 
 def hui_belkin(loss, scores, labels):
@@ -152,10 +152,13 @@ def jensen_shannon(loss, scores, labels):
     pi1, log_p = loss.pi1, log_softmax(scores)
     one_hot = torch.nn.functional.one_hot(labels, scores.shape[1]).bool()
     log_label = torch.where(one_hot, 0.0, -torch.inf).to(scores.dtype)
-    log_m = torch.logaddexp(log_label + torch.log(torch.tensor(pi1, dtype=scores.dtype)),
-                            log_p + torch.log(torch.tensor(1 - pi1, dtype=scores.dtype)))
+    log_m = torch.logaddexp(
+        log_label + torch.log(torch.tensor(pi1, dtype=scores.dtype)),
+        log_p + torch.log(torch.tensor(1 - pi1, dtype=scores.dtype)),
+    )
     js = -pi1 * log_m.gather(1, labels[:, None]).squeeze(1) + (1 - pi1) * (
-        log_p.exp() * (log_p - log_m)).sum(1)
+        log_p.exp() * (log_p - log_m)
+    ).sum(1)
     return js / (-(1 - pi1) * torch.log(torch.tensor(1 - pi1, dtype=scores.dtype)))
 
 
@@ -228,8 +231,9 @@ FORMULAS = {
     "focal": lambda loss, s, y: -((1 - true_prob(s, y)) ** loss.gamma) * true_log_prob(s, y),
     "gce": lambda loss, s, y: (1 - torch.exp(loss.q * true_log_prob(s, y))) / loss.q,  # p_y^q
     "rce": lambda loss, s, y: reverse_cross_entropy(loss.a, s, y),
-    "sce": lambda loss, s, y: (loss.alpha * cross_entropy(loss, s, y)
-                               + loss.beta * reverse_cross_entropy(loss.a, s, y)),
+    "sce": lambda loss, s, y: (
+        loss.alpha * cross_entropy(loss, s, y) + loss.beta * reverse_cross_entropy(loss.a, s, y)
+    ),
     "poly1": lambda loss, s, y: cross_entropy(loss, s, y) + loss.epsilon * (1 - true_prob(s, y)),
     "taylor": lambda loss, s, y: sum((1 - true_prob(s, y)) ** k / k for k in range(1, loss.t + 1)),
     "nce": lambda loss, s, t: cross_entropy(loss, s, t) / -log_softmax(s).sum(1),
@@ -237,10 +241,12 @@ FORMULAS = {
     "balanced_softmax": logit_adjusted,
     "js": jensen_shannon,
     "nnce": nnce,
-    "agce": lambda loss, s, y: ((loss.a + 1) ** loss.q - (loss.a + true_prob(s, y)) ** loss.q)
-    / loss.q,
-    "aul": lambda loss, s, y: ((loss.a - true_prob(s, y)) ** loss.q - (loss.a - 1) ** loss.q)
-    / loss.q,
+    "agce": lambda loss, s, y: (
+        ((loss.a + 1) ** loss.q - (loss.a + true_prob(s, y)) ** loss.q) / loss.q
+    ),
+    "aul": lambda loss, s, y: (
+        ((loss.a - true_prob(s, y)) ** loss.q - (loss.a - 1) ** loss.q) / loss.q
+    ),
     "ael": lambda loss, s, y: torch.exp(-true_prob(s, y) / loss.a),
     "ldam": ldam,
     "vs": vector_scaling,

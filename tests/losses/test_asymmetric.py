@@ -9,12 +9,15 @@ import losses
 
 def case(seed=0, scale=3.0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(11, 5, generator=g, dtype=torch.float64) * scale,
-            torch.randint(0, 5, (11,), generator=g))
+    return (
+        torch.randn(11, 5, generator=g, dtype=torch.float64) * scale,
+        torch.randint(0, 5, (11,), generator=g),
+    )
 
 
-@pytest.mark.parametrize("spec", ["agce:a=0.6:q=1", "agce:a=4:q=1", "aul:a=5.5:q=1",
-                                  "aul:a=1.5:q=1"])
+@pytest.mark.parametrize(
+    "spec", ["agce:a=0.6:q=1", "agce:a=4:q=1", "aul:a=5.5:q=1", "aul:a=1.5:q=1"]
+)
 def test_q_one_is_one_minus_p_y(spec):
     scores, labels = case()
     value, grad = losses.parse(spec).value_and_grad(scores, labels)
@@ -46,13 +49,16 @@ def test_finite_and_fit_where_p_y_rounds_to_one(spec):
         assert value.abs().max() <= 1e-6  # 0 up to float32 rounding of (a ± 1)^q
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("agce:q=0", "agce q must be a finite number > 0"),
-    ("agce:a=-1", "agce a must be a finite number > 0"),
-    ("aul:a=1", "aul a must be a finite number > 1"),
-    ("aul:q=-2", "aul q must be a finite number > 0"),
-    ("ael:a=0", "ael a must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("agce:q=0", "agce q must be a finite number > 0"),
+        ("agce:a=-1", "agce a must be a finite number > 0"),
+        ("aul:a=1", "aul a must be a finite number > 1"),
+        ("aul:q=-2", "aul q must be a finite number > 0"),
+        ("ael:a=0", "ael a must be a finite number > 0"),
+    ],
+)
 def test_parameters_out_of_range_are_one_line_errors(spec, words):
     with pytest.raises(ValueError, match=words):
         losses.parse(spec)

@@ -30,15 +30,24 @@ def test_every_registered_loss_declares_what_the_report_reads(name):
     assert "not declared" not in description.values() and description["gradient"] == "analytic"
 
 
-@pytest.mark.parametrize("spec, family, applied", [
-    ("ce", "textbook", "log-softmax of the scores"), ("l2", "textbook", "softmax probabilities"),
-    ("huber:on=scores", "square", "raw scores"), ("l1:on=scores", "square", "raw scores"),
-    ("soft_label", "ce-variant", "log-softmax of the scores"),
-    ("margin", "margin-sparse", "raw scores"), ("focal", "ce-variant", None),
-    ("poly1", "ce-variant", None), ("gce", "noise-robust", "softmax probabilities"),
-    ("rce", "noise-robust", None), ("sce", "noise-robust", None), ("nce", "noise-robust", None),
-    ("taylor", "noise-robust", "softmax probabilities"),
-])
+@pytest.mark.parametrize(
+    "spec, family, applied",
+    [
+        ("ce", "textbook", "log-softmax of the scores"),
+        ("l2", "textbook", "softmax probabilities"),
+        ("huber:on=scores", "square", "raw scores"),
+        ("l1:on=scores", "square", "raw scores"),
+        ("soft_label", "ce-variant", "log-softmax of the scores"),
+        ("margin", "margin-sparse", "raw scores"),
+        ("focal", "ce-variant", None),
+        ("poly1", "ce-variant", None),
+        ("gce", "noise-robust", "softmax probabilities"),
+        ("rce", "noise-robust", None),
+        ("sce", "noise-robust", None),
+        ("nce", "noise-robust", None),
+        ("taylor", "noise-robust", "softmax probabilities"),
+    ],
+)
 def test_families_and_where_each_loss_is_applied(spec, family, applied):
     description = losses.parse(spec).describe()
     assert description["family"] == family
@@ -129,15 +138,25 @@ def test_a_declaration_outside_its_vocabulary_is_refused(declaration, value):
 
 def test_a_name_taken_by_another_class_is_refused(clean_registry):
     with pytest.raises(ValueError, match="loss name 'ce' is already registered by losses"):
+
         @dataclasses.dataclass(frozen=True)
         class Impostor(Loss, name="ce"):
             def value(self, scores, target):
                 return scores.sum(1)
+
     assert REGISTRY["ce"].__module__ == "losses.cross_entropy"
 
 
-@pytest.mark.parametrize("number, text", [(0.1, "0.1"), (2.0, "2"), (1e-05, "1e-05"),
-                                          (0.1 + 0.2, "0.30000000000000004"), (1e16, "1e+16")])
+@pytest.mark.parametrize(
+    "number, text",
+    [
+        (0.1, "0.1"),
+        (2.0, "2"),
+        (1e-05, "1e-05"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (1e16, "1e+16"),
+    ],
+)
 def test_floats_are_written_in_their_shortest_exact_form(number, text):
     assert format_value(number) == text
     assert losses.parse(f"huber:delta={text}").delta == number

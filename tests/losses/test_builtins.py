@@ -33,20 +33,30 @@ def assert_same(loss, target, fn, scores):
 
 def test_ce_is_cross_entropy_with_labels_and_with_probabilities():
     scores, labels, soft = case()
-    assert_same(losses.get("ce"), labels, lambda s: F.cross_entropy(s, labels, reduction="none"),
-                scores)
-    assert_same(losses.get("ce"), soft, lambda s: F.cross_entropy(s, soft, reduction="none"),
-                scores)
+    assert_same(
+        losses.get("ce"), labels, lambda s: F.cross_entropy(s, labels, reduction="none"), scores
+    )
+    assert_same(
+        losses.get("ce"), soft, lambda s: F.cross_entropy(s, soft, reduction="none"), scores
+    )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.3, 1.0])
 def test_soft_label_is_cross_entropy_with_label_smoothing(eps):
     scores, labels, soft = case(seed=1)
     loss = losses.get("soft_label", smoothing=eps)
-    assert_same(loss, labels, lambda s: F.cross_entropy(s, labels, reduction="none",
-                                                        label_smoothing=eps), scores)
-    assert_same(loss, soft, lambda s: F.cross_entropy(s, soft, reduction="none",
-                                                      label_smoothing=eps), scores)
+    assert_same(
+        loss,
+        labels,
+        lambda s: F.cross_entropy(s, labels, reduction="none", label_smoothing=eps),
+        scores,
+    )
+    assert_same(
+        loss,
+        soft,
+        lambda s: F.cross_entropy(s, soft, reduction="none", label_smoothing=eps),
+        scores,
+    )
 
 
 @pytest.mark.parametrize("on", ["scores", "probs"])
@@ -58,22 +68,36 @@ def test_regression_losses_are_torch_losses_summed_over_classes(on):
         return s if on == "scores" else torch.softmax(s, 1)
 
     # l2 is ½·squared error: torch's mse_loss has no ½
-    assert_same(losses.get("l2", on=on), labels,
-                lambda s: 0.5 * F.mse_loss(link(s), t, reduction="none").sum(1), scores)
-    assert_same(losses.get("l1", on=on), labels,
-                lambda s: F.l1_loss(link(s), t, reduction="none").sum(1), scores)
+    assert_same(
+        losses.get("l2", on=on),
+        labels,
+        lambda s: 0.5 * F.mse_loss(link(s), t, reduction="none").sum(1),
+        scores,
+    )
+    assert_same(
+        losses.get("l1", on=on),
+        labels,
+        lambda s: F.l1_loss(link(s), t, reduction="none").sum(1),
+        scores,
+    )
     for delta in (0.1, 0.7, 1.0):
-        assert_same(losses.get("huber", on=on, delta=delta), labels,
-                    lambda s, d=delta: F.huber_loss(link(s), t, reduction="none", delta=d).sum(1),
-                    scores)
+        assert_same(
+            losses.get("huber", on=on, delta=delta),
+            labels,
+            lambda s, d=delta: F.huber_loss(link(s), t, reduction="none", delta=d).sum(1),
+            scores,
+        )
 
 
 @pytest.mark.parametrize("delta", [0.5, 1.0, 2.0])
 def test_weston_watkins_is_k_times_multi_margin_loss(delta):
     scores, labels, _ = case(seed=3)
-    assert_same(losses.get("margin", kind="weston_watkins", delta=delta), labels,
-                lambda s: K * F.multi_margin_loss(s, labels, margin=delta, reduction="none"),
-                scores)
+    assert_same(
+        losses.get("margin", kind="weston_watkins", delta=delta),
+        labels,
+        lambda s: K * F.multi_margin_loss(s, labels, margin=delta, reduction="none"),
+        scores,
+    )
 
 
 def test_crammer_singer_is_the_worst_rival_hinge():
@@ -85,8 +109,9 @@ def test_crammer_singer_is_the_worst_rival_hinge():
 
 # Golden values: fixed inputs and their values, checked by hand (see the comments), frozen so a
 # silent change of any definition is caught.
-GOLDEN_SCORES = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 4.0, 1.0]],
-                             dtype=torch.float64)
+GOLDEN_SCORES = torch.tensor(
+    [[2.0, -1.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 4.0, 1.0]], dtype=torch.float64
+)
 GOLDEN_LABELS = torch.tensor([0, 2, 0])
 GOLDEN = {
     # row 2 is uniform: log 3
@@ -110,8 +135,9 @@ GOLDEN = {
 @pytest.mark.parametrize("spec", GOLDEN)
 def test_golden_values(spec):
     value = losses.parse(spec)(GOLDEN_SCORES, GOLDEN_LABELS)
-    torch.testing.assert_close(value, torch.tensor(GOLDEN[spec], dtype=torch.float64),
-                               rtol=0, atol=1e-11)
+    torch.testing.assert_close(
+        value, torch.tensor(GOLDEN[spec], dtype=torch.float64), rtol=0, atol=1e-11
+    )
 
 
 def test_binary_ce_is_the_logistic_loss():
@@ -123,5 +149,6 @@ def test_binary_ce_is_the_logistic_loss():
     value, grad = losses.get("ce").value_and_grad(scores, labels)
     torch.testing.assert_close(value, F.softplus(other - true), rtol=0, atol=1e-12)
     # the gradient on the true score is −σ(o_other − o_y), as in logistic regression
-    torch.testing.assert_close(grad.gather(1, labels[:, None]).squeeze(1),
-                               -torch.sigmoid(other - true), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        grad.gather(1, labels[:, None]).squeeze(1), -torch.sigmoid(other - true), rtol=0, atol=1e-12
+    )

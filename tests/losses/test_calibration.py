@@ -26,17 +26,20 @@ def test_mbls_penalises_only_scores_beyond_the_margin():
     scores = torch.tensor([[12.0, 0.0, 11.0, 1.5]], dtype=torch.float64)
     value, grad = losses.parse("mbls:margin=10:lam=0.4").value_and_grad(scores, torch.tensor([2]))
     ce_value, ce_grad = losses.parse("ce").value_and_grad(scores, torch.tensor([2]))
-    torch.testing.assert_close(value - ce_value, torch.tensor([0.1 * (2.0 + 0.5)],
-                                                              dtype=torch.float64))
-    torch.testing.assert_close(grad - ce_grad, torch.tensor([[0.2, -0.1, 0.0, -0.1]],
-                                                            dtype=torch.float64))
+    torch.testing.assert_close(
+        value - ce_value, torch.tensor([0.1 * (2.0 + 0.5)], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        grad - ce_grad, torch.tensor([[0.2, -0.1, 0.0, -0.1]], dtype=torch.float64)
+    )
 
 
 def test_logitnorm_is_invariant_to_the_scale_of_the_scores():
     scores, labels, _ = case(1)
     loss = losses.parse("logitnorm:t=0.1")
-    torch.testing.assert_close(loss(scores, labels), loss(scores * 100, labels), rtol=1e-6,
-                               atol=1e-6)
+    torch.testing.assert_close(
+        loss(scores, labels), loss(scores * 100, labels), rtol=1e-6, atol=1e-6
+    )
     value, grad = loss.value_and_grad(torch.zeros(2, 5), torch.tensor([0, 3]))
     assert torch.isfinite(grad).all() and torch.allclose(value, torch.tensor(5.0).log().expand(2))
 
@@ -45,7 +48,7 @@ def test_dual_focal_reads_the_largest_probability_below_p_y():
     scores = torch.tensor([[2.0, 3.0, 1.0, 0.0]], dtype=torch.float64)
     p = torch.softmax(scores, 1)[0]
     value = losses.parse("dual_focal:gamma=2")(scores, torch.tensor([0]))
-    torch.testing.assert_close(value, -(1 - p[0] + p[2]) ** 2 * p[0].log().reshape(1))
+    torch.testing.assert_close(value, -((1 - p[0] + p[2]) ** 2) * p[0].log().reshape(1))
 
 
 @pytest.mark.parametrize("spec", ["mbls", "logitnorm", "dual_focal", "dual_focal:gamma=0.5"])
@@ -57,12 +60,15 @@ def test_finite_in_float32_and_dual_focal_flat_where_p_y_rounds_to_one(spec):
         assert value[0] == 0 and grad[0].abs().max() == 0
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("mbls:margin=-1", "mbls margin must be a finite number >= 0"),
-    ("mbls:lam=-0.1", "mbls lam must be a finite number >= 0"),
-    ("logitnorm:t=0", "logitnorm t must be a finite number > 0"),
-    ("dual_focal:gamma=-1", "dual_focal gamma must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("mbls:margin=-1", "mbls margin must be a finite number >= 0"),
+        ("mbls:lam=-0.1", "mbls lam must be a finite number >= 0"),
+        ("logitnorm:t=0", "logitnorm t must be a finite number > 0"),
+        ("dual_focal:gamma=-1", "dual_focal gamma must be a finite number >= 0"),
+    ],
+)
 def test_parameters_out_of_range_are_one_line_errors(spec, words):
     with pytest.raises(ValueError, match=words):
         losses.parse(spec)

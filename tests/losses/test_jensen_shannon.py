@@ -8,8 +8,10 @@ import losses
 
 def case(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(13, 6, generator=g, dtype=torch.float64) * 2,
-            torch.randint(0, 6, (13,), generator=g))
+    return (
+        torch.randn(13, 6, generator=g, dtype=torch.float64) * 2,
+        torch.randint(0, 6, (13,), generator=g),
+    )
 
 
 def test_small_pi1_approaches_ce_and_large_pi1_approaches_one_minus_p_y():
@@ -18,8 +20,10 @@ def test_small_pi1_approaches_ce_and_large_pi1_approaches_one_minus_p_y():
     near_ce = losses.parse("js:pi1=1e-6")(scores, labels)
     torch.testing.assert_close(near_ce, -p_y.log(), rtol=1e-4, atol=1e-4)
     # the approach to MAE/2 is slow, about 1/ln(1/(1 − π1))
-    gaps = [(losses.parse(f"js:pi1={1 - b}")(scores, labels) - (1 - p_y)).abs().max()
-            for b in (1e-3, 1e-6, 1e-12)]
+    gaps = [
+        (losses.parse(f"js:pi1={1 - b}")(scores, labels) - (1 - p_y)).abs().max()
+        for b in (1e-3, 1e-6, 1e-12)
+    ]
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.04
 
 

@@ -12,8 +12,9 @@ PRIOR = torch.tensor([0.6, 0.25, 0.1, 0.05], dtype=torch.float64)
 
 def case(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(9, 4, generator=g, dtype=torch.float64) * 3, torch.randint(0, 4, (9,),
-                                                                                  generator=g)
+    return torch.randn(9, 4, generator=g, dtype=torch.float64) * 3, torch.randint(
+        0, 4, (9,), generator=g
+    )
 
 
 @pytest.mark.parametrize("tau", [0.5, 1.0, 2.0])
@@ -21,8 +22,9 @@ def test_it_is_cross_entropy_on_scores_shifted_by_tau_log_prior(tau):
     scores, labels = case()
     loss = losses.parse(f"logit_adjusted:tau={tau}").with_prior(PRIOR)
     shifted = scores + tau * PRIOR.log()
-    torch.testing.assert_close(loss(scores, labels),
-                               F.cross_entropy(shifted, labels, reduction="none"))  # fmt: skip
+    torch.testing.assert_close(
+        loss(scores, labels), F.cross_entropy(shifted, labels, reduction="none")
+    )
     value, grad = loss.value_and_grad(scores, labels)
     want_value, want_grad = ref.value_and_grad(loss, scores, labels)
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
@@ -32,8 +34,10 @@ def test_it_is_cross_entropy_on_scores_shifted_by_tau_log_prior(tau):
 def test_on_a_balanced_prior_or_without_one_it_equals_ce():
     scores, labels = case(1)
     ce = losses.parse("ce").value_and_grad(scores, labels)
-    for loss in (losses.parse("logit_adjusted"),
-                 losses.parse("logit_adjusted").with_prior(torch.full((4,), 0.25))):  # fmt: skip
+    for loss in (
+        losses.parse("logit_adjusted"),
+        losses.parse("logit_adjusted").with_prior(torch.full((4,), 0.25)),
+    ):
         for a, b in zip(loss.value_and_grad(scores, labels), ce, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
@@ -53,10 +57,13 @@ def test_the_prior_is_not_part_of_the_spec():
     assert loss == loss.with_prior(PRIOR)
 
 
-@pytest.mark.parametrize("prior, words", [
-    (torch.tensor([0.5, 0.5, 0.0, 0.0]), "every class > 0"),
-    (torch.ones(2, 2), "shape \\(K,\\)"),
-])
+@pytest.mark.parametrize(
+    "prior, words",
+    [
+        (torch.tensor([0.5, 0.5, 0.0, 0.0]), "every class > 0"),
+        (torch.ones(2, 2), "shape \\(K,\\)"),
+    ],
+)
 def test_a_bad_prior_is_a_one_line_error(prior, words):
     with pytest.raises(ValueError, match=words):
         losses.parse("logit_adjusted").with_prior(prior)

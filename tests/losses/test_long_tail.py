@@ -11,8 +11,10 @@ PRIOR = torch.tensor([0.6, 0.25, 0.1, 0.05], dtype=torch.float64)
 
 def case(seed=0, scale=3.0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(9, 4, generator=g, dtype=torch.float64) * scale,
-            torch.randint(0, 4, (9,), generator=g))
+    return (
+        torch.randn(9, 4, generator=g, dtype=torch.float64) * scale,
+        torch.randint(0, 4, (9,), generator=g),
+    )
 
 
 def assert_equal(a, b):
@@ -42,9 +44,10 @@ def test_balanced_softmax_is_logit_adjusted_at_tau_one():
     scores, labels = case(2)
     balanced = losses.parse("balanced_softmax").with_prior(PRIOR)
     assert str(balanced) == "balanced_softmax"
-    assert_equal(balanced.value_and_grad(scores, labels),
-                 losses.parse("logit_adjusted:tau=1").with_prior(PRIOR).value_and_grad(scores,
-                                                                                     labels))
+    assert_equal(
+        balanced.value_and_grad(scores, labels),
+        losses.parse("logit_adjusted:tau=1").with_prior(PRIOR).value_and_grad(scores, labels),
+    )
     with pytest.raises(ValueError, match="balanced_softmax is logit_adjusted with tau=1"):
         losses.get("balanced_softmax", tau=2)
 
@@ -55,8 +58,9 @@ def test_ldam_margins_follow_counts_to_the_minus_quarter():
     assert margins[3] == 0.5  # the rarest class gets max_margin
 
 
-@pytest.mark.parametrize("spec", ["ldam", "vs", "ldam:max_margin=0.3:s=10",
-                                  "vs:gamma=0.1:tau=1.25"])
+@pytest.mark.parametrize(
+    "spec", ["ldam", "vs", "ldam:max_margin=0.3:s=10", "vs:gamma=0.1:tau=1.25"]
+)
 def test_with_a_prior_it_matches_the_reference(spec):
     scores, labels = case(3, scale=0.3)
     loss = losses.parse(spec).with_prior(PRIOR)
@@ -80,12 +84,15 @@ def test_a_bad_prior_is_a_one_line_error(name):
         losses.parse(name).with_prior(torch.full((3,), 1 / 3))(*case())
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("ldam:max_margin=-0.1", "max_margin must be a finite number >= 0"),
-    ("ldam:s=0", "ldam s must be a finite number > 0"),
-    ("vs:gamma=-1", "vs gamma must be a finite number >= 0"),
-    ("vs:tau=inf", "vs tau must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("ldam:max_margin=-0.1", "max_margin must be a finite number >= 0"),
+        ("ldam:s=0", "ldam s must be a finite number > 0"),
+        ("vs:gamma=-1", "vs gamma must be a finite number >= 0"),
+        ("vs:tau=inf", "vs tau must be a finite number"),
+    ],
+)
 def test_parameters_out_of_range_are_one_line_errors(spec, words):
     with pytest.raises(ValueError, match=words):
         losses.parse(spec)

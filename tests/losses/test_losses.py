@@ -22,22 +22,38 @@ LOSSES = (
     + [losses.get("huber", delta=d) for d in (0.05, 0.5, 2.0)]
     + [losses.get("huber", on="scores", delta=0.3)]
     + [losses.get("soft_label", smoothing=e) for e in (0.0, 0.5, 1.0)]
-    + [losses.get("margin", kind="weston_watkins"), losses.get("margin", delta=0.5),
-       losses.get("margin", kind="weston_watkins", delta=2.0),
-       losses.get("margin", delta=DELTA_MATRIX),
-       losses.get("margin", kind="weston_watkins", delta=DELTA_MATRIX)]
-    + [losses.get("margin", kind=kind, delta=d, power=2)
-       for kind in ("crammer_singer", "weston_watkins") for d in (1.0, 0.5, DELTA_MATRIX)]
-    + [losses.get("bi_tempered", t1=a, t2=b)
-       for a, b in ((0.5, 2.0), (0.8, 0.7), (1.0, 1.0), (0.2, 4.0), (0.0, 0.3), (1.0, 1.5))]
+    + [
+        losses.get("margin", kind="weston_watkins"),
+        losses.get("margin", delta=0.5),
+        losses.get("margin", kind="weston_watkins", delta=2.0),
+        losses.get("margin", delta=DELTA_MATRIX),
+        losses.get("margin", kind="weston_watkins", delta=DELTA_MATRIX),
+    ]
+    + [
+        losses.get("margin", kind=kind, delta=d, power=2)
+        for kind in ("crammer_singer", "weston_watkins")
+        for d in (1.0, 0.5, DELTA_MATRIX)
+    ]
+    + [
+        losses.get("bi_tempered", t1=a, t2=b)
+        for a, b in ((0.5, 2.0), (0.8, 0.7), (1.0, 1.0), (0.2, 4.0), (0.0, 0.3), (1.0, 1.5))
+    ]
     + [losses.get("hui_belkin", k=5.0, m=2.0), losses.get("hui_belkin", k=0.5, m=-1.0)]
     + [losses.get("focal", gamma=g) for g in (0.0, 0.5, 5.0)]
     + [losses.get("gce", q=q) for q in (0.3, 1.0)]
     + [losses.get("taylor", t=t) for t in (1, 2, 6)]
     + [losses.get("poly1", epsilon=e) for e in (-1.0, 0.0, 2.0)]
     + [losses.get("rce", a=-1.0), losses.get("sce", alpha=6.0, beta=0.1, a=-2.0)]
-    + [losses.parse(spec) for spec in ("1*nce+1*rce", "1*nce+1*l1", "0.5*ce+2*huber:delta=0.3",
-                                       "1e+1*nce+0.1*rce", "1*margin+1*l2:on=scores")]
+    + [
+        losses.parse(spec)
+        for spec in (
+            "1*nce+1*rce",
+            "1*nce+1*l1",
+            "0.5*ce+2*huber:delta=0.3",
+            "1e+1*nce+0.1*rce",
+            "1*margin+1*l2:on=scores",
+        )
+    ]
 )
 SOFT = [loss for loss in LOSSES if loss.accepts_soft_targets]
 
@@ -89,8 +105,9 @@ def test_grad_matches_autograd_on_soft_targets(loss):
 def test_one_hot_rows_give_the_same_result_as_labels(loss):
     scores, labels, _ = random_case(seed=4)
     one_hot = torch.nn.functional.one_hot(labels, K).double()
-    for a, b in zip(loss.value_and_grad(scores, labels), loss.value_and_grad(scores, one_hot),
-                    strict=True):
+    for a, b in zip(
+        loss.value_and_grad(scores, labels), loss.value_and_grad(scores, one_hot), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
@@ -116,8 +133,10 @@ def test_call_grad_and_value_and_grad_agree(loss):
 
 @pytest.mark.parametrize("loss", LOSSES, ids=ids)
 def test_float32_scores_of_1e4_give_finite_values_and_gradients(loss):
-    scores = torch.tensor([[1e4, -1e4, 0.0, 3.0, -2.0], [-1e4, 1e4, 1e4, 0.0, 0.0],
-                           [1e4, 1e4, 1e4, 1e4, 1e4]], dtype=torch.float32)
+    scores = torch.tensor(
+        [[1e4, -1e4, 0.0, 3.0, -2.0], [-1e4, 1e4, 1e4, 0.0, 0.0], [1e4, 1e4, 1e4, 1e4, 1e4]],
+        dtype=torch.float32,
+    )
     labels = torch.tensor([1, 0, 4])
     value, grad = loss.value_and_grad(scores, labels)
     assert torch.isfinite(value).all() and torch.isfinite(grad).all()
@@ -158,26 +177,40 @@ def test_margin_needs_labels_and_says_so():
         losses.get("margin")(scores, soft)
 
 
-@pytest.mark.parametrize("name, params, words", [
-    ("huber", {"delta": 0}, "delta"), ("huber", {"delta": -3}, "delta"),
-    ("huber", {"delta": float("inf")}, "delta"), ("huber", {"on": "logits"}, "on must be"),
-    ("l2", {"on": "probabilities"}, "on must be"), ("soft_label", {"smoothing": -0.1}, r"\[0, 1\]"),
-    ("soft_label", {"smoothing": 1.5}, r"\[0, 1\]"), ("margin", {"kind": "svm"}, "kind"),
-    ("margin", {"delta": 0}, "delta"), ("margin", {"delta": torch.ones(3, 4)}, "K×K"),
-    ("margin", {"delta": -torch.ones(3, 3)}, "non-negative"),
-    ("margin", {"delta": torch.full((3, 3), float("nan"))}, "finite"),
-    ("focal", {"gamma": -0.5}, "focal gamma must be a finite number >= 0"),
-    ("focal", {"gamma": float("inf")}, "focal gamma"), ("focal", {"gamma": "2"}, "focal gamma"),
-    ("gce", {"q": 0}, r"gce q must be in \(0, 1\]"), ("gce", {"q": 1.5}, "gce q"),
-    ("gce", {"q": True}, "gce q"), ("rce", {"a": 0}, "rce a must be a finite number < 0"),
-    ("rce", {"a": 4}, "rce a"), ("rce", {"a": float("-inf")}, "rce a"),
-    ("sce", {"alpha": -1}, "sce alpha must be a finite number >= 0"),
-    ("sce", {"beta": -0.1}, "sce beta"), ("sce", {"a": 1}, "sce a"),
-    ("poly1", {"epsilon": -1.5}, "poly1 epsilon must be a finite number >= -1"),
-    ("poly1", {"epsilon": float("nan")}, "poly1 epsilon"),
-    ("taylor", {"t": 0}, "taylor t must be an integer >= 1"), ("taylor", {"t": 2.5}, "taylor t"),
-    ("taylor", {"t": -3}, "taylor t"),
-])
+@pytest.mark.parametrize(
+    "name, params, words",
+    [
+        ("huber", {"delta": 0}, "delta"),
+        ("huber", {"delta": -3}, "delta"),
+        ("huber", {"delta": float("inf")}, "delta"),
+        ("huber", {"on": "logits"}, "on must be"),
+        ("l2", {"on": "probabilities"}, "on must be"),
+        ("soft_label", {"smoothing": -0.1}, r"\[0, 1\]"),
+        ("soft_label", {"smoothing": 1.5}, r"\[0, 1\]"),
+        ("margin", {"kind": "svm"}, "kind"),
+        ("margin", {"delta": 0}, "delta"),
+        ("margin", {"delta": torch.ones(3, 4)}, "K×K"),
+        ("margin", {"delta": -torch.ones(3, 3)}, "non-negative"),
+        ("margin", {"delta": torch.full((3, 3), float("nan"))}, "finite"),
+        ("focal", {"gamma": -0.5}, "focal gamma must be a finite number >= 0"),
+        ("focal", {"gamma": float("inf")}, "focal gamma"),
+        ("focal", {"gamma": "2"}, "focal gamma"),
+        ("gce", {"q": 0}, r"gce q must be in \(0, 1\]"),
+        ("gce", {"q": 1.5}, "gce q"),
+        ("gce", {"q": True}, "gce q"),
+        ("rce", {"a": 0}, "rce a must be a finite number < 0"),
+        ("rce", {"a": 4}, "rce a"),
+        ("rce", {"a": float("-inf")}, "rce a"),
+        ("sce", {"alpha": -1}, "sce alpha must be a finite number >= 0"),
+        ("sce", {"beta": -0.1}, "sce beta"),
+        ("sce", {"a": 1}, "sce a"),
+        ("poly1", {"epsilon": -1.5}, "poly1 epsilon must be a finite number >= -1"),
+        ("poly1", {"epsilon": float("nan")}, "poly1 epsilon"),
+        ("taylor", {"t": 0}, "taylor t must be an integer >= 1"),
+        ("taylor", {"t": 2.5}, "taylor t"),
+        ("taylor", {"t": -3}, "taylor t"),
+    ],
+)
 def test_parameters_out_of_range_raise_a_one_line_value_error(name, params, words):
     with pytest.raises(ValueError, match=words) as error:
         losses.get(name, **params)
@@ -197,5 +230,9 @@ def test_huber_default_delta_is_not_plain_l2_on_probabilities():
     assert losses.get("huber", on="scores").delta == 1.0
     scores, labels, _ = random_case(scale=5)
     assert not torch.allclose(huber(scores, labels), losses.get("l2")(scores, labels))
-    assert torch.allclose(losses.get("huber", delta=1.0)(scores, labels),
-                          losses.get("l2")(scores, labels), rtol=0, atol=1e-12)
+    assert torch.allclose(
+        losses.get("huber", delta=1.0)(scores, labels),
+        losses.get("l2")(scores, labels),
+        rtol=0,
+        atol=1e-12,
+    )

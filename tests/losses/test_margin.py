@@ -33,7 +33,8 @@ def test_squared_weston_watkins_is_k_times_multi_margin_loss_p2(delta):
     loss = losses.get("margin", kind="weston_watkins", delta=delta, power=2)
     value, grad = loss.value_and_grad(scores, labels)
     want_value, want_grad = autograd(
-        lambda s: K * F.multi_margin_loss(s, labels, p=2, margin=delta, reduction="none"), scores)
+        lambda s: K * F.multi_margin_loss(s, labels, p=2, margin=delta, reduction="none"), scores
+    )
     torch.testing.assert_close(value, want_value, rtol=1e-14, atol=1e-14)
     torch.testing.assert_close(grad, want_grad, rtol=1e-14, atol=1e-14)
 
@@ -64,7 +65,7 @@ def test_squared_hinge_with_a_delta_matrix(kind):
         violation[y] = 0.0
         hinge = violation.clamp_min(0)
         want = hinge.max() ** 2 if kind == "crammer_singer" else (hinge**2).sum()
-        torch.testing.assert_close(loss(scores[row:row + 1], labels[row:row + 1])[0], want)
+        torch.testing.assert_close(loss(scores[row : row + 1], labels[row : row + 1])[0], want)
 
 
 @pytest.mark.parametrize("kind", ["crammer_singer", "weston_watkins"])
@@ -93,13 +94,18 @@ def test_squared_hinge_gradient_closes_with_the_violation():
         assert (hinge[:, 1] == 1).all()
 
 
-@pytest.mark.parametrize("spec, canonical", [
-    ("margin:power=2", "margin:kind=crammer_singer:delta=1:power=2"),
-    ("margin:power=2:delta=0.5:kind=weston_watkins",
-     "margin:kind=weston_watkins:delta=0.5:power=2"),
-    ("margin:power=1", "margin:kind=crammer_singer:delta=1"),
-    ("margin:kind=crammer_singer:delta=1", "margin:kind=crammer_singer:delta=1"),
-])
+@pytest.mark.parametrize(
+    "spec, canonical",
+    [
+        ("margin:power=2", "margin:kind=crammer_singer:delta=1:power=2"),
+        (
+            "margin:power=2:delta=0.5:kind=weston_watkins",
+            "margin:kind=weston_watkins:delta=0.5:power=2",
+        ),
+        ("margin:power=1", "margin:kind=crammer_singer:delta=1"),
+        ("margin:kind=crammer_singer:delta=1", "margin:kind=crammer_singer:delta=1"),
+    ],
+)
 def test_spec_strings_round_trip_and_leave_out_power_1(spec, canonical):
     loss = losses.parse(spec)
     assert str(loss) == canonical and losses.parse(canonical) == loss
@@ -114,8 +120,13 @@ def test_bad_power_raises_a_one_line_value_error(power):
 
 
 @settings(max_examples=60, deadline=None)
-@given(kind=st.sampled_from(["crammer_singer", "weston_watkins"]), delta=st.floats(0.05, 5.0),
-       k=st.integers(2, 12), scale=st.floats(1e-2, 1e3), seed=st.integers(0, 2**31 - 1))
+@given(
+    kind=st.sampled_from(["crammer_singer", "weston_watkins"]),
+    delta=st.floats(0.05, 5.0),
+    k=st.integers(2, 12),
+    scale=st.floats(1e-2, 1e3),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_squared_hinge_matches_the_reference_anywhere(kind, delta, k, scale, seed):
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(9, k, generator=g, dtype=torch.float64) * scale

@@ -32,8 +32,10 @@ def test_anl_ce_is_the_sum_of_nce_and_nnce():
     assert loss.family == "noise-robust"
 
 
-@pytest.mark.parametrize("spec, words", [("nnce:min_prob=0", "min_prob must lie in"),
-                                         ("nnce:min_prob=1", "min_prob must lie in")])
+@pytest.mark.parametrize(
+    "spec, words",
+    [("nnce:min_prob=0", "min_prob must lie in"), ("nnce:min_prob=1", "min_prob must lie in")],
+)
 def test_parameters_out_of_range_are_one_line_errors(spec, words):
     with pytest.raises(ValueError, match=words):
         losses.parse(spec)

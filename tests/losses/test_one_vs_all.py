@@ -16,14 +16,21 @@ def case(seed=0):
 @pytest.mark.parametrize("eps", [0.1, 0.3, 1.0])
 def test_smoothing_identity_bce_eps_plus_ce_is_bce_zero_plus_soft_label_eps(eps):
     scores, labels, soft = case()
+
     def both(spec, target):
         return losses.parse(spec).value_and_grad(scores, target)
 
     for target in (labels, soft):
-        left = [a + b for a, b in zip(both(f"bce:smoothing={eps}", target), both("ce", target),
-                                      strict=True)]
-        right = [a + b for a, b in zip(both("bce", target),
-                                       both(f"soft_label:smoothing={eps}", target), strict=True)]
+        left = [
+            a + b
+            for a, b in zip(both(f"bce:smoothing={eps}", target), both("ce", target), strict=True)
+        ]
+        right = [
+            a + b
+            for a, b in zip(
+                both("bce", target), both(f"soft_label:smoothing={eps}", target), strict=True
+            )
+        ]
         for a, b in zip(left, right, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
 
@@ -32,8 +39,9 @@ def test_it_is_torch_bce_with_logits_on_timm_targets():
     scores, labels, _ = case(1)
     t = F.one_hot(labels, 5).double() * 0.9 + 0.1 / 5
     want = F.binary_cross_entropy_with_logits(scores, t, reduction="none").sum(1)
-    torch.testing.assert_close(losses.parse("bce:smoothing=0.1")(scores, labels), want,
-                               rtol=0, atol=1e-13)
+    torch.testing.assert_close(
+        losses.parse("bce:smoothing=0.1")(scores, labels), want, rtol=0, atol=1e-13
+    )
 
 
 def test_finite_in_float32_at_extreme_scores():

@@ -29,18 +29,28 @@ def test_curves_equal_the_reference_formula_and_its_autograd(spec):
     assert len(frame) == 101 and frame[["x", "loss", "likelihood", "grad"]].notna().all().all()
     # the sweep rebuilt independently of the plot: o = [s, 0], true class 0
     s = torch.tensor(frame["s"].values, dtype=torch.float64)
-    want_value, want_grad = ref.value_and_grad(loss, torch.stack([s, torch.zeros_like(s)], 1),
-                                               torch.zeros(101, dtype=torch.int64))
+    want_value, want_grad = ref.value_and_grad(
+        loss, torch.stack([s, torch.zeros_like(s)], 1), torch.zeros(101, dtype=torch.int64)
+    )
     torch.testing.assert_close(torch.tensor(frame["loss"].values), want_value, rtol=0, atol=1e-10)
-    torch.testing.assert_close(torch.tensor(frame["grad"].values), want_grad[:, 0], rtol=0,
-                               atol=1e-10)
+    torch.testing.assert_close(
+        torch.tensor(frame["grad"].values), want_grad[:, 0], rtol=0, atol=1e-10
+    )
     assert (frame["likelihood"] - frame["loss"].map(lambda v: math.exp(-v))).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("spec, low, high", [
-    ("ce", -4.0, 4.0), ("margin", -4.0, 4.0), ("nce", -4.0, 4.0), ("focal", -4.0, 4.0),
-    ("1*nce+1*rce", -4.0, 4.0), ("l2:on=scores", -2.0, 3.0), ("huber:on=scores", -2.0, 3.0),
-])
+@pytest.mark.parametrize(
+    "spec, low, high",
+    [
+        ("ce", -4.0, 4.0),
+        ("margin", -4.0, 4.0),
+        ("nce", -4.0, 4.0),
+        ("focal", -4.0, 4.0),
+        ("1*nce+1*rce", -4.0, 4.0),
+        ("l2:on=scores", -2.0, 3.0),
+        ("huber:on=scores", -2.0, 3.0),
+    ],
+)
 def test_x_axis_is_the_sweep_for_margins_and_raw_scores(spec, low, high):
     x = plots.curves(losses.parse(spec))["x"]
     assert x.agg(["min", "max"]).tolist() == [low, high]
@@ -68,16 +78,19 @@ def test_known_points():
     assert abs(at(losses.get("l1"), 0.0005)["grad"]) < 0.01
 
 
-@pytest.mark.parametrize("spec, closed_form", [
-    ("ce", lambda p: 1.0 + 0 * p),
-    ("l1", lambda p: 2 * p),
-    ("focal:gamma=2", lambda p: (1 - p) ** 2 - 2 * p * (1 - p) * math.log(p)),
-    ("gce:q=0.7", lambda p: p**0.7),
-    ("rce:a=-4", lambda p: 4 * p),
-    ("poly1:epsilon=1", lambda p: 1 + p),
-    ("taylor:t=2", lambda p: 1 - (1 - p) ** 2),
-    ("sce", lambda p: 0.1 + 4 * p),
-])
+@pytest.mark.parametrize(
+    "spec, closed_form",
+    [
+        ("ce", lambda p: 1.0 + 0 * p),
+        ("l1", lambda p: 2 * p),
+        ("focal:gamma=2", lambda p: (1 - p) ** 2 - 2 * p * (1 - p) * math.log(p)),
+        ("gce:q=0.7", lambda p: p**0.7),
+        ("rce:a=-4", lambda p: 4 * p),
+        ("poly1:epsilon=1", lambda p: 1 + p),
+        ("taylor:t=2", lambda p: 1 - (1 - p) ** 2),
+        ("sce", lambda p: 0.1 + 4 * p),
+    ],
+)
 def test_weights_read_from_the_gradient_equal_the_closed_forms(spec, closed_form):
     frame = plots.weights(losses.parse(spec))
     want = frame["p_y"].map(closed_form)
@@ -86,8 +99,16 @@ def test_weights_read_from_the_gradient_equal_the_closed_forms(spec, closed_form
 
 def test_weight_specs_are_the_true_class_family_and_references():
     specs = plots.weight_specs()
-    assert {"focal:gamma=2", "gce:q=0.7", "rce:a=-4", "sce:alpha=0.1:beta=1:a=-4",
-            "poly1:epsilon=1", "taylor:t=2", "ce", "l1:on=probs"} <= set(specs)
+    assert {
+        "focal:gamma=2",
+        "gce:q=0.7",
+        "rce:a=-4",
+        "sce:alpha=0.1:beta=1:a=-4",
+        "poly1:epsilon=1",
+        "taylor:t=2",
+        "ce",
+        "l1:on=probs",
+    } <= set(specs)
     assert "nce" not in specs  # not a loss of p_y alone
 
 

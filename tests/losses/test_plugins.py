@@ -12,7 +12,7 @@ from losses import plugins
 from losses.base import REGISTRY, Loss
 
 # The user's file of the plug-in issue, exactly as the README shows it.
-CAUCHY = '''\
+CAUCHY = """\
 # my_losses.py
 import dataclasses
 import torch
@@ -25,7 +25,7 @@ class Cauchy(losses.Loss, name="cauchy"):
     def value(self, scores, target):  # (N, K), (N,) -> (N,); the gradient comes from autograd
         r = scores.softmax(1) - torch.nn.functional.one_hot(target, scores.shape[1]).to(scores.dtype)
         return (0.5 * self.c**2 * torch.log1p((r / self.c) ** 2)).sum(1)
-'''  # noqa: E501 — the user's file, verbatim
+"""  # noqa: E501 — the user's file, verbatim
 
 
 def write(tmp_path, name, text):
@@ -61,7 +61,10 @@ def test_a_dotted_module_and_its_submodules(tmp_path, monkeypatch, clean_registr
     package = tmp_path / "lossbench_test_pkg"
     package.mkdir()
     write(package, "__init__.py", "from lossbench_test_pkg import extra  # noqa\n")
-    write(package, "extra.py", """
+    write(
+        package,
+        "extra.py",
+        """
         import dataclasses
         import losses
 
@@ -69,17 +72,21 @@ def test_a_dotted_module_and_its_submodules(tmp_path, monkeypatch, clean_registr
         class Zero(losses.Loss, name="test_zero"):
             def value(self, scores, target):
                 return 0 * scores.sum(1)
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert plugins.load("lossbench_test_pkg") == ["test_zero"]
     assert plugins.load("lossbench_test_pkg") == ["test_zero"]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("def broken(:\n", r"cannot import loss file .*bad\.py: SyntaxError: "),
-    ("x = 1 / 0\n", r"cannot import loss file .*bad\.py: ZeroDivisionError: division by zero"),
-    ("import numpy\n", r"bad\.py registers no loss: define a subclass of losses\.Loss"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("def broken(:\n", r"cannot import loss file .*bad\.py: SyntaxError: "),
+        ("x = 1 / 0\n", r"cannot import loss file .*bad\.py: ZeroDivisionError: division by zero"),
+        ("import numpy\n", r"bad\.py registers no loss: define a subclass of losses\.Loss"),
+    ],
+)
 def test_a_file_that_cannot_be_imported_or_registers_nothing(tmp_path, text, words):
     path = write(tmp_path, "bad.py", text)
     with pytest.raises(ValueError, match=words) as error:
@@ -90,8 +97,9 @@ def test_a_file_that_cannot_be_imported_or_registers_nothing(tmp_path, text, wor
 def test_a_missing_file_or_module(tmp_path):
     with pytest.raises(ValueError, match=r"cannot import loss file .*nowhere\.py: .*no such file"):
         plugins.load(str(tmp_path / "nowhere.py"))
-    with pytest.raises(ValueError, match="cannot import loss module no_such_pkg_xyz: "
-                                         "ModuleNotFoundError"):
+    with pytest.raises(
+        ValueError, match="cannot import loss module no_such_pkg_xyz: ModuleNotFoundError"
+    ):
         plugins.load("no_such_pkg_xyz")
 
 
@@ -113,15 +121,15 @@ def test_a_file_taking_a_registered_name_is_refused(tmp_path, clean_registry):
 def entry_point_distribution(tmp_path, entry_points):
     info = tmp_path / "lossbench_test_plugin-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lossbench-test-plugin\n"
-                                   "Version: 0.1\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: lossbench-test-plugin\nVersion: 0.1\n"
+    )
     (info / "entry_points.txt").write_text("[lossbench.test_losses]\n" + entry_points)
     write(tmp_path, "lossbench_test_ep.py", CAUCHY.replace('"cauchy"', '"test_ep_cauchy"'))
 
 
 def test_entry_points_are_loaded_by_group(tmp_path, monkeypatch, clean_registry):
-    entry_point_distribution(tmp_path, "mine = lossbench_test_ep\n"
-                                       "cls = lossbench_test_ep:Cauchy\n")
+    entry_point_distribution(tmp_path, "mine = lossbench_test_ep\ncls = lossbench_test_ep:Cauchy\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert plugins.load_entry_points("lossbench.test_losses") == ["test_ep_cauchy"]
     assert plugins.load_entry_points("lossbench.no_such_group") == []
@@ -130,9 +138,12 @@ def test_entry_points_are_loaded_by_group(tmp_path, monkeypatch, clean_registry)
 def test_a_broken_entry_point_is_named(tmp_path, monkeypatch, clean_registry):
     entry_point_distribution(tmp_path, "broken = lossbench_no_such_module_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ValueError, match="entry point broken = lossbench_no_such_module_xyz "
-                                         r"\(group lossbench.test_losses\) cannot be loaded: "
-                                         "ModuleNotFoundError"):
+    with pytest.raises(
+        ValueError,
+        match="entry point broken = lossbench_no_such_module_xyz "
+        r"\(group lossbench.test_losses\) cannot be loaded: "
+        "ModuleNotFoundError",
+    ):
         plugins.load_entry_points("lossbench.test_losses")
 
 
@@ -210,8 +221,7 @@ class FailsOnSoftRows(Loss):
         return softmax_residual(scores, target).abs().sum(1)  # one_hot of probability rows
 
 
-@pytest.mark.parametrize("loss", [GoodSquare(), GoodViaNumpy(), losses.parse("1*ce+1*l2")],
-                         ids=str)
+@pytest.mark.parametrize("loss", [GoodSquare(), GoodViaNumpy(), losses.parse("1*ce+1*l2")], ids=str)
 def test_a_sound_loss_passes(loss):
     plugins.check(loss)
 
@@ -221,17 +231,26 @@ def test_every_registered_loss_passes(spec):
     plugins.check(losses.get(spec), num_classes=3)
 
 
-@pytest.mark.parametrize("loss, words", [
-    (Raises(), "loss Raises raises on a valid batch of labels: RuntimeError: boom$"),
-    (WrongShape(), r"loss WrongShape returns value of shape \(16, 1\) and gradient of shape "
-                   r"\(16, 10\) on a batch of labels; expected \(N,\) = \(16,\)"),
-    (NonFinite(), "loss NonFinite returns 16 non-finite values on a valid batch of labels"),
-    (NanGradient(), "loss NanGradient returns 160 non-finite gradients"),
-    (WrongGradient(), "loss WrongGradient: its analytic gradient disagrees with autograd "
-                      r"through its value on a batch of labels: max error 0\.\d+"),
-    (WrongGradientViaNumpy(), "disagrees with finite differences through its value"),
-    (FailsOnSoftRows(), "raises on a valid batch of probability rows: RuntimeError"),
-])
+@pytest.mark.parametrize(
+    "loss, words",
+    [
+        (Raises(), "loss Raises raises on a valid batch of labels: RuntimeError: boom$"),
+        (
+            WrongShape(),
+            r"loss WrongShape returns value of shape \(16, 1\) and gradient of shape "
+            r"\(16, 10\) on a batch of labels; expected \(N,\) = \(16,\)",
+        ),
+        (NonFinite(), "loss NonFinite returns 16 non-finite values on a valid batch of labels"),
+        (NanGradient(), "loss NanGradient returns 160 non-finite gradients"),
+        (
+            WrongGradient(),
+            "loss WrongGradient: its analytic gradient disagrees with autograd "
+            r"through its value on a batch of labels: max error 0\.\d+",
+        ),
+        (WrongGradientViaNumpy(), "disagrees with finite differences through its value"),
+        (FailsOnSoftRows(), "raises on a valid batch of probability rows: RuntimeError"),
+    ],
+)
 def test_a_faulty_loss_gets_one_line_naming_it_and_the_problem(loss, words):
     with pytest.raises(ValueError, match=words) as error:
         plugins.check(loss)

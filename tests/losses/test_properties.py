@@ -7,13 +7,37 @@ from hypothesis import strategies as st
 
 import losses
 
-SPECS = ["ce", "soft_label", "soft_label:smoothing=0.4", "l2", "l1", "huber", "l2:on=scores",
-         "l1:on=scores", "huber:on=scores:delta=0.5", "margin", "margin:kind=weston_watkins",
-         # focal with gamma >= 1 only: below 1, (1 - p_y)^gamma has no derivative at p_y = 1,
-         # where large scales put it, so the reference's autograd is nan there (ours is not)
-         "focal", "focal:gamma=1", "gce", "gce:q=0.3", "gce:q=1", "rce", "sce",
-         "sce:alpha=6:beta=0.1", "poly1", "poly1:epsilon=-1", "taylor", "taylor:t=5", "nce",
-         "1*nce+1*rce", "1*nce+1*l1", "0.3*ce+2*margin"]
+SPECS = [
+    "ce",
+    "soft_label",
+    "soft_label:smoothing=0.4",
+    "l2",
+    "l1",
+    "huber",
+    "l2:on=scores",
+    "l1:on=scores",
+    "huber:on=scores:delta=0.5",
+    "margin",
+    "margin:kind=weston_watkins",
+    # focal with gamma >= 1 only: below 1, (1 - p_y)^gamma has no derivative at p_y = 1,
+    # where large scales put it, so the reference's autograd is nan there (ours is not)
+    "focal",
+    "focal:gamma=1",
+    "gce",
+    "gce:q=0.3",
+    "gce:q=1",
+    "rce",
+    "sce",
+    "sce:alpha=6:beta=0.1",
+    "poly1",
+    "poly1:epsilon=-1",
+    "taylor",
+    "taylor:t=5",
+    "nce",
+    "1*nce+1*rce",
+    "1*nce+1*l1",
+    "0.3*ce+2*margin",
+]
 
 
 @st.composite

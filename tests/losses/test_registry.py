@@ -7,21 +7,37 @@ from losses.base import REGISTRY, Loss
 
 
 def test_at_least_the_textbook_losses_and_the_zoo_are_registered():
-    assert {"l2", "l1", "huber", "ce", "margin", "soft_label", "focal", "gce", "rce", "sce",
-            "nce", "poly1", "taylor"} <= set(losses.names())
+    assert {
+        "l2",
+        "l1",
+        "huber",
+        "ce",
+        "margin",
+        "soft_label",
+        "focal",
+        "gce",
+        "rce",
+        "sce",
+        "nce",
+        "poly1",
+        "taylor",
+    } <= set(losses.names())
     assert losses.names() == sorted(REGISTRY)
     assert all(issubclass(cls, Loss) for cls in REGISTRY.values())
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("huber", "huber:on=probs:delta=0.1"),
-    ("huber:on=scores", "huber:on=scores:delta=1"),
-    ("huber:delta=0.05:on=scores", "huber:on=scores:delta=0.05"),
-    ("margin:kind=weston_watkins:delta=0.5", "margin:kind=weston_watkins:delta=0.5"),
-    ("soft_label:smoothing=0.2", "soft_label:smoothing=0.2"),
-    (" ce ", "ce"),
-    ("l1:on=scores", "l1:on=scores"),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("huber", "huber:on=probs:delta=0.1"),
+        ("huber:on=scores", "huber:on=scores:delta=1"),
+        ("huber:delta=0.05:on=scores", "huber:on=scores:delta=0.05"),
+        ("margin:kind=weston_watkins:delta=0.5", "margin:kind=weston_watkins:delta=0.5"),
+        ("soft_label:smoothing=0.2", "soft_label:smoothing=0.2"),
+        (" ce ", "ce"),
+        ("l1:on=scores", "l1:on=scores"),
+    ],
+)
 def test_parse_and_str_round_trip(spec, expected):
     loss = losses.parse(spec)
     assert str(loss) == expected

@@ -44,15 +44,17 @@ def test_loss_equals_entmax_sparsemax_loss(k):
     want = entmax.SparsemaxLoss(reduction="none")(scores, labels)
     torch.testing.assert_close(value, want, rtol=0, atol=1e-12)
     probs = entmax.sparsemax(scores, dim=1)
-    torch.testing.assert_close(grad, probs - torch.nn.functional.one_hot(labels, k),
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        grad, probs - torch.nn.functional.one_hot(labels, k), rtol=0, atol=1e-12
+    )
 
 
 def test_loss_is_zero_from_a_margin_of_1_and_positive_below():
     loss = losses.get("sparsemax")
     labels = torch.tensor([0, 0, 2])
-    at_margin = torch.tensor([[1.0, 0.0, 0.0], [5.0, -3.0, 4.0], [0.0, -7.0, 1.0]],
-                             dtype=torch.float64)
+    at_margin = torch.tensor(
+        [[1.0, 0.0, 0.0], [5.0, -3.0, 4.0], [0.0, -7.0, 1.0]], dtype=torch.float64
+    )
     value, grad = loss.value_and_grad(at_margin, labels)
     assert (value == 0).all() and (grad == 0).all()
     value = loss(at_margin - 0.01 * torch.nn.functional.one_hot(labels, 3), labels)
@@ -63,8 +65,9 @@ def test_loss_is_zero_from_a_margin_of_1_and_positive_below():
 def test_binary_loss_is_the_modified_huber_hinge():
     """K = 2, o = [s, 0], true class 0: 0 for s >= 1, (1 − s)²/4 for |s| <= 1, −s below."""
     s = torch.linspace(-3, 3, 61, dtype=torch.float64)
-    value, grad = losses.get("sparsemax").value_and_grad(torch.stack([s, 0 * s], 1),
-                                                          torch.zeros(61, dtype=torch.int64))
+    value, grad = losses.get("sparsemax").value_and_grad(
+        torch.stack([s, 0 * s], 1), torch.zeros(61, dtype=torch.int64)
+    )
     want = torch.where(s >= 1, 0 * s, torch.where(s >= -1, (1 - s) ** 2 / 4, -s))
     torch.testing.assert_close(value, want, rtol=0, atol=1e-15)
     want_grad = torch.where(s >= 1, 0 * s, torch.where(s >= -1, -(1 - s) / 2, -1 + 0 * s))
@@ -78,8 +81,12 @@ def test_soft_target_gradient_is_sparsemax_minus_the_target():
     probs = entmax.sparsemax(scores, dim=1)
     torch.testing.assert_close(grad, probs - soft, rtol=0, atol=1e-12)
     # the Fenchel–Young form: ⟨o, p⟩ − ½‖p‖² + ½‖t‖² − ⟨o, t⟩
-    fenchel_young = ((scores * probs).sum(1) - 0.5 * (probs**2).sum(1)
-                     + 0.5 * (soft**2).sum(1) - (scores * soft).sum(1))
+    fenchel_young = (
+        (scores * probs).sum(1)
+        - 0.5 * (probs**2).sum(1)
+        + 0.5 * (soft**2).sum(1)
+        - (scores * soft).sum(1)
+    )
     torch.testing.assert_close(value, fenchel_young, rtol=0, atol=1e-12)
 
 
@@ -99,8 +106,12 @@ def test_declarations_and_spec():
 
 
 @settings(max_examples=60, deadline=None)
-@given(k=st.integers(2, 16), scale=st.floats(1e-3, 100.0), seed=st.integers(0, 2**31 - 1),
-       soft=st.booleans())
+@given(
+    k=st.integers(2, 16),
+    scale=st.floats(1e-3, 100.0),
+    seed=st.integers(0, 2**31 - 1),
+    soft=st.booleans(),
+)
 def test_any_scores_match_the_reference(k, scale, seed, soft):
     g = torch.Generator().manual_seed(seed)
     scores = torch.randn(11, k, generator=g, dtype=torch.float64) * scale

@@ -40,8 +40,9 @@ def test_golden_value_and_gradient():
     # row 1: (5·0 + 1 + 0.25)/3; row 2: 5·(0 − 2)²/3
     torch.testing.assert_close(value, torch.tensor([1.25 / 3, 20 / 3], dtype=torch.float64))
     # row 2 at y: (2/3)·5·(0 − 2)
-    torch.testing.assert_close(grad, torch.tensor([[0.0, -2 / 3, 1 / 3], [0.0, 0.0, -20 / 3]],
-                                                  dtype=torch.float64))
+    torch.testing.assert_close(
+        grad, torch.tensor([[0.0, -2 / 3, 1 / 3], [0.0, 0.0, -20 / 3]], dtype=torch.float64)
+    )
 
 
 def test_no_cancellation_when_the_true_score_is_large_and_near_m():
@@ -65,13 +66,20 @@ def test_declarations_and_spec():
     assert not loss.accepts_soft_targets
 
 
-@pytest.mark.parametrize("params, words", [
-    ({"k": 0}, "hui_belkin k must be a positive finite number"), ({"k": -1}, "hui_belkin k"),
-    ({"k": math.inf}, "hui_belkin k"), ({"k": math.nan}, "hui_belkin k"),
-    ({"k": "5"}, "hui_belkin k"), ({"k": True}, "hui_belkin k"),
-    ({"m": math.inf}, "hui_belkin m must be a finite number"), ({"m": math.nan}, "hui_belkin m"),
-    ({"m": "1"}, "hui_belkin m"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"k": 0}, "hui_belkin k must be a positive finite number"),
+        ({"k": -1}, "hui_belkin k"),
+        ({"k": math.inf}, "hui_belkin k"),
+        ({"k": math.nan}, "hui_belkin k"),
+        ({"k": "5"}, "hui_belkin k"),
+        ({"k": True}, "hui_belkin k"),
+        ({"m": math.inf}, "hui_belkin m must be a finite number"),
+        ({"m": math.nan}, "hui_belkin m"),
+        ({"m": "1"}, "hui_belkin m"),
+    ],
+)
 def test_bad_parameters_raise_a_one_line_value_error(params, words):
     with pytest.raises(ValueError, match=words) as error:
         losses.get("hui_belkin", **params)

@@ -17,15 +17,18 @@ def case(n=12, k=5, seed=0):
     return scores, labels, torch.softmax(torch.randn(n, k, generator=g, dtype=torch.float64), 1)
 
 
-@pytest.mark.parametrize("spec, canonical", [
-    ("1*nce+1*rce", "1*nce+1*rce:a=-4"),
-    ("nce+rce", "1*nce+1*rce:a=-4"),                      # no W* means weight 1
-    (" 1*nce + 1*l1 ", "1*nce+1*l1:on=probs"),
-    ("1e+2*nce+2.5e-1*rce:a=-2", "100*nce+0.25*rce:a=-2"),  # exponents are not term joins
-    ("1*huber:delta=1e+2", "1*huber:on=probs:delta=100"),
-    ("0*ce+3*margin:kind=weston_watkins", "0*ce+3*margin:kind=weston_watkins:delta=1"),
-    ("0.1*ce", "0.1*ce"),
-])
+@pytest.mark.parametrize(
+    "spec, canonical",
+    [
+        ("1*nce+1*rce", "1*nce+1*rce:a=-4"),
+        ("nce+rce", "1*nce+1*rce:a=-4"),  # no W* means weight 1
+        (" 1*nce + 1*l1 ", "1*nce+1*l1:on=probs"),
+        ("1e+2*nce+2.5e-1*rce:a=-2", "100*nce+0.25*rce:a=-2"),  # exponents are not term joins
+        ("1*huber:delta=1e+2", "1*huber:on=probs:delta=100"),
+        ("0*ce+3*margin:kind=weston_watkins", "0*ce+3*margin:kind=weston_watkins:delta=1"),
+        ("0.1*ce", "0.1*ce"),
+    ],
+)
 def test_parse_and_str_round_trip(spec, canonical):
     loss = losses.parse(spec)
     assert isinstance(loss, sums.WeightedSum) and str(loss) == canonical
@@ -36,15 +39,24 @@ def test_a_spec_with_an_exponent_but_no_sum_is_a_plain_loss():
     assert losses.parse("huber:delta=1e+2") == losses.get("huber", delta=100.0)
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("1*nce+", "an empty term"), ("nce++rce", "an empty term"), ("+nce", "an empty term"),
-    ("*rce", "no weight before"), ("1*", "no loss after '1\\*'"),
-    ("1*nce+1*", "no loss after"), ("x*nce", "weight 'x' is not a number"),
-    ("-1*nce", "must be a finite number >= 0"), ("inf*nce", "must be a finite number >= 0"),
-    ("nan*nce", "must be a finite number >= 0"), ("2*3*nce", "more than one '\\*'"),
-    ("1*nce+1*hinge", "term 'hinge': unknown loss 'hinge'"),
-    ("1*nce+1*huber:delta=0", "huber delta must be a positive"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("1*nce+", "an empty term"),
+        ("nce++rce", "an empty term"),
+        ("+nce", "an empty term"),
+        ("*rce", "no weight before"),
+        ("1*", "no loss after '1\\*'"),
+        ("1*nce+1*", "no loss after"),
+        ("x*nce", "weight 'x' is not a number"),
+        ("-1*nce", "must be a finite number >= 0"),
+        ("inf*nce", "must be a finite number >= 0"),
+        ("nan*nce", "must be a finite number >= 0"),
+        ("2*3*nce", "more than one '\\*'"),
+        ("1*nce+1*hinge", "term 'hinge': unknown loss 'hinge'"),
+        ("1*nce+1*huber:delta=0", "huber delta must be a positive"),
+    ],
+)
 def test_malformed_sums_get_one_line_naming_the_problem(spec, words):
     with pytest.raises(ValueError, match=words) as error:
         losses.parse(spec)
@@ -62,10 +74,15 @@ def test_value_and_gradient_are_the_weighted_sums_of_the_terms():
     nce, l1, ce = losses.get("nce"), losses.get("l1"), losses.get("ce")
     for target in (labels, soft):
         value, grad = loss.value_and_grad(scores, target)
-        want = [0.5 * a + 2 * b + 0 * c for a, b, c in zip(nce.value_and_grad(scores, target),
-                                                          l1.value_and_grad(scores, target),
-                                                          ce.value_and_grad(scores, target),
-                                                          strict=True)]
+        want = [
+            0.5 * a + 2 * b + 0 * c
+            for a, b, c in zip(
+                nce.value_and_grad(scores, target),
+                l1.value_and_grad(scores, target),
+                ce.value_and_grad(scores, target),
+                strict=True,
+            )
+        ]
         torch.testing.assert_close(value, want[0], rtol=0, atol=1e-14)
         torch.testing.assert_close(grad, want[1], rtol=0, atol=1e-14)
 
@@ -79,11 +96,17 @@ def test_soft_targets_only_if_every_term_takes_them():
         loss(scores, soft)
 
 
-@pytest.mark.parametrize("spec, family", [
-    ("1*nce+1*rce", "noise-robust"), ("1*focal+1*poly1", "ce-variant"),
-    ("1*ce+1*nce", "noise-robust"), ("1*ce+1*margin", "textbook"),
-    ("1*margin+1*ce", "margin-sparse"), ("1*l2:on=scores+1*huber:on=scores", "square"),
-])
+@pytest.mark.parametrize(
+    "spec, family",
+    [
+        ("1*nce+1*rce", "noise-robust"),
+        ("1*focal+1*poly1", "ce-variant"),
+        ("1*ce+1*nce", "noise-robust"),
+        ("1*ce+1*margin", "textbook"),
+        ("1*margin+1*ce", "margin-sparse"),
+        ("1*l2:on=scores+1*huber:on=scores", "square"),
+    ],
+)
 def test_family_is_common_else_noise_robust_else_the_first_terms(spec, family):
     assert losses.parse(spec).family == family
 

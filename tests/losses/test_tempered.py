@@ -49,8 +49,9 @@ def test_normaliser_makes_the_tempered_softmax_sum_to_one(t2, k, scale):
 
 @pytest.mark.parametrize("t2", [0.3, 0.7, 1.2, 4.0])
 def test_normaliser_is_found_at_float32_extremes(t2):
-    scores = torch.tensor([[1e4, -1e4, 0.0, 3.0], [1e4, 1e4, 1e4, 1e4], [-1e4, 0.0, 1e-3, 2.0],
-                           [0.0, 0.0, 0.0, 0.0]])
+    scores = torch.tensor(
+        [[1e4, -1e4, 0.0, 3.0], [1e4, 1e4, 1e4, 1e4], [-1e4, 0.0, 1e-3, 2.0], [0.0, 0.0, 0.0, 0.0]]
+    )
     probs, _, _, lam = tempered_softmax(scores, t2)
     assert torch.isfinite(probs).all() and torch.isfinite(lam).all()
     torch.testing.assert_close(probs.sum(1), torch.ones(4), rtol=0, atol=1e-5)
@@ -73,15 +74,18 @@ def test_t1_t2_1_is_cross_entropy():
     soft = torch.softmax(scores_of(seed=2), 1)
     loss = losses.get("bi_tempered", t1=1, t2=1)
     value, grad = loss.value_and_grad(scores, labels)
-    torch.testing.assert_close(value, F.cross_entropy(scores, labels, reduction="none"),
-                               rtol=0, atol=1e-12)
-    torch.testing.assert_close(grad, torch.softmax(scores, 1) - F.one_hot(labels, 7),
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        value, F.cross_entropy(scores, labels, reduction="none"), rtol=0, atol=1e-12
+    )
+    torch.testing.assert_close(
+        grad, torch.softmax(scores, 1) - F.one_hot(labels, 7), rtol=0, atol=1e-14
+    )
     # probability rows: the Bregman divergence is KL(t ‖ p) = ce − H(t): the same gradient
     value, grad = loss.value_and_grad(scores, soft)
     entropy = -(soft * soft.log()).sum(1)
-    torch.testing.assert_close(value, F.cross_entropy(scores, soft, reduction="none") - entropy,
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        value, F.cross_entropy(scores, soft, reduction="none") - entropy, rtol=0, atol=1e-12
+    )
     torch.testing.assert_close(grad, torch.softmax(scores, 1) - soft, rtol=0, atol=1e-14)
 
 
@@ -105,17 +109,25 @@ def test_soft_target_zeros_and_probabilities_outside_the_support_are_finite():
     for t1, t2 in ((0.5, 0.5), (0.8, 0.3), (0.3, 0.8), (1.0, 1.2)):
         value, grad = losses.get("bi_tempered", t1=t1, t2=t2).value_and_grad(scores, target)
         assert torch.isfinite(value).all() and torch.isfinite(grad).all()
-        want_value, want_grad = ref.value_and_grad(losses.get("bi_tempered", t1=t1, t2=t2),
-                                                   scores, target)
+        want_value, want_grad = ref.value_and_grad(
+            losses.get("bi_tempered", t1=t1, t2=t2), scores, target
+        )
         torch.testing.assert_close(value, want_value, rtol=0, atol=1e-12)
         torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("t1, t2", [(0.8, 1.001), (0.8, 0.999), (0.0, 10.0), (0.99, 0.01),
-                                    (1.0, 1.001), (0.5, 0.5)])
+@pytest.mark.parametrize(
+    "t1, t2", [(0.8, 1.001), (0.8, 0.999), (0.0, 10.0), (0.99, 0.01), (1.0, 1.001), (0.5, 0.5)]
+)
 def test_float32_extremes_are_finite_at_edge_parameters(t1, t2):
-    scores = torch.tensor([[1e4, -1e4, 0.0, 3.0, -2.0], [-1e4, 1e4, 1e4, 0.0, 0.0],
-                           [1e4, 1e4, 1e4, 1e4, 1e4], [1e-30, 0.0, -1e-30, 0.0, 0.0]])
+    scores = torch.tensor(
+        [
+            [1e4, -1e4, 0.0, 3.0, -2.0],
+            [-1e4, 1e4, 1e4, 0.0, 0.0],
+            [1e4, 1e4, 1e4, 1e4, 1e4],
+            [1e-30, 0.0, -1e-30, 0.0, 0.0],
+        ]
+    )
     loss = losses.get("bi_tempered", t1=t1, t2=t2)
     for target in (torch.tensor([1, 0, 4, 2]), torch.full((4, 5), 0.2)):
         value, grad = loss.value_and_grad(scores, target)
@@ -124,8 +136,14 @@ def test_float32_extremes_are_finite_at_edge_parameters(t1, t2):
 
 
 @settings(max_examples=40, deadline=None)
-@given(t1=st.floats(0.0, 1.0), t2=st.floats(0.05, 6.0), k=st.integers(2, 12),
-       scale=st.floats(1e-2, 30.0), seed=st.integers(0, 2**31 - 1), soft=st.booleans())
+@given(
+    t1=st.floats(0.0, 1.0),
+    t2=st.floats(0.05, 6.0),
+    k=st.integers(2, 12),
+    scale=st.floats(1e-2, 30.0),
+    seed=st.integers(0, 2**31 - 1),
+    soft=st.booleans(),
+)
 def test_any_temperatures_match_the_reference(t1, t2, k, scale, seed, soft):
     if t2 < 1 and t1 > 0.999:
         t1 = 0.999  # t2 < 1 needs t1 < 1
@@ -153,15 +171,22 @@ def test_defaults_and_spec_string():
     assert loss.accepts_soft_targets and not loss.convex_in_scores
 
 
-@pytest.mark.parametrize("params, words", [
-    ({"t1": -0.1}, r"bi_tempered t1 must be a number in \[0, 1\]"),
-    ({"t1": 1.5}, "bi_tempered t1"), ({"t1": math.nan}, "bi_tempered t1"),
-    ({"t1": "0.8"}, "bi_tempered t1"), ({"t1": True}, "bi_tempered t1"),
-    ({"t2": 0}, r"bi_tempered t2 must be a number in \(0, 10\]"), ({"t2": -1}, "bi_tempered t2"),
-    ({"t2": 11}, "bi_tempered t2"), ({"t2": math.inf}, "bi_tempered t2"),
-    ({"t2": math.nan}, "bi_tempered t2"),
-    ({"t1": 1, "t2": 0.7}, "t2 < 1 needs t1 < 1"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"t1": -0.1}, r"bi_tempered t1 must be a number in \[0, 1\]"),
+        ({"t1": 1.5}, "bi_tempered t1"),
+        ({"t1": math.nan}, "bi_tempered t1"),
+        ({"t1": "0.8"}, "bi_tempered t1"),
+        ({"t1": True}, "bi_tempered t1"),
+        ({"t2": 0}, r"bi_tempered t2 must be a number in \(0, 10\]"),
+        ({"t2": -1}, "bi_tempered t2"),
+        ({"t2": 11}, "bi_tempered t2"),
+        ({"t2": math.inf}, "bi_tempered t2"),
+        ({"t2": math.nan}, "bi_tempered t2"),
+        ({"t1": 1, "t2": 0.7}, "t2 < 1 needs t1 < 1"),
+    ],
+)
 def test_bad_parameters_raise_a_one_line_value_error(params, words):
     with pytest.raises(ValueError, match=words) as error:
         losses.get("bi_tempered", **params)

@@ -11,14 +11,19 @@ from losses.base import REGISTRY
 from losses.true_class import TrueClassLoss
 
 FAMILY = [losses.get(name) for name in losses.names() if issubclass(REGISTRY[name], TrueClassLoss)]
-VARIANTS = FAMILY + [losses.get("focal", gamma=0.5), losses.get("gce", q=0.2),
-                     losses.get("taylor", t=7), losses.get("poly1", epsilon=-1.0)]
+VARIANTS = FAMILY + [
+    losses.get("focal", gamma=0.5),
+    losses.get("gce", q=0.2),
+    losses.get("taylor", t=7),
+    losses.get("poly1", epsilon=-1.0),
+]
 
 
 def case(n=40, k=6, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, k, generator=g, dtype=torch.float64) * 3, torch.randint(0, k, (n,),
-                                                                                   generator=g)
+    return torch.randn(n, k, generator=g, dtype=torch.float64) * 3, torch.randint(
+        0, k, (n,), generator=g
+    )
 
 
 def assert_same_loss(a, b, scale=1.0):
@@ -30,8 +35,14 @@ def assert_same_loss(a, b, scale=1.0):
 
 
 def test_the_family_holds_the_zoo_losses_of_p_y_alone():
-    assert {str(loss).split(":")[0] for loss in FAMILY} >= {"focal", "gce", "rce", "sce", "poly1",
-                                                            "taylor"}
+    assert {str(loss).split(":")[0] for loss in FAMILY} >= {
+        "focal",
+        "gce",
+        "rce",
+        "sce",
+        "poly1",
+        "taylor",
+    }
 
 
 @pytest.mark.parametrize("spec", ["focal:gamma=0", "poly1:epsilon=0"])
@@ -48,8 +59,12 @@ def test_sce_is_alpha_ce_plus_beta_rce():
     scores, labels = case(seed=1)
     sce = losses.get("sce", alpha=0.7, beta=3.0, a=-2.0)
     ce, rce = losses.get("ce"), losses.get("rce", a=-2.0)
-    for got, a, b in zip(sce.value_and_grad(scores, labels), ce.value_and_grad(scores, labels),
-                         rce.value_and_grad(scores, labels), strict=True):
+    for got, a, b in zip(
+        sce.value_and_grad(scores, labels),
+        ce.value_and_grad(scores, labels),
+        rce.value_and_grad(scores, labels),
+        strict=True,
+    ):
         torch.testing.assert_close(got, 0.7 * a + 3.0 * b, rtol=0, atol=1e-13)
 
 
@@ -60,8 +75,9 @@ def test_weight_is_minus_p_times_the_derivative_of_f(loss):
     scores = torch.stack([torch.log(p / (1 - p)), torch.zeros_like(p)], 1)
     f = ref.value(loss, scores, torch.zeros(99, dtype=torch.int64))
     (f_prime,) = torch.autograd.grad(f.sum(), p)
-    torch.testing.assert_close(loss.weight(p.detach()), -p.detach() * f_prime, rtol=1e-9,
-                               atol=1e-12)
+    torch.testing.assert_close(
+        loss.weight(p.detach()), -p.detach() * f_prime, rtol=1e-9, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("loss", VARIANTS, ids=str)
@@ -81,12 +97,19 @@ def test_one_minus_p_y_keeps_its_digits_where_p_y_rounds_to_one(loss):
         assert value.item() == pytest.approx(rest, rel=1e-12)
 
 
-@pytest.mark.parametrize("spec, want", [
-    # o = [0, 0], K = 2: p_y = 1/2, log p_y = −log 2
-    ("focal", 0.25 * math.log(2)), ("gce", (1 - 0.5**0.7) / 0.7), ("rce", 2.0),
-    ("sce", 0.1 * math.log(2) + 2.0), ("poly1", math.log(2) + 0.5), ("taylor", 0.5 + 0.125),
-    ("taylor:t=3", 0.5 + 0.125 + 0.125 / 3),
-])
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        # o = [0, 0], K = 2: p_y = 1/2, log p_y = −log 2
+        ("focal", 0.25 * math.log(2)),
+        ("gce", (1 - 0.5**0.7) / 0.7),
+        ("rce", 2.0),
+        ("sce", 0.1 * math.log(2) + 2.0),
+        ("poly1", math.log(2) + 0.5),
+        ("taylor", 0.5 + 0.125),
+        ("taylor:t=3", 0.5 + 0.125 + 0.125 / 3),
+    ],
+)
 def test_golden_values_at_an_even_split(spec, want):
     value = losses.parse(spec)(torch.zeros(1, 2, dtype=torch.float64), torch.tensor([0]))
     assert value.item() == pytest.approx(want, rel=1e-14)

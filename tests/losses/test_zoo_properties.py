@@ -8,10 +8,32 @@ from hypothesis import strategies as st
 
 import losses
 
-SPECS = ["js", "js:pi1=0.1", "js:pi1=0.9", "nnce", "1*nce+1*nnce", "agce", "agce:a=4:q=0.2",
-         "aul", "aul:a=3:q=0.1", "ael", "ael:a=3.5", "ldam", "ldam:max_margin=0.3:s=1", "vs",
-         "vs:gamma=0.1:tau=1.25", "bce", "bce:smoothing=0.1", "mbls", "mbls:margin=1:lam=0.5",
-         "logitnorm", "logitnorm:t=1", "dual_focal", "dual_focal:gamma=2", "balanced_softmax"]
+SPECS = [
+    "js",
+    "js:pi1=0.1",
+    "js:pi1=0.9",
+    "nnce",
+    "1*nce+1*nnce",
+    "agce",
+    "agce:a=4:q=0.2",
+    "aul",
+    "aul:a=3:q=0.1",
+    "ael",
+    "ael:a=3.5",
+    "ldam",
+    "ldam:max_margin=0.3:s=1",
+    "vs",
+    "vs:gamma=0.1:tau=1.25",
+    "bce",
+    "bce:smoothing=0.1",
+    "mbls",
+    "mbls:margin=1:lam=0.5",
+    "logitnorm",
+    "logitnorm:t=1",
+    "dual_focal",
+    "dual_focal:gamma=2",
+    "balanced_softmax",
+]
 
 
 @st.composite

@@ -19,4 +19,3 @@ def test_lbfgs_beats_sgd_on_the_training_objective(make_data):
 def test_nonconvex_losses_have_no_reference(make_data):
     with pytest.raises(ValueError, match="not convex"):
         reference.optimum("l1", make_data())
-

@@ -42,13 +42,19 @@ def test_paired_differences_never_pair_two_workloads():
     # the same loss and seeds on two datasets: each is compared within its own dataset
     final = pd.DataFrame(
         [
-            {"dataset": dataset, "model": "linear", "loss": loss, "device": "cpu", "seed": seed,
-             "test_acc": base + bump + shift}
+            {
+                "dataset": dataset,
+                "model": "linear",
+                "loss": loss,
+                "device": "cpu",
+                "seed": seed,
+                "test_acc": base + bump + shift,
+            }
             for dataset, shift in (("fashion_mnist", 0.0), ("digits", 0.1))
             for seed, base in enumerate([0.84, 0.86, 0.80])
             for loss, bump in (("a", 0.01), ("b", 0.0))
         ]
-    )  # fmt: skip
+    )
     table = stats.paired_differences(final, reference="b").set_index("dataset")
     assert list(table.columns[:2]) == ["model", "device"]
     assert table.loc["fashion_mnist", "difference"] == pytest.approx(0.01)

@@ -97,8 +97,10 @@ def test_speed_leaves_out_times_taken_while_the_machine_was_shared():
 
 
 def test_speed_names_every_step_mode_a_loss_ran_in():
-    rows = frame(curve("ce", 0, [0.8, 0.9, 0.9], step_mode="cuda-graph")
-                 + curve("ce", 1, [0.8, 0.9, 0.9], step_mode="eager"))  # fmt: skip
+    rows = frame(
+        curve("ce", 0, [0.8, 0.9, 0.9], step_mode="cuda-graph")
+        + curve("ce", 1, [0.8, 0.9, 0.9], step_mode="eager")
+    )
     final, _ = tables.finished_runs(rows)
     assert tables.speed(rows, final)["step_mode"].tolist() == ["cuda-graph/eager"]
 
@@ -156,9 +158,19 @@ def test_results_from_before_datasets_and_models_were_parts_are_read(tmp_path):
 
 
 def test_an_old_side_cache_is_read_with_its_workload_filled(tmp_path):
-    pd.DataFrame([{"loss": "ce", "max_iter": 5, "train_loss": 0.1, "train_acc": 1.0,
-                   "test_acc": 0.97, "iterations": 5, "seconds": 0.1}]).to_csv(
-        tmp_path / "reference.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {
+                "loss": "ce",
+                "max_iter": 5,
+                "train_loss": 0.1,
+                "train_acc": 1.0,
+                "test_acc": 0.97,
+                "iterations": 5,
+                "seconds": 0.1,
+            }
+        ]
+    ).to_csv(tmp_path / "reference.csv", index=False)
     cache = tables.read_cache(tmp_path / "reference.csv", schema.REFERENCE)
     assert len(tables.of_workload(cache, "fashion_mnist", "linear")) == 1
     assert tables.of_workload(cache, "digits", "linear").empty
@@ -169,17 +181,27 @@ def test_an_old_side_cache_is_read_with_its_workload_filled(tmp_path):
 
 
 def test_converged_reference_and_the_views_of_the_side_caches():
-    accuracy = pd.DataFrame([{"trainer": "lossbench", "loss": "ce", "train_loss": 0.39},
-                             {"trainer": "lossbench", "loss": "l2", "train_loss": 0.10}])
-    reference = pd.DataFrame([{"loss": "ce", "train_loss": 0.37},
-                              {"loss": "l2", "train_loss": 0.2}])  # fmt: skip
+    accuracy = pd.DataFrame(
+        [
+            {"trainer": "lossbench", "loss": "ce", "train_loss": 0.39},
+            {"trainer": "lossbench", "loss": "l2", "train_loss": 0.10},
+        ]
+    )
+    reference = pd.DataFrame(
+        [{"loss": "ce", "train_loss": 0.37}, {"loss": "l2", "train_loss": 0.2}]
+    )
     assert tables.converged(accuracy, reference).to_dict() == {"ce": True, "l2": False}
-    tuning = pd.DataFrame([{"loss": "ce", "lr": lr, "status": status, "val_acc": acc,
-                            "epochs": epochs}
-                           for lr, status, acc, epochs in ((0.1, "ok", 0.8, 30),
-                                                           (0.3, "ok", 0.9, 30),
-                                                           (3.0, "diverged", "nan", 30),
-                                                           (1.0, "ok", 0.95, 10))])  # fmt: skip
+    tuning = pd.DataFrame(
+        [
+            {"loss": "ce", "lr": lr, "status": status, "val_acc": acc, "epochs": epochs}
+            for lr, status, acc, epochs in (
+                (0.1, "ok", 0.8, 30),
+                (0.3, "ok", 0.9, 30),
+                (3.0, "diverged", "nan", 30),
+                (1.0, "ok", 0.95, 10),
+            )
+        ]
+    )
     best = tables.tuning(tuning).set_index("loss")
     # chosen among the full-epoch trials: a screening trial (10 epochs) never wins
     assert best.loc["ce", "lr"] == 0.3 and best.loc["ce", "tried"] == 4
@@ -195,20 +217,42 @@ def test_step_drift_is_the_largest_spread_between_seeds():
 
 
 def test_stacked_runs_take_their_losss_times_alone_from_the_timing_phase():
-    rows = frame([
-        {"loss": "ce", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2,
-         "step_ms": 0.9, "samples_per_s": 300000.0, "concurrent": True},
-        {"loss": "focal", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
-        {"loss": "sparsemax", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
-        {"loss": "ce", "seed": 1, "epoch": 1, "step_mode": "eager", "epoch_s": 0.5},
-    ])
-    timing = frame([
-        {"loss": "ce", "seed": 0, "epoch": e, "epoch_s": s, "step_ms": s * 4,
-         "samples_per_s": 60000 / s} for e, s in ((1, 0.07), (2, 0.09))
-    ] + [{"loss": "focal", "seed": 0, "epoch": 1, "epoch_s": 0.11},
-         {"loss": "focal", "device": "cuda", "seed": 0, "epoch": 1, "epoch_s": 0.01},
-         {"loss": "focal", "batch_size": 64, "seed": 0, "epoch": 1, "epoch_s": 0.3},
-         {"loss": "sparsemax", "seed": 0, "epoch": 1, "epoch_s": 9.0, "status": "diverged"}])
+    rows = frame(
+        [
+            {
+                "loss": "ce",
+                "seed": 0,
+                "epoch": 1,
+                "step_mode": "stacked",
+                "epoch_s": 0.2,
+                "step_ms": 0.9,
+                "samples_per_s": 300000.0,
+                "concurrent": True,
+            },
+            {"loss": "focal", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
+            {"loss": "sparsemax", "seed": 0, "epoch": 1, "step_mode": "stacked", "epoch_s": 0.2},
+            {"loss": "ce", "seed": 1, "epoch": 1, "step_mode": "eager", "epoch_s": 0.5},
+        ]
+    )
+    timing = frame(
+        [
+            {
+                "loss": "ce",
+                "seed": 0,
+                "epoch": e,
+                "epoch_s": s,
+                "step_ms": s * 4,
+                "samples_per_s": 60000 / s,
+            }
+            for e, s in ((1, 0.07), (2, 0.09))
+        ]
+        + [
+            {"loss": "focal", "seed": 0, "epoch": 1, "epoch_s": 0.11},
+            {"loss": "focal", "device": "cuda", "seed": 0, "epoch": 1, "epoch_s": 0.01},
+            {"loss": "focal", "batch_size": 64, "seed": 0, "epoch": 1, "epoch_s": 0.3},
+            {"loss": "sparsemax", "seed": 0, "epoch": 1, "epoch_s": 9.0, "status": "diverged"},
+        ]
+    )
     timed = tables.alone_times(rows, timing)
     assert timed["epoch_s"].tolist() == pytest.approx([0.08, 0.11, 0.2, 0.5])
     assert timed.loc[0, "step_ms"] == pytest.approx(0.32)

@@ -36,10 +36,10 @@ def test_the_split_is_stratified(data):
 
 def test_features_are_standardised_on_the_training_split_only(data):
     x = data.train_x.double()
-    torch.testing.assert_close(x.mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-5,
-                               rtol=0)
-    torch.testing.assert_close(x.std(0, unbiased=False), torch.ones(30, dtype=torch.float64),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(x.mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        x.std(0, unbiased=False), torch.ones(30, dtype=torch.float64), atol=1e-5, rtol=0
+    )
     test_mean = data.test_x.double().mean(0)
     assert test_mean.abs().max() > 0.01 and test_mean.abs().max() < 1  # same scale, not refit
 
@@ -58,7 +58,10 @@ def test_validation_split_works_on_two_classes(data):
 
 def test_three_epochs_of_ce_reach_a_sensible_accuracy(data):
     rows = []
-    train(RunConfig("ce", epochs=3, lr=0.5, batch_size=64, dataset="breast_cancer"), data,
-          on_epoch=rows.append)
+    train(
+        RunConfig("ce", epochs=3, lr=0.5, batch_size=64, dataset="breast_cancer"),
+        data,
+        on_epoch=rows.append,
+    )
     assert rows[-1]["status"] == "ok"
     assert rows[-1]["test_acc"] > 0.9  # scikit-learn's LogisticRegression: 0.958-0.965

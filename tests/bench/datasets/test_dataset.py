@@ -27,8 +27,9 @@ def test_validation_split_is_a_stratified_fraction_disjoint_and_seeded(make_data
 def test_a_class_too_small_to_split_is_a_one_line_error(make_data):
     data = make_data(n_train=50, classes=3)
     lonely = dataclasses.replace(data, train_y=torch.where(data.train_y == 2, 1, data.train_y))
-    lonely = dataclasses.replace(lonely, train_y=torch.cat([lonely.train_y[:-1],
-                                                            torch.tensor([2])]))
+    lonely = dataclasses.replace(
+        lonely, train_y=torch.cat([lonely.train_y[:-1], torch.tensor([2])])
+    )
     with pytest.raises(DataError, match="class 'class 2' has 1 training example") as info:
         lonely.validation_split()
     assert "\n" not in str(info.value)

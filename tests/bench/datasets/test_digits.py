@@ -69,7 +69,10 @@ def test_digits_takes_no_parameters():
 
 def test_three_epochs_of_ce_reach_a_sensible_accuracy(data):
     rows = []
-    train(RunConfig("ce", epochs=3, lr=0.5, batch_size=64, dataset="digits"), data,
-          on_epoch=rows.append)
+    train(
+        RunConfig("ce", epochs=3, lr=0.5, batch_size=64, dataset="digits"),
+        data,
+        on_epoch=rows.append,
+    )
     assert len(rows) == 3 and rows[-1]["status"] == "ok"
     assert rows[-1]["test_acc"] > 0.9  # scikit-learn's LogisticRegression: 0.967-0.969

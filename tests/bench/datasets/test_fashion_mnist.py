@@ -71,7 +71,7 @@ def test_load_gives_flat_float_images_in_unit_range_and_int64_labels(tiny_idx_ro
     assert torch.equal(dataset.train_y, torch.arange(60) % 10)
     assert torch.equal(dataset.test_y, torch.arange(10))
     # row-major flattening, pixel / 255 exactly as ToTensor does it
-    pixels = (data.raw_dir(tiny_idx_root) / TRAIN_IMAGES).read_bytes()[16:16 + 784]
+    pixels = (data.raw_dir(tiny_idx_root) / TRAIN_IMAGES).read_bytes()[16 : 16 + 784]
     expected = torch.tensor(list(pixels), dtype=torch.uint8).float() / 255
     assert torch.equal(dataset.train_x[0], expected)
 
@@ -79,7 +79,8 @@ def test_load_gives_flat_float_images_in_unit_range_and_int64_labels(tiny_idx_ro
 def test_to_moves_every_tensor(tiny_idx_root, idx):
     moved = data.load(tiny_idx_root, counts=idx.counts).to("meta")
     assert {t.device.type for t in (moved.train_x, moved.train_y, moved.test_x, moved.test_y)} == {
-        "meta"}
+        "meta"
+    }
     assert moved.train_x.shape == (60, 784)
 
 
@@ -141,15 +142,18 @@ def wrong_image_size(raw):
     return path
 
 
-@pytest.mark.parametrize("corrupt, words", [
-    (missing, "missing"),
-    (truncate, f"truncated: {16 + 60 * 784 - 100} of {16 + 60 * 784} bytes"),
-    (wrong_magic, "wrong magic number 0x00000801"),
-    (fewer_labels, "count mismatch: 60 images"),
-    (label_out_of_range, "label out of range: 10 at index 3"),
-    (appended, "too long"),
-    (wrong_image_size, "images are 56×14, expected 28×28"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "corrupt, words",
+    [
+        (missing, "missing"),
+        (truncate, f"truncated: {16 + 60 * 784 - 100} of {16 + 60 * 784} bytes"),
+        (wrong_magic, "wrong magic number 0x00000801"),
+        (fewer_labels, "count mismatch: 60 images"),
+        (label_out_of_range, "label out of range: 10 at index 3"),
+        (appended, "too long"),
+        (wrong_image_size, "images are 56×14, expected 28×28"),
+    ],
+)
 def test_a_bad_file_is_one_line_naming_the_file_and_the_fix(tiny_idx_root, idx, corrupt, words):
     path = corrupt(data.raw_dir(tiny_idx_root))
     with pytest.raises(data.DataError) as error:
@@ -179,8 +183,10 @@ def test_stale_processed_files_of_torchvision_are_not_trusted(tiny_idx_root, idx
     processed = tiny_idx_root / "FashionMNIST" / "processed"
     processed.mkdir()
     for name in ("training.pt", "test.pt"):
-        torch.save((torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5, dtype=torch.int64)),
-                   processed / name)
+        torch.save(
+            (torch.zeros(5, 28, 28, dtype=torch.uint8), torch.zeros(5, dtype=torch.int64)),
+            processed / name,
+        )
     with pytest.raises(data.DataError) as error:
         data.load(tiny_idx_root, counts=idx.counts)
     assert str(processed) in one_line(error)
@@ -196,10 +202,11 @@ def test_any_corruption_of_a_file_is_a_data_error_naming_it(idx, draws):
     kinds = ["truncate", "flip header byte", "append"] + (["label"] if "labels" in name else [])
     kind = draws.draw(st.sampled_from(kinds), label="kind")
     if kind == "truncate":
-        del content[draws.draw(st.integers(0, len(content) - 1), label="length"):]
+        del content[draws.draw(st.integers(0, len(content) - 1), label="length") :]
     elif kind == "flip header byte":
         content[draws.draw(st.integers(0, header - 1), label="at")] ^= draws.draw(
-            st.integers(1, 255), label="xor")
+            st.integers(1, 255), label="xor"
+        )
     elif kind == "append":
         content += draws.draw(st.binary(min_size=1, max_size=64), label="tail")
     else:
@@ -215,8 +222,9 @@ def test_any_corruption_of_a_file_is_a_data_error_naming_it(idx, draws):
 # --- provisioning --------------------------------------------------------------------------------
 
 
-def test_provision_decompresses_debian_files_into_an_empty_root(tmp_path, idx, debian_dir,
-                                                                 no_network, capsys):
+def test_provision_decompresses_debian_files_into_an_empty_root(
+    tmp_path, idx, debian_dir, no_network, capsys
+):
     root = tmp_path / "data"
     raw = provision_offline(root, idx, debian_dir=debian_dir)
     assert raw == root / "FashionMNIST" / "raw"
@@ -227,8 +235,9 @@ def test_provision_decompresses_debian_files_into_an_empty_root(tmp_path, idx, d
     data.load(root, counts=idx.counts)
 
 
-def test_second_provision_touches_nothing(tmp_path, idx, debian_dir, no_network, monkeypatch,
-                                          capsys):
+def test_second_provision_touches_nothing(
+    tmp_path, idx, debian_dir, no_network, monkeypatch, capsys
+):
     root = tmp_path / "data"
     raw = provision_offline(root, idx, debian_dir=debian_dir)
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in raw.iterdir()}
@@ -241,7 +250,8 @@ def test_second_provision_touches_nothing(tmp_path, idx, debian_dir, no_network,
     assert provision_offline(root, idx, debian_dir=debian_dir) == raw
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in raw.iterdir()} == before
     assert capsys.readouterr().out.strip().splitlines() == [
-        f"data: {raw}: all four files present and valid"]
+        f"data: {raw}: all four files present and valid"
+    ]
 
 
 def test_quiet_provision_prints_nothing(tmp_path, idx, debian_dir, capsys):
@@ -281,8 +291,9 @@ def test_interrupted_provision_leaves_no_partial_file(tmp_path, idx, debian_dir,
     data.validate(data.raw_dir(root), idx.counts)
 
 
-def test_bad_debian_files_are_rejected_and_nothing_is_installed(tmp_path, idx, debian_dir,
-                                                                 no_network, capsys):
+def test_bad_debian_files_are_rejected_and_nothing_is_installed(
+    tmp_path, idx, debian_dir, no_network, capsys
+):
     (debian_dir / f"{TEST_LABELS}.gz").write_bytes(gzip.compress(idx.bytes(torch.arange(9))))
     root = tmp_path / "data"
     with pytest.raises(data.DataError):
@@ -291,8 +302,9 @@ def test_bad_debian_files_are_rejected_and_nothing_is_installed(tmp_path, idx, d
     assert "rejected" in capsys.readouterr().out
 
 
-def test_corrupt_gzip_falls_through_to_the_next_source(tmp_path, idx, debian_dir, no_network,
-                                                       capsys):
+def test_corrupt_gzip_falls_through_to_the_next_source(
+    tmp_path, idx, debian_dir, no_network, capsys
+):
     (debian_dir / f"{TRAIN_IMAGES}.gz").write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(data.DataError):
         provision_offline(tmp_path, idx, debian_dir=debian_dir)
@@ -311,8 +323,10 @@ def test_no_source_is_one_line_saying_how_to_get_the_files(tmp_path, idx, no_net
     assert "apt-get install dataset-fashion-mnist" in message
     assert str(data.raw_dir(root)) in message and TRAIN_IMAGES in message
     steps = [line.split(":")[1].strip() for line in capsys.readouterr().out.splitlines()]
-    assert steps == [f"no Debian dataset-fashion-mnist files in {empty}",
-                     "torchvision download failed"]
+    assert steps == [
+        f"no Debian dataset-fashion-mnist files in {empty}",
+        "torchvision download failed",
+    ]
 
 
 def test_torchvision_download_is_used_when_debian_has_nothing(tmp_path, idx, monkeypatch, capsys):
@@ -327,8 +341,9 @@ def test_torchvision_download_is_used_when_debian_has_nothing(tmp_path, idx, mon
     assert "downloaded with torchvision" in capsys.readouterr().out
 
 
-def test_apt_installs_the_package_then_its_files_are_decompressed(tmp_path, idx, debian_dir,
-                                                                  no_network, monkeypatch):
+def test_apt_installs_the_package_then_its_files_are_decompressed(
+    tmp_path, idx, debian_dir, no_network, monkeypatch
+):
     package = tmp_path / "package"
     debian_dir.rename(package)
     installs = []
@@ -377,9 +392,14 @@ def test_apt_install_runs_update_then_install(monkeypatch, returncode):
 def test_cli_on_an_unusable_folder_exits_2_with_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    done = subprocess.run([sys.executable, "-m", "bench.data", "--data", str(blocker / "data")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.data", "--data", str(blocker / "data")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("bench.data: error: ") and done.stderr.count("\n") == 1
     assert str(blocker) in done.stderr and "Traceback" not in done.stderr
@@ -419,9 +439,9 @@ def test_cli_from_a_folder_without_the_files_is_one_line(tmp_path, debian_dir, c
 
 
 @pytest.mark.realdata
-def test_cli_from_the_original_gz_files_uses_them_and_nothing_else(fashion_mnist, tmp_path,
-                                                                   no_network, capsys,
-                                                                   monkeypatch):
+def test_cli_from_the_original_gz_files_uses_them_and_nothing_else(
+    fashion_mnist, tmp_path, no_network, capsys, monkeypatch
+):
     source = tmp_path / "gz"
     source.mkdir()
     raw = data.raw_dir(ROOT / "data")

@@ -38,13 +38,16 @@ def test_spec_is_canonical_with_the_default_ratio():
     assert datasets.canonical("fashion_mnist_lt:ratio=12.5") == "fashion_mnist_lt:ratio=12.5"
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("fashion_mnist_lt:ratio=0.5", "ratio must be a finite number >= 1"),
-    ("fashion_mnist_lt:ratio=inf", "ratio must be a finite number >= 1"),
-    ("fashion_mnist_lt:ratio=many", "ratio must be a number, got 'many'"),
-    ("fashion_mnist_lt:ratio=5000", "leaves the smallest class 1 image"),
-    ("fashion_mnist_lt:seed=3", "has no parameter seed; its parameters are: ratio"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("fashion_mnist_lt:ratio=0.5", "ratio must be a finite number >= 1"),
+        ("fashion_mnist_lt:ratio=inf", "ratio must be a finite number >= 1"),
+        ("fashion_mnist_lt:ratio=many", "ratio must be a number, got 'many'"),
+        ("fashion_mnist_lt:ratio=5000", "leaves the smallest class 1 image"),
+        ("fashion_mnist_lt:seed=3", "has no parameter seed; its parameters are: ratio"),
+    ],
+)
 def test_bad_ratios_are_one_line_value_errors(spec, words):
     with pytest.raises(ValueError, match=words) as info:
         datasets.parse(spec)
@@ -80,7 +83,8 @@ def long_tailed(fashion_mnist):
 
 @pytest.mark.realdata
 def test_ratio_100_keeps_14886_real_training_images_and_the_whole_test_set(
-        long_tailed, fashion_mnist):  # fmt: skip
+    long_tailed, fashion_mnist
+):
     data = long_tailed
     counts = torch.bincount(data.train_y, minlength=10)
     assert counts.tolist() == lt.class_counts(100, 6000, 10) and counts.sum() == 14886

@@ -28,11 +28,13 @@ def arrays(**changes):
 @pytest.fixture
 def write(tmp_path):
     """``write(name="data.npz", **changes)`` -> the path of an .npz of ``arrays(**changes)``."""
+
     def write(name="data.npz", **changes):
         path = tmp_path / name
         with open(path, "wb") as f:  # np.savez would add .npz to any other suffix
             np.savez(f, **arrays(**changes))
         return path
+
     return write
 
 
@@ -55,8 +57,9 @@ def test_loads_float32_features_int64_labels_and_k_from_the_labels(write):
     assert "used as given" in data.notes[0]
 
 
-def test_path_is_relative_to_the_working_directory_and_kept_as_written(write, tmp_path,
-                                                                       monkeypatch):
+def test_path_is_relative_to_the_working_directory_and_kept_as_written(
+    write, tmp_path, monkeypatch
+):
     write("mine.npz")
     monkeypatch.chdir(tmp_path)
     data = datasets.load("npz:path=mine.npz", root="elsewhere")
@@ -64,10 +67,13 @@ def test_path_is_relative_to_the_working_directory_and_kept_as_written(write, tm
 
 
 def test_class_names_image_shape_and_whole_float_labels_are_taken(write):
-    path = write(X_train=np.zeros((60, 6), np.uint8) + np.arange(6, dtype=np.uint8),
-                 X_test=np.ones((15, 6), np.uint8),
-                 y_train=(np.arange(60) % 3).astype(np.float32),
-                 class_names=np.array(["cat", "dog", "fox"]), image_shape=np.array([2, 3]))
+    path = write(
+        X_train=np.zeros((60, 6), np.uint8) + np.arange(6, dtype=np.uint8),
+        X_test=np.ones((15, 6), np.uint8),
+        y_train=(np.arange(60) % 3).astype(np.float32),
+        class_names=np.array(["cat", "dog", "fox"]),
+        image_shape=np.array([2, 3]),
+    )
     data = load(path)
     assert data.classes == ("cat", "dog", "fox") and data.image_shape == (2, 3)
     assert data.train_y.dtype == torch.int64 and data.train_y[:4].tolist() == [0, 1, 2, 0]
@@ -91,8 +97,12 @@ def test_scale_standard_uses_the_training_splits_mean_and_std(write):
     torch.testing.assert_close(data.train_x.mean(0), torch.zeros(4), atol=1e-6, rtol=0)
     assert (data.train_x[:, 2] == 0).all()
     kept = [0, 1, 3]
-    torch.testing.assert_close(data.train_x[:, kept].double().std(0, unbiased=False),
-                               torch.ones(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        data.train_x[:, kept].double().std(0, unbiased=False),
+        torch.ones(3, dtype=torch.float64),
+        atol=1e-5,
+        rtol=0,
+    )
     assert data.test_x.mean(0).abs().max() > 1e-3  # the test split is not refitted
     assert "standardised with the training split's mean" in data.notes[0]
     assert data.spec.endswith(":scale=standard")
@@ -147,50 +157,97 @@ def test_a_file_that_is_not_an_npz_is_named(tmp_path):
 
 BAD = {  # case: (changes to the valid arrays, the array the message names, words in it)
     "missing array": (dict(y_test=None), "y_test", "no array y_test; the file has X_test"),
-    "1-D features": (dict(X_train=np.zeros(60)), "X_train",
-                     r"has shape \(60,\); expected 2-D \(examples, features\)"),
+    "1-D features": (
+        dict(X_train=np.zeros(60)),
+        "X_train",
+        r"has shape \(60,\); expected 2-D \(examples, features\)",
+    ),
     "3-D features": (dict(X_test=np.zeros((15, 2, 2))), "X_test", r"has shape \(15, 2, 2\)"),
     "text features": (dict(X_train=np.full((60, 4), "a")), "X_train", "expected real numbers"),
-    "train lengths": (dict(y_train=np.arange(59) % 3), "X_train",
-                      "has 60 rows but y_train has 59 labels"),
-    "test lengths": (dict(X_test=np.zeros((14, 4))), "X_test",
-                     "has 14 rows but y_test has 15 labels"),
-    "feature counts": (dict(X_test=np.zeros((15, 5))), "X_test",
-                       "has 5 features but X_train has 4"),
+    "train lengths": (
+        dict(y_train=np.arange(59) % 3),
+        "X_train",
+        "has 60 rows but y_train has 59 labels",
+    ),
+    "test lengths": (
+        dict(X_test=np.zeros((14, 4))),
+        "X_test",
+        "has 14 rows but y_test has 15 labels",
+    ),
+    "feature counts": (
+        dict(X_test=np.zeros((15, 5))),
+        "X_test",
+        "has 5 features but X_train has 4",
+    ),
     "2-D labels": (dict(y_train=np.zeros((60, 1))), "y_train", r"has shape \(60, 1\)"),
-    "negative label": (dict(y_train=np.arange(60) % 3 - (np.arange(60) == 3)), "y_train",
-                       r"negative label \(-1\)"),
-    "fractional label": (dict(y_test=np.arange(15) % 3 + 0.5 * (np.arange(15) == 4)), "y_test",
-                         r"non-integer labels \(e.g. 1.5\)"),
+    "negative label": (
+        dict(y_train=np.arange(60) % 3 - (np.arange(60) == 3)),
+        "y_train",
+        r"negative label \(-1\)",
+    ),
+    "fractional label": (
+        dict(y_test=np.arange(15) % 3 + 0.5 * (np.arange(15) == 4)),
+        "y_test",
+        r"non-integer labels \(e.g. 1.5\)",
+    ),
     "text labels": (dict(y_train=np.array(["a", "b", "c"] * 20)), "y_train", "has dtype <U1"),
-    "NaN label": (dict(y_train=np.where(np.arange(60) == 7, np.nan, np.arange(60) % 3)),
-                  "y_train", "holds NaN or inf"),
-    "NaN feature": (dict(X_train=np.where(np.eye(60, 4) > 0, np.nan, 1.0)), "X_train",
-                    r"holds 4 NaN or inf value\(s\)"),
+    "NaN label": (
+        dict(y_train=np.where(np.arange(60) == 7, np.nan, np.arange(60) % 3)),
+        "y_train",
+        "holds NaN or inf",
+    ),
+    "NaN feature": (
+        dict(X_train=np.where(np.eye(60, 4) > 0, np.nan, 1.0)),
+        "X_train",
+        r"holds 4 NaN or inf value\(s\)",
+    ),
     "inf feature": (dict(X_test=np.full((15, 4), np.inf)), "X_test", "NaN or inf"),
     "beyond float32": (dict(X_test=np.full((15, 4), 1e300)), "X_test", "beyond float32's range"),
-    "one class": (dict(y_train=np.zeros(60, int), y_test=np.zeros(15, int)), "y_train",
-                  "holds a single class"),
-    "too few of a class": (dict(y_train=np.r_[np.arange(59) % 2, 2]), "y_train",
-                           r"has 1 example\(s\) of class 2 .* needs at least 2 per class"),
-    "an empty class": (dict(y_train=np.arange(60) % 2 * 2, y_test=np.arange(15) % 2 * 2),
-                       "y_train", r"has 0 example\(s\) of class 1"),
-    "unseen test label": (dict(y_test=np.arange(15) % 4), "y_test",
-                          "holds label.* never seen in y_train: 3"),
-    "class_names length": (dict(class_names=np.array(["a", "b"])), "class_names",
-                           r"has shape \(2,\); expected 3 names"),
-    "object class_names": (dict(class_names=np.array(["a", 1, None], dtype=object)),
-                           "class_names", "array of Python objects"),
-    "image_shape product": (dict(image_shape=np.array([3, 3])), "image_shape",
-                            "9 pixels, but X_train has 4 features"),
-    "image_shape sides": (dict(image_shape=np.array([2.5, 1.6])), "image_shape",
-                          "expected positive integer sides"),
+    "one class": (
+        dict(y_train=np.zeros(60, int), y_test=np.zeros(15, int)),
+        "y_train",
+        "holds a single class",
+    ),
+    "too few of a class": (
+        dict(y_train=np.r_[np.arange(59) % 2, 2]),
+        "y_train",
+        r"has 1 example\(s\) of class 2 .* needs at least 2 per class",
+    ),
+    "an empty class": (
+        dict(y_train=np.arange(60) % 2 * 2, y_test=np.arange(15) % 2 * 2),
+        "y_train",
+        r"has 0 example\(s\) of class 1",
+    ),
+    "unseen test label": (
+        dict(y_test=np.arange(15) % 4),
+        "y_test",
+        "holds label.* never seen in y_train: 3",
+    ),
+    "class_names length": (
+        dict(class_names=np.array(["a", "b"])),
+        "class_names",
+        r"has shape \(2,\); expected 3 names",
+    ),
+    "object class_names": (
+        dict(class_names=np.array(["a", 1, None], dtype=object)),
+        "class_names",
+        "array of Python objects",
+    ),
+    "image_shape product": (
+        dict(image_shape=np.array([3, 3])),
+        "image_shape",
+        "9 pixels, but X_train has 4 features",
+    ),
+    "image_shape sides": (
+        dict(image_shape=np.array([2.5, 1.6])),
+        "image_shape",
+        "expected positive integer sides",
+    ),
 }
 
 
 @pytest.mark.parametrize("changes, array, words", BAD.values(), ids=BAD.keys())
-def test_bad_arrays_are_one_line_errors_naming_the_file_and_the_array(write, changes, array,
-                                                                      words):
+def test_bad_arrays_are_one_line_errors_naming_the_file_and_the_array(write, changes, array, words):
     path = write(**changes)
     with pytest.raises(DataError, match=words) as info:
         load(path)

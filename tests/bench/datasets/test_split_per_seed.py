@@ -31,8 +31,9 @@ def test_each_seed_draws_its_own_stratified_split_reproducibly(spec):
         reference = torch.bincount(data.test_y, minlength=data.num_classes)
         assert (counts - reference).abs().max().item() <= 1
     # a new split: most test examples of seed 1 are training examples of seed 2
-    assert not torch.equal(rows_key(one.test_x[:, :5], one.test_y),
-                           rows_key(two.test_x[:, :5], two.test_y))
+    assert not torch.equal(
+        rows_key(one.test_x[:, :5], one.test_y), rows_key(two.test_x[:, :5], two.test_y)
+    )
 
 
 def test_a_dataset_with_a_test_set_keeps_it(make_data):
@@ -49,12 +50,14 @@ def test_runs_of_one_seed_share_its_split_whatever_their_loss(tmp_path, monkeypa
 
     monkeypatch.setattr(runner.loop, "train", fake_train)
     data = datasets.load("digits")
-    configs = [RunConfig(loss, seed=seed, epochs=1, dataset="digits")
-               for seed in (1, 2) for loss in ("ce", "nce")]
+    configs = [
+        RunConfig(loss, seed=seed, epochs=1, dataset="digits")
+        for seed in (1, 2)
+        for loss in ("ce", "nce")
+    ]
     for config in configs:
         with pytest.raises(KeyboardInterrupt):
-            runner.train_all([config], {"digits": data}, Results(tmp_path), tmp_path,
-                             lambda: False)
+            runner.train_all([config], {"digits": data}, Results(tmp_path), tmp_path, lambda: False)
     by_seed = {}
     for _, seed, fingerprint in seen:
         by_seed.setdefault(seed, set()).add(fingerprint)

@@ -27,11 +27,16 @@ def reference_scores(x, W1, b1, W2, b2):
 REFERENCE_LOSSES = {
     "ce": lambda o, y: torch.nn.functional.cross_entropy(o, y, reduction="none"),
     "soft_label": lambda o, y: torch.nn.functional.cross_entropy(
-        o, y, reduction="none", label_smoothing=0.1),
+        o, y, reduction="none", label_smoothing=0.1
+    ),
     "l2": lambda o, y: 0.5 * (torch.softmax(o, 1) - _one_hot(o, y)).square().sum(1),
-    "margin": lambda o, y: (1 + o - o.gather(1, y[:, None])).masked_fill(
-        _one_hot(o, y).bool(), float("-inf")).amax(1).clamp_min(0),
-}  # fmt: skip
+    "margin": lambda o, y: (
+        (1 + o - o.gather(1, y[:, None]))
+        .masked_fill(_one_hot(o, y).bool(), float("-inf"))
+        .amax(1)
+        .clamp_min(0)
+    ),
+}
 
 
 def _one_hot(scores, labels):
@@ -130,7 +135,11 @@ def test_state_round_trip():
     model.update(torch.rand(3, D), torch.randn(3, K), 0.5)  # biases no longer zero
     state = model.state_dict()
     assert {k: tuple(v.shape) for k, v in state.items()} == {
-        "W1": (D, 5), "b1": (5,), "W2": (5, K), "b2": (K,)}  # fmt: skip
+        "W1": (D, 5),
+        "b1": (5,),
+        "W2": (5, K),
+        "b2": (K,),
+    }
     restored = part.from_state(state)
     for p, q in zip(model.parameters(), restored.parameters(), strict=True):
         assert torch.equal(p, q)
@@ -140,8 +149,10 @@ def test_state_round_trip():
         models.parse("mlp:hidden=6").from_state(state)
 
 
-@pytest.mark.parametrize("spec", ["mlp:hidden=0", "mlp:hidden=-3", "mlp:hidden=2.5",
-                                  "mlp:hidden=wide", "mlp:hidden=True"])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec",
+    ["mlp:hidden=0", "mlp:hidden=-3", "mlp:hidden=2.5", "mlp:hidden=wide", "mlp:hidden=True"],
+)
 def test_hidden_must_be_a_positive_integer(spec):
     with pytest.raises(ValueError, match="hidden must be an integer") as error:
         models.parse(spec)

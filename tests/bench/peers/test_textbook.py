@@ -50,8 +50,9 @@ def test_chapter_4_net_is_the_books_concise_mlp_with_its_init():
     assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 
-@pytest.mark.parametrize("field, value", [("model", "mlp:hidden=64"), ("dataset", "digits"),
-                                          ("loss", "margin")])  # fmt: skip
+@pytest.mark.parametrize(
+    "field, value", [("model", "mlp:hidden=64"), ("dataset", "digits"), ("loss", "margin")]
+)
 def test_train_refuses_what_the_book_does_not_have_before_reading_data(field, value, tmp_path):
     config = dataclasses.replace(grid.textbook_run(epochs=1, batch_size=256), **{field: value})
     with pytest.raises(ValueError, match="textbook loop"):
@@ -59,10 +60,13 @@ def test_train_refuses_what_the_book_does_not_have_before_reading_data(field, va
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("model, accuracy", [
-    ("linear", (0.70, 0.84)),  # D2L 3.7 reaches ~0.78 after one epoch at lr 0.1
-    ("mlp:hidden=256", (0.55, 0.84)),  # D2L 4.3: the small init starts slower, ~0.7
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "model, accuracy",
+    [
+        ("linear", (0.70, 0.84)),  # D2L 3.7 reaches ~0.78 after one epoch at lr 0.1
+        ("mlp:hidden=256", (0.55, 0.84)),  # D2L 4.3: the small init starts slower, ~0.7
+    ],
+)
 def test_textbook_loop_trains_like_the_book(model, accuracy, fashion_mnist):
     from bench.api import ROOT
 
@@ -78,14 +82,16 @@ def test_textbook_loop_trains_like_the_book(model, accuracy, fashion_mnist):
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp:hidden=256"])
-def test_side_by_side_times_one_lossbench_epoch_after_each_of_the_books(model, make_data,
-                                                                        monkeypatch):  # fmt: skip
+def test_side_by_side_times_one_lossbench_epoch_after_each_of_the_books(
+    model, make_data, monkeypatch
+):
     from bench.training import loop
 
     trained = []
     train = loop.train
-    monkeypatch.setattr(loop, "train", lambda config, *a, **k: trained.append(config)
-                        or train(config, *a, **k))  # fmt: skip
+    monkeypatch.setattr(
+        loop, "train", lambda config, *a, **k: trained.append(config) or train(config, *a, **k)
+    )
     config = grid.textbook_run(epochs=2, batch_size=64, model=model)
     beside, pairs = textbook.side_by_side(config, make_data(n_train=300))
     assert len(trained) == 1  # one untimed epoch first
@@ -96,4 +102,10 @@ def test_side_by_side_times_one_lossbench_epoch_after_each_of_the_books(model, m
     assert len(trained) == 3
     ours = trained[-1]
     assert (ours.trainer, ours.loss, ours.epochs, ours.model, ours.batch_size, ours.lr) == (
-        "lossbench", "ce", 1, model, 64, textbook.LR)
+        "lossbench",
+        "ce",
+        1,
+        model,
+        64,
+        textbook.LR,
+    )

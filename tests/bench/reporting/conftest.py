@@ -12,7 +12,15 @@ def make_dataset(make_data):
 
     def build(n_train=300, n_test=100, seed=0, spec="fashion_mnist"):
         data = make_data(n_train=n_train, n_test=n_test, seed=seed)
-        return Dataset(data.train_x, data.train_y, data.test_x, data.test_y, classes=CLASSES,
-                       image_shape=(28, 28), pairs=PAIRS, spec=spec)  # fmt: skip
+        return Dataset(
+            data.train_x,
+            data.train_y,
+            data.test_x,
+            data.test_y,
+            classes=CLASSES,
+            image_shape=(28, 28),
+            pairs=PAIRS,
+            spec=spec,
+        )
 
     return build

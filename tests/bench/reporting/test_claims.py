@@ -21,10 +21,22 @@ def final_rows(spec: dict, noise_level="none"):
     for loss, values in spec.items():
         columns = values if isinstance(values, dict) else {"test_acc": values}
         for i, seed in enumerate(SEEDS):
-            row = {"trainer": "lossbench", "dataset": "fashion_mnist", "model": "linear",
-                   "loss": loss, "device": "cpu", "seed": seed, "noise": noise_level,
-                   "status": "ok", "epoch": 3, "lr": 0.3, "train_loss": 0.4, "train_acc": 0.9,
-                   "memorised": np.nan, "active_frac": 0.9}  # fmt: skip
+            row = {
+                "trainer": "lossbench",
+                "dataset": "fashion_mnist",
+                "model": "linear",
+                "loss": loss,
+                "device": "cpu",
+                "seed": seed,
+                "noise": noise_level,
+                "status": "ok",
+                "epoch": 3,
+                "lr": 0.3,
+                "train_loss": 0.4,
+                "train_acc": 0.9,
+                "memorised": np.nan,
+                "active_frac": 0.9,
+            }
             for name, value in columns.items():
                 row[name] = value[i] if isinstance(value, list | tuple) else value
             rows.append(row)
@@ -42,12 +54,14 @@ def holm_case():
     """ce best; 'l2:on=probs' far below (tiny p); 'focal:gamma=2' a little below with raw
     p < 0.05 that Holm lifts over 0.05; 'gce:q=0.7' at ce's level."""
     ce = [0.80, 0.81, 0.82, 0.83, 0.84]
-    return final_rows({
-        "ce": ce,
-        "l2:on=probs": [a - 0.05 + 0.0001 * i for i, a in enumerate(ce)],
-        "focal:gamma=2": np.subtract(ce, (0.002, 0.010, 0.001, 0.006, 0.004)).tolist(),
-        "gce:q=0.7": np.add(ce, (0.003, -0.004, 0.002, -0.002, 0.001)).tolist(),
-    })  # fmt: skip
+    return final_rows(
+        {
+            "ce": ce,
+            "l2:on=probs": [a - 0.05 + 0.0001 * i for i, a in enumerate(ce)],
+            "focal:gamma=2": np.subtract(ce, (0.002, 0.010, 0.001, 0.006, 0.004)).tolist(),
+            "gce:q=0.7": np.add(ce, (0.003, -0.004, 0.002, -0.002, 0.001)).tolist(),
+        }
+    )
 
 
 def test_paired_comparisons_are_decided_by_the_holm_adjusted_p():
@@ -78,11 +92,21 @@ def test_paired_section_gives_verdicts_at_the_margin_grouped_by_family():
 
 
 def test_family_order_then_accuracy_within_a_family():
-    table = pd.DataFrame({"loss": ["sparsemax", "gce:q=0.7", "l1:on=probs", "ce", "sce", "mine"],
-                          "test_acc": [0.9, 0.7, 0.5, 0.8, 0.75, 0.99]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "loss": ["sparsemax", "gce:q=0.7", "l1:on=probs", "ce", "sce", "mine"],
+            "test_acc": [0.9, 0.7, 0.5, 0.8, 0.75, 0.99],
+        }
+    )
     ordered = families.ordered(table)
-    assert ordered["loss"].tolist() == ["ce", "l1:on=probs", "sce", "gce:q=0.7", "sparsemax",
-                                        "mine"]  # fmt: skip
+    assert ordered["loss"].tolist() == [
+        "ce",
+        "l1:on=probs",
+        "sce",
+        "gce:q=0.7",
+        "sparsemax",
+        "mine",
+    ]
     assert ordered.columns.tolist() == ["loss", "family", "test_acc"]
     assert ordered["family"].iloc[-1] == "user"  # not registered here
 
@@ -91,8 +115,12 @@ def test_family_order_then_accuracy_within_a_family():
 
 
 def test_noise_figure_data_has_a_numeric_rate_and_pairs_apart():
-    final = pd.concat([final_rows({"ce": around(0.8), "gce:q=0.7": around(0.79)}, level)
-                       for level in ("none", "sym:0.2", "sym:0.8", "pairs:0.4")])  # fmt: skip
+    final = pd.concat(
+        [
+            final_rows({"ce": around(0.8), "gce:q=0.7": around(0.79)}, level)
+            for level in ("none", "sym:0.2", "sym:0.8", "pairs:0.4")
+        ]
+    )
     table = tables.noise(final)
     sym = noise.rates(table, "sym")
     assert pd.api.types.is_float_dtype(sym["rate"])
@@ -107,13 +135,25 @@ def test_noise_figure_data_has_a_numeric_rate_and_pairs_apart():
 
 @pytest.mark.parametrize(
     ("spec", "kind"),
-    [("ce", "ce"), ("l1:on=probs", "mae"), ("l1:on=scores", None),
-     ("1*nce+100*rce:a=-4", "nce+rce"),
-     ("1*nce+50*l1:on=probs", "nce+mae"), ("1*nce+1*nnce", "anl"), ("agce", "agce"),
-     ("aul:a=1.5", "aul"), ("ael", "ael"), ("ldam", "ldam"), ("vs:gamma=0.2", "vs"),
-     ("logit_adjusted:tau=1", "logit_adjusted"), ("logitnorm", "logitnorm"), ("mbls", "mbls"),
-     ("dual_focal", None), ("sparsemax", None)],
-)  # fmt: skip
+    [
+        ("ce", "ce"),
+        ("l1:on=probs", "mae"),
+        ("l1:on=scores", None),
+        ("1*nce+100*rce:a=-4", "nce+rce"),
+        ("1*nce+50*l1:on=probs", "nce+mae"),
+        ("1*nce+1*nnce", "anl"),
+        ("agce", "agce"),
+        ("aul:a=1.5", "aul"),
+        ("ael", "ael"),
+        ("ldam", "ldam"),
+        ("vs:gamma=0.2", "vs"),
+        ("logit_adjusted:tau=1", "logit_adjusted"),
+        ("logitnorm", "logitnorm"),
+        ("mbls", "mbls"),
+        ("dual_focal", None),
+        ("sparsemax", None),
+    ],
+)
 def test_kind_reads_the_spec_string_even_for_unregistered_losses(spec, kind):
     assert claims.kind(spec) == kind
 
@@ -121,9 +161,11 @@ def test_kind_reads_the_spec_string_even_for_unregistered_losses(spec, kind):
 def paired_frame(differences, value="test_acc"):
     """ce at 0.80 + 0.01·seed; "x" at ce + the given per-seed differences."""
     ce = [0.80 + 0.01 * s for s in range(len(differences))]
-    rows = [{"loss": loss, "seed": s, value: v}
-            for loss, values in (("ce", ce), ("x", np.add(ce, differences)))
-            for s, v in enumerate(values)]  # fmt: skip
+    rows = [
+        {"loss": loss, "seed": s, value: v}
+        for loss, values in (("ce", ce), ("x", np.add(ce, differences)))
+        for s, v in enumerate(values)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -157,10 +199,16 @@ JITTER = (0.0, 0.001, 0.0, 0.002, 0.001)  # so the paired differences have a spr
 
 def noisy_study(robust_acc, spread=0.001):
     """sym:0.8 runs of ce (0.5) and gce, sce, nce+rce (``robust_acc`` + JITTER), five seeds."""
-    return final_rows({"ce": around(0.5, spread),
-                       **{spec: np.add(around(robust_acc, spread), JITTER).tolist() for spec in
-                          ("gce:q=0.7", "sce:alpha=0.1:beta=1:a=-4", "1*nce+100*rce:a=-4")}},
-                      "sym:0.8")  # fmt: skip
+    return final_rows(
+        {
+            "ce": around(0.5, spread),
+            **{
+                spec: np.add(around(robust_acc, spread), JITTER).tolist()
+                for spec in ("gce:q=0.7", "sce:alpha=0.1:beta=1:a=-4", "1*nce+100*rce:a=-4")
+            },
+        },
+        "sym:0.8",
+    )
 
 
 def test_robustness_claim_each_outcome():
@@ -176,8 +224,18 @@ def test_robustness_claim_each_outcome():
 
 
 def test_claims_of_losses_not_run_are_not_measured_here():
-    zoo = claims.claim("anl", noisy_study(0.7), ("anl", "agce", "aul", "ael"),
-                       ("nce+rce", "nce+mae"), "test_acc", +1)  # fmt: skip
+    zoo = claims.claim(
+        "anl",
+        noisy_study(0.7),
+        ("anl", "agce", "aul", "ael"),
+        ("nce+rce", "nce+mae"),
+        "test_acc",
+        +1,
+    )
     assert zoo["outcome"] == "not measured here" and zoo["comparisons"] == []
-    assert claims.claim("tail", None, ("ldam", "vs"), ("logit_adjusted",), "balanced_acc",
-                        +1)["outcome"] == "not measured here"  # fmt: skip
+    assert (
+        claims.claim("tail", None, ("ldam", "vs"), ("logit_adjusted",), "balanced_acc", +1)[
+            "outcome"
+        ]
+        == "not measured here"
+    )

@@ -7,13 +7,22 @@ from bench.reporting import microbench
 
 def test_microbench_summary_pairs_ours_with_torch(tmp_path):
     def bench(name, param, group, median):
-        return {"name": f"{name}[{param}]", "param": param, "group": group,
-                "stats": {"median": median}}  # fmt: skip
+        return {
+            "name": f"{name}[{param}]",
+            "param": param,
+            "group": group,
+            "stats": {"median": median},
+        }
 
-    saved = {"datetime": "2026-11-25T00:00:00", "machine_info": {"cpu": {"brand_raw": "CPU X"}},
-             "benchmarks": [bench("test_lossbench_value_and_grad", "ce", "ce, 512×7", 1e-3),
-                            bench("test_torch_builtin_forward_backward", "ce", "ce, 512×7", 4e-3),
-                            bench("test_training_step", "ce", "training step, batch 32", 2e-4)]}
+    saved = {
+        "datetime": "2026-11-25T00:00:00",
+        "machine_info": {"cpu": {"brand_raw": "CPU X"}},
+        "benchmarks": [
+            bench("test_lossbench_value_and_grad", "ce", "ce, 512×7", 1e-3),
+            bench("test_torch_builtin_forward_backward", "ce", "ce, 512×7", 4e-3),
+            bench("test_training_step", "ce", "training step, batch 32", 2e-4),
+        ],
+    }
     path = tmp_path / "microbench.json"
     path.write_text(json.dumps(saved))
     text = microbench.section(path)

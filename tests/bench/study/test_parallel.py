@@ -22,8 +22,15 @@ from bench.training.config import RunConfig  # noqa: E402
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "data"
 DASK = Path(sys.executable).with_name("dask")
-TIMINGS = {"epoch_s", "step_ms", "step_ms_p90", "samples_per_s", "floor_s", "peak_mem_mb",
-           "concurrent"}  # fmt: skip
+TIMINGS = {
+    "epoch_s",
+    "step_ms",
+    "step_ms_p90",
+    "samples_per_s",
+    "floor_s",
+    "peak_mem_mb",
+    "concurrent",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -38,10 +45,28 @@ def keep_environment():
 
 def quick(out, *extra):
     """Small runs on a small dataset: the workers' time goes to the protocol, not to loading."""
-    return ["--losses", "ce,margin", "--dataset", "digits", "--epochs", "2", "--seeds", "2",
-            "--devices", "cpu",
-            "--no-tune", "--no-textbook", "--reference-iters", "0", "--no-report",
-            "--data", str(DATA), "--out", str(out), *extra]  # fmt: skip
+    return [
+        "--losses",
+        "ce,margin",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--devices",
+        "cpu",
+        "--no-tune",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--no-report",
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def rows(out):
@@ -69,7 +94,9 @@ def test_one_and_two_workers_give_identical_results(tmp_path):
     with open(tmp_path / "two" / "timing.csv") as f:
         timing = list(csv.DictReader(f))
     assert {(r["loss"], r["concurrent"]) for r in timing} == {
-        ("ce", "False"), ("margin:kind=crammer_singer:delta=1", "False")}
+        ("ce", "False"),
+        ("margin:kind=crammer_singer:delta=1", "False"),
+    }
     # a re-run finds everything finished, on the cluster as in the serial loop
     before = (tmp_path / "two" / "results.csv").read_text()
     assert main(quick(tmp_path / "two", "--workers", "2", "--no-stack")) == 0
@@ -94,8 +121,9 @@ def test_stacked_runs_write_the_rows_of_their_single_runs(tmp_path):
             if column in TIMINGS | {"step_mode"}:
                 continue
             try:
-                assert float(row[column]) == pytest.approx(float(value), rel=1e-4, abs=3e-3,
-                                                           nan_ok=True), column  # fmt: skip
+                assert float(row[column]) == pytest.approx(
+                    float(value), rel=1e-4, abs=3e-3, nan_ok=True
+                ), column
             except ValueError:
                 assert row[column] == value, column
     with open(tmp_path / "stacked" / "run.json") as f:
@@ -117,8 +145,9 @@ def test_the_cluster_computes_the_lbfgs_optima_as_the_serial_stage_does(tmp_path
     assert set(cluster) == {"ce", "margin:kind=crammer_singer:delta=1"}  # both convex losses
     for loss, row in cluster.items():
         # a worker has one thread, the serial stage two: sums differ in their last bits only
-        assert float(row["train_loss"]) == pytest.approx(float(serial[loss]["train_loss"]),
-                                                         rel=1e-4)  # fmt: skip
+        assert float(row["train_loss"]) == pytest.approx(
+            float(serial[loss]["train_loss"]), rel=1e-4
+        )
         assert float(row["test_acc"]) == pytest.approx(float(serial[loss]["test_acc"]), abs=0.003)
         assert row["iterations"] == serial[loss]["iterations"] and row["max_iter"] == "15"
 
@@ -133,7 +162,8 @@ def test_the_cluster_fits_the_peers_beside_the_runs_and_marks_their_seconds(tmp_
     expected = [(peer, loss) for peer, loss, _ in sklearn_peers.estimators(epochs=2)]
     assert [(r["peer"], r["loss"]) for r in peers] == expected  # each once, in order
     assert {r["dataset"] for r in peers} == {"digits"} and {r["concurrent"] for r in peers} == {
-        "True"}
+        "True"
+    }
     logistic = peers[-1]
     assert float(logistic["test_acc"]) > 0.9 and float(logistic["fit_s"]) > 0
     assert main(argv) == 0  # cached: a re-run fits nothing again
@@ -143,8 +173,10 @@ def test_the_cluster_fits_the_peers_beside_the_runs_and_marks_their_seconds(tmp_
 
 def test_a_killed_worker_loses_no_run_and_duplicates_none(tmp_path):
     results = Results(tmp_path)
-    configs = [RunConfig("ce", epochs=150, seed=seed, lr=0.5, batch_size=64, dataset="digits")
-               for seed in range(4)]  # fmt: skip
+    configs = [
+        RunConfig("ce", epochs=150, seed=seed, lr=0.5, batch_size=64, dataset="digits")
+        for seed in range(4)
+    ]
     killed = []
     with parallel.Cluster(workers=2) as cluster:
         pids = cluster.client.run(os.getpid)
@@ -188,8 +220,10 @@ def test_a_stack_that_fails_as_a_whole_records_each_of_its_runs(tmp_path):
     assert results.finished() == {good}
     with open(tmp_path / "failures.csv") as f:
         failures = list(csv.DictReader(f))
-    assert [(r["loss"], r["dataset"]) for r in failures] == [("ce", "no_such_dataset"),
-                                                             ("nce", "no_such_dataset")]
+    assert [(r["loss"], r["dataset"]) for r in failures] == [
+        ("ce", "no_such_dataset"),
+        ("nce", "no_such_dataset"),
+    ]
     assert all("no_such_dataset" in r["reason"] and "\n" not in r["reason"] for r in failures)
 
 
@@ -198,8 +232,7 @@ def test_a_local_cluster_leaves_the_drivers_environment_as_it_was():
     with parallel.Cluster(workers=1) as cluster:
         assert os.environ == before
         # the workers still got Dask's single-thread settings
-        assert set(cluster.client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {
-            "1"}
+        assert set(cluster.client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}
     assert os.environ == before
 
 
@@ -232,14 +265,26 @@ def test_cuda_runs_ask_for_the_gpu_resource():
 
     cluster = parallel.Cluster(workers=1)
     cluster.client = Client()
-    jobs = [parallel.TrainItem(RunConfig("ce", device=d), "data", "auto", (), False)
-            for d in ("cpu", "cuda")]
+    jobs = [
+        parallel.TrainItem(RunConfig("ce", device=d), "data", "auto", (), False)
+        for d in ("cpu", "cuda")
+    ]
     with pytest.raises(StopIteration):
-        cluster.map(lambda job: job, jobs[:1], should_stop=lambda: False,
-                    on_result=lambda *a: None, cuda=parallel.is_cuda)  # fmt: skip
+        cluster.map(
+            lambda job: job,
+            jobs[:1],
+            should_stop=lambda: False,
+            on_result=lambda *a: None,
+            cuda=parallel.is_cuda,
+        )
     with pytest.raises(StopIteration):
-        cluster.map(lambda job: job, jobs[1:], should_stop=lambda: False,
-                    on_result=lambda *a: None, cuda=parallel.is_cuda)  # fmt: skip
+        cluster.map(
+            lambda job: job,
+            jobs[1:],
+            should_stop=lambda: False,
+            on_result=lambda *a: None,
+            cuda=parallel.is_cuda,
+        )
     assert submitted == [("cpu", None), ("cuda", {parallel.GPU: 1})]
 
 
@@ -250,27 +295,41 @@ def test_a_separately_started_scheduler_and_two_workers(tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     common = {"cwd": ROOT, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    processes = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
-                                   str(port), "--no-dashboard"], **common)]  # fmt: skip
+    processes = [
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **common,
+        )
+    ]
     try:
         for resources in ([], ["--resources", f"{parallel.GPU}=1"]):
-            processes.append(subprocess.Popen(
-                [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard", *resources],
-                **common))  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard", *resources],
+                    **common,
+                )
+            )
         with parallel.Cluster(scheduler=address) as cluster:
             cluster.client.wait_for_workers(2, timeout=60)
-            gpu = [a for a, w in cluster.client.scheduler_info()["workers"].items()
-                   if w.get("resources", {}).get(parallel.GPU)]  # fmt: skip
+            gpu = [
+                a
+                for a, w in cluster.client.scheduler_info()["workers"].items()
+                if w.get("resources", {}).get(parallel.GPU)
+            ]
             # a task asking for the GPU resource runs only on the worker that advertises one
             # (os.getpid: a function the separately started scheduler can import)
             pids = cluster.client.run(os.getpid)
-            placed = {cluster.client.submit(os.getpid, resources={parallel.GPU: 1},
-                                            pure=False).result() for _ in range(6)}  # fmt: skip
+            placed = {
+                cluster.client.submit(os.getpid, resources={parallel.GPU: 1}, pure=False).result()
+                for _ in range(6)
+            }
             assert len(gpu) == 1 and placed == {pids[gpu[0]]}
         assert main(quick(tmp_path / "out", "--scheduler", address)) == 0
         assert len(rows(tmp_path / "out")) == 2 * 2 * 2
-        assert Results(tmp_path / "out").finished() and not (tmp_path / "out" / "failures.csv"
-                                                              ).exists()  # fmt: skip
+        assert (
+            Results(tmp_path / "out").finished()
+            and not (tmp_path / "out" / "failures.csv").exists()
+        )
     finally:
         for process in reversed(processes):
             process.terminate()

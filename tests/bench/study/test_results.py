@@ -8,8 +8,12 @@ from bench import schema
 from bench.study import results as runs
 from bench.training.config import RunConfig
 
-HERE = {"cpu": "Intel(R) Xeon(R) Processor", "threads": 2, "cuda": "no CUDA device",
-        "torch": "2.14.1"}  # fmt: skip
+HERE = {
+    "cpu": "Intel(R) Xeon(R) Processor",
+    "threads": 2,
+    "cuda": "no CUDA device",
+    "torch": "2.14.1",
+}
 
 
 def meta(environment=HERE, datasets=None, **config):
@@ -200,8 +204,12 @@ def test_a_results_file_of_the_previous_version_is_upgraded(tmp_path):
     old_columns = [c for c in schema.RESULTS if c not in ("dataset", "model", "grad")]
     lines = [",".join(old_columns)]
     for epoch in (1, 2):
-        values = {**dict.fromkeys(old_columns, "0.5"), **{k: str(v) for k, v in A.__dict__.items()
-                  if k in old_columns}, "epoch": str(epoch), "status": "ok"}  # fmt: skip
+        values = {
+            **dict.fromkeys(old_columns, "0.5"),
+            **{k: str(v) for k, v in A.__dict__.items() if k in old_columns},
+            "epoch": str(epoch),
+            "status": "ok",
+        }
         lines.append(",".join(values[c] for c in old_columns))
     (tmp_path / "results.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "run.json").write_text(json.dumps(meta()))
@@ -210,4 +218,5 @@ def test_a_results_file_of_the_previous_version_is_upgraded(tmp_path):
     results.prepare(meta())
     assert results.csv_path.read_text().splitlines()[0] == ",".join(schema.RESULTS)
     assert {(r["dataset"], r["model"], r["grad"]) for r in results.rows()} == {
-        ("fashion_mnist", "linear", "analytic")}
+        ("fashion_mnist", "linear", "analytic")
+    }

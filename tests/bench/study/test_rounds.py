@@ -16,37 +16,81 @@ def stand_in(open_until: dict[str, int], best: str = "a"):
     def verdicts(scores: pd.DataFrame, margin: float) -> pd.DataFrame:
         rows = []
         for (dataset, model, noise, loss), group in scores.groupby(
-                ["dataset", "model", "noise", "loss"]):
+            ["dataset", "model", "noise", "loss"]
+        ):
             seeds = group["seed"].nunique()
-            verdict = ("best" if loss == best else
-                       "undecided" if seeds < open_until.get(loss, 0) else "worse")
-            rows.append({"dataset": dataset, "model": model, "noise": noise, "loss": loss,
-                         "verdict": verdict, "seeds": seeds})
+            verdict = (
+                "best"
+                if loss == best
+                else "undecided"
+                if seeds < open_until.get(loss, 0)
+                else "worse"
+            )
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "noise": noise,
+                    "loss": loss,
+                    "verdict": verdict,
+                    "seeds": seeds,
+                }
+            )
         return pd.DataFrame(rows)
 
     return verdicts
 
 
 def frame(plan):
-    return pd.DataFrame([{"dataset": "d", "model": "m", "noise": level, "loss": entry,
-                          "seed": seed, "score": 0.5, "diverged": False}
-                         for (level, entry), n in plan.items() for seed in range(n)])
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "model": "m",
+                "noise": level,
+                "loss": entry,
+                "seed": seed,
+                "score": 0.5,
+                "diverged": False,
+            }
+            for (level, entry), n in plan.items()
+            for seed in range(n)
+        ]
+    )
 
 
 def test_an_undecided_loss_and_the_best_get_more_seeds_a_decided_one_none():
     plan = rounds.first(["none", "sym:0.4"], ["a", "b", "c"], clean=5, noisy=3)
-    assert plan == {("none", "a"): 5, ("none", "b"): 5, ("none", "c"): 5,
-                    ("sym:0.4", "a"): 3, ("sym:0.4", "b"): 3, ("sym:0.4", "c"): 3}
+    assert plan == {
+        ("none", "a"): 5,
+        ("none", "b"): 5,
+        ("none", "c"): 5,
+        ("sym:0.4", "a"): 3,
+        ("sym:0.4", "b"): 3,
+        ("sym:0.4", "c"): 3,
+    }
     judge = stand_in({"b": 99})
     after = rounds.next_plan(plan, frame(plan), judge, 0.005, step=2, cap=8)
-    assert after == {("none", "a"): 7, ("none", "b"): 7, ("none", "c"): 5,
-                     ("sym:0.4", "a"): 5, ("sym:0.4", "b"): 5, ("sym:0.4", "c"): 3}
+    assert after == {
+        ("none", "a"): 7,
+        ("none", "b"): 7,
+        ("none", "c"): 5,
+        ("sym:0.4", "a"): 5,
+        ("sym:0.4", "b"): 5,
+        ("sym:0.4", "c"): 3,
+    }
     # up to the cap, and no further
     capped = rounds.next_plan(after, frame(after), judge, 0.005, step=2, cap=8)
     assert capped[("none", "b")] == 8 and capped[("sym:0.4", "b")] == 7
     assert capped[("none", "c")] == 5
-    final = rounds.next_plan({**capped, ("sym:0.4", "a"): 8, ("sym:0.4", "b"): 8},
-                             frame(capped), judge, 0.005, step=2, cap=8)
+    final = rounds.next_plan(
+        {**capped, ("sym:0.4", "a"): 8, ("sym:0.4", "b"): 8},
+        frame(capped),
+        judge,
+        0.005,
+        step=2,
+        cap=8,
+    )
     assert final[("none", "b")] == 8
 
 
@@ -55,27 +99,71 @@ def test_the_race_stops_when_every_verdict_is_decided():
 
     def train(plan):
         trained.append(dict(plan))
-        return [{"trainer": "lossbench", "dataset": "d", "model": "m", "noise": level,
-                 "entry": entry, "loss": entry, "seed": seed, "status": "ok", "epoch": 2,
-                 "epochs": 2, "test_acc": 0.5}
-                for (level, entry), n in plan.items() for seed in range(n)]
+        return [
+            {
+                "trainer": "lossbench",
+                "dataset": "d",
+                "model": "m",
+                "noise": level,
+                "entry": entry,
+                "loss": entry,
+                "seed": seed,
+                "status": "ok",
+                "epoch": 2,
+                "epochs": 2,
+                "test_acc": 0.5,
+            }
+            for (level, entry), n in plan.items()
+            for seed in range(n)
+        ]
 
     plan = rounds.first(["none"], ["a", "b", "c"], clean=5, noisy=3)
-    last = rounds.race(train, plan, metric="test_acc", step=2, cap=10,
-                       verdicts=(stand_in({"b": 9}), lambda n: 0.005), n_test=100)
+    last = rounds.race(
+        train,
+        plan,
+        metric="test_acc",
+        step=2,
+        cap=10,
+        verdicts=(stand_in({"b": 9}), lambda n: 0.005),
+        n_test=100,
+    )
     assert [p[("none", "b")] for p in trained] == [5, 7, 9]  # decided once it has 9
     assert [p[("none", "c")] for p in trained] == [5, 5, 5]
     assert last == trained[-1]
     # without a cap above the minimum there is one round
     trained.clear()
-    rounds.race(train, plan, metric="test_acc", step=2, cap=0,
-                verdicts=(stand_in({"b": 9}), lambda n: 0.005), n_test=100)
+    rounds.race(
+        train,
+        plan,
+        metric="test_acc",
+        step=2,
+        cap=0,
+        verdicts=(stand_in({"b": 9}), lambda n: 0.005),
+        n_test=100,
+    )
     assert len(trained) == 1
 
 
-QUICK = ["--dataset", "digits", "--losses", "ce,nce,l2:on=scores", "--epochs", "2",
-         "--seeds", "2", "--noise-seeds", "2", "--seed-cap", "4", "--seed-round", "2",
-         "--no-tune", "--reference-iters", "0", "--no-report"]
+QUICK = [
+    "--dataset",
+    "digits",
+    "--losses",
+    "ce,nce,l2:on=scores",
+    "--epochs",
+    "2",
+    "--seeds",
+    "2",
+    "--noise-seeds",
+    "2",
+    "--seed-cap",
+    "4",
+    "--seed-round",
+    "2",
+    "--no-tune",
+    "--reference-iters",
+    "0",
+    "--no-report",
+]
 
 
 def test_a_study_killed_mid_round_resumes_it(tmp_path, monkeypatch):
@@ -119,15 +207,27 @@ def test_a_cap_below_the_minimum_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("metric, expected", [("test_acc", 0.9), ("balanced_acc", 0.7)])
 def test_scores_read_the_final_epoch_by_the_metric_and_count_divergence(metric, expected):
-    base = {"trainer": "lossbench", "dataset": "d", "model": "m", "noise": "none",
-            "entry": "gce", "loss": "gce:q=0.9", "epochs": 2, "test_acc": 0.9,
-            "balanced_acc": 0.7}
-    rows = [{**base, "seed": 0, "epoch": 1, "status": "ok"},
-            {**base, "seed": 0, "epoch": 2, "status": "ok"},
-            {**base, "seed": 1, "epoch": 1, "status": "diverged"},
-            {**base, "seed": 5, "epoch": 2, "status": "ok"},  # not planned
-            {**base, "trainer": "d2l-textbook", "seed": 0, "epoch": 2, "status": "ok"}]
+    base = {
+        "trainer": "lossbench",
+        "dataset": "d",
+        "model": "m",
+        "noise": "none",
+        "entry": "gce",
+        "loss": "gce:q=0.9",
+        "epochs": 2,
+        "test_acc": 0.9,
+        "balanced_acc": 0.7,
+    }
+    rows = [
+        {**base, "seed": 0, "epoch": 1, "status": "ok"},
+        {**base, "seed": 0, "epoch": 2, "status": "ok"},
+        {**base, "seed": 1, "epoch": 1, "status": "diverged"},
+        {**base, "seed": 5, "epoch": 2, "status": "ok"},  # not planned
+        {**base, "trainer": "d2l-textbook", "seed": 0, "epoch": 2, "status": "ok"},
+    ]
     got = rounds.scores(rows, {("none", "gce"): 2}, metric)
-    assert got[["loss", "seed", "diverged"]].values.tolist() == [["gce", 0, False],
-                                                                 ["gce", 1, True]]
+    assert got[["loss", "seed", "diverged"]].values.tolist() == [
+        ["gce", 0, False],
+        ["gce", 1, True],
+    ]
     assert got["score"].iloc[0] == expected and pd.isna(got["score"].iloc[1])

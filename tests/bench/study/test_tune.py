@@ -24,7 +24,11 @@ def test_every_suite_loss_gets_the_same_budget_within_one_trial_per_setting():
     assert [t.spec for t in tune.candidates("ce", 40)] == ["ce"] * 40
     assert len(tune.candidates("gce:q=0.7", 40)) == 40
     assert {t.spec for t in tune.candidates("gce:q=0.7", 40)} == {
-        "gce:q=0.3", "gce:q=0.5", "gce:q=0.7", "gce:q=0.9"}
+        "gce:q=0.3",
+        "gce:q=0.5",
+        "gce:q=0.7",
+        "gce:q=0.9",
+    }
 
 
 def test_the_rate_grid_and_a_budget_too_small():
@@ -36,7 +40,10 @@ def test_the_rate_grid_and_a_budget_too_small():
 
 def test_sum_weights_come_from_the_table():
     assert sweeps.settings("1*nce+100*rce") == [
-        "1*nce+100*rce:a=-4", "1*nce+1*rce:a=-4", "10*nce+0.1*rce:a=-4"]
+        "1*nce+100*rce:a=-4",
+        "1*nce+1*rce:a=-4",
+        "10*nce+0.1*rce:a=-4",
+    ]
 
 
 def test_long_tailed_priors_select_by_balanced_accuracy():
@@ -54,8 +61,16 @@ def fake_trials(config, trials, data):
     rows = []
     for spec, lr in trials:
         score = (1 - 2 * noise if spec == "gce:q=0.3" else 0.8) - abs(math.log10(lr / 0.32)) / 100
-        rows.append({"loss": spec, "lr": lr, "status": "ok", "val_acc": score,
-                     "val_balanced_acc": score - 0.5, "train_loss": 1.0})
+        rows.append(
+            {
+                "loss": spec,
+                "lr": lr,
+                "status": "ok",
+                "val_acc": score,
+                "val_balanced_acc": score - 0.5,
+                "train_loss": 1.0,
+            }
+        )
     return rows
 
 
@@ -63,22 +78,27 @@ def fake_trials(config, trials, data):
 def labelled(make_data):
     data = make_data(n_train=600, features=8)
     mark = lambda x, y: torch.cat([y.unsqueeze(1) / 10, x[:, 1:]], 1)  # noqa: E731
-    return dataclasses.replace(data, train_x=mark(data.train_x, data.train_y),
-                               test_x=mark(data.test_x, data.test_y))
+    return dataclasses.replace(
+        data, train_x=mark(data.train_x, data.train_y), test_x=mark(data.test_x, data.test_y)
+    )
 
 
 def test_each_noise_level_chooses_its_own_setting_on_noisy_validation_labels(
-        tmp_path, labelled, monkeypatch):
+    tmp_path, labelled, monkeypatch
+):
     monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
     monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
     path = tmp_path / "tuning.csv"
-    tuner = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
-                       screen_epochs=1, keep=3)
+    tuner = tune.Tuner(
+        path, epochs=2, batch_size=64, schedule="cosine", budget=10, screen_epochs=1, keep=3
+    )
     rows = []
     chosen = tuner.run(["gce"], ["none", "sym:0.5"], labelled, "cpu", on_trial=rows.append)
     assert tune.rate_grid(5) == (0.001, 0.013, 0.18, 2.4, 32.0)  # 0.18 is nearest 0.32
-    assert chosen == {("none", "gce"): tune.Trial("gce:q=0.3", 0.18),
-                      ("sym:0.5", "gce"): tune.Trial("gce:q=0.9", 0.18)}
+    assert chosen == {
+        ("none", "gce"): tune.Trial("gce:q=0.3", 0.18),
+        ("sym:0.5", "gce"): tune.Trial("gce:q=0.9", 0.18),
+    }
     # the equal budget: 2 settings × 5 rates screened, the 3 best in full, per noise level
     counts = {(r["noise"], r["epochs"]): 0 for r in rows}
     for r in rows:
@@ -87,17 +107,34 @@ def test_each_noise_level_chooses_its_own_setting_on_noisy_validation_labels(
     assert {r["metric"] for r in rows} == {"accuracy"}
     assert all(r["val_score"] == r["val_acc"] for r in rows)
     # cached: nothing trains again, and the choice is the same
-    again = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
-                       screen_epochs=1, keep=3)
+    again = tune.Tuner(
+        path, epochs=2, batch_size=64, schedule="cosine", budget=10, screen_epochs=1, keep=3
+    )
     assert again.todo(["gce"], ["none", "sym:0.5"], "cpu") == []
     assert again.chosen(["gce"], ["none", "sym:0.5"], "cpu") == chosen
     # the balanced metric scores by val_balanced_acc, and is not served from accuracy's trials
-    balanced = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
-                          screen_epochs=1, keep=3, metric="balanced_acc")
+    balanced = tune.Tuner(
+        path,
+        epochs=2,
+        batch_size=64,
+        schedule="cosine",
+        budget=10,
+        screen_epochs=1,
+        keep=3,
+        metric="balanced_acc",
+    )
     assert len(balanced.todo(["gce"], ["none"], "cpu")) == 1
     # --retune forgets this workload's trials
-    fresh = tune.Tuner(path, epochs=2, batch_size=64, schedule="cosine", budget=10,
-                       screen_epochs=1, keep=3, retune=True)
+    fresh = tune.Tuner(
+        path,
+        epochs=2,
+        batch_size=64,
+        schedule="cosine",
+        budget=10,
+        screen_epochs=1,
+        keep=3,
+        retune=True,
+    )
     assert [len(j.trials) for j in fresh.todo(["gce"], ["none"], "cpu")] == [10]
 
 
@@ -115,8 +152,9 @@ def test_the_validation_split_carries_the_noise_of_training(labelled):
 def test_stacked_trials_of_several_settings_match_and_diverge_alone(tmp_path, make_data):
     data = make_data(n_train=600).validation_split()
     config = tune.RunConfig(loss="ce", epochs=1, batch_size=64)
-    both = tune.stacked.train_trials(config, [("gce:q=0.3", 0.3), ("focal:gamma=2", 0.3),
-                                              ("l2:on=scores", 1e5)], data)
+    both = tune.stacked.train_trials(
+        config, [("gce:q=0.3", 0.3), ("focal:gamma=2", 0.3), ("l2:on=scores", 1e5)], data
+    )
     alone = tune.stacked.train_trials(config, [("focal:gamma=2", 0.3)], data)
     assert [r["loss"] for r in both] == ["gce:q=0.3", "focal:gamma=2", "l2:on=scores"]
     assert both[1]["val_acc"] == pytest.approx(alone[0]["val_acc"], abs=0.011)
@@ -126,7 +164,6 @@ def test_stacked_trials_of_several_settings_match_and_diverge_alone(tmp_path, ma
 
 def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data, monkeypatch):
     monkeypatch.setattr(tune, "rate_grid", lambda count: (1e4,) * 1)
-    tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant",
-                       budget=1)
+    tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant", budget=1)
     with pytest.raises(ValueError, match="every trial diverged"):
         tuner.run(["l2:on=scores"], ["none"], make_data(n_train=3000), "cpu")

@@ -12,8 +12,9 @@ from bench.training import floors
 
 def dataset(x):
     labels = torch.arange(x.shape[0]) % 10
-    return Dataset(train_x=x, train_y=labels, test_x=x[:10], test_y=labels[:10],
-                   classes=tuple("abcdefghij"))
+    return Dataset(
+        train_x=x, train_y=labels, test_x=x[:10], test_y=labels[:10], classes=tuple("abcdefghij")
+    )
 
 
 def test_gemm_floor_is_the_models_forward_and_update_per_batch_and_nothing_else(monkeypatch):
@@ -22,8 +23,13 @@ def test_gemm_floor_is_the_models_forward_and_update_per_batch_and_nothing_else(
     calls = []
     for name in ("scores", "update"):
         original = getattr(SoftmaxRegression, name)
-        monkeypatch.setattr(SoftmaxRegression, name, lambda self, x, *rest, _n=name, _f=original:
-                            calls.append((_n, x.shape[0])) or _f(self, x, *rest))
+        monkeypatch.setattr(
+            SoftmaxRegression,
+            name,
+            lambda self, x, *rest, _n=name, _f=original: (
+                calls.append((_n, x.shape[0])) or _f(self, x, *rest)
+            ),
+        )
     floors.gemm_floor(dataset(x), 256, repeats=2)
     per_pass = [(part, rows) for rows in (256, 256, 256, 232) for part in ("scores", "update")]
     assert calls == per_pass * 2
@@ -82,8 +88,9 @@ def test_on_a_gpu_the_floor_is_a_captured_pass(monkeypatch):
         replay()
     assert counter.item() == 4
     captured = []
-    monkeypatch.setattr(graphs, "replay_of",
-                        lambda work, _f=graphs.replay_of: captured.append(work) or _f(work))
+    monkeypatch.setattr(
+        graphs, "replay_of", lambda work, _f=graphs.replay_of: captured.append(work) or _f(work)
+    )
     x = torch.rand(1000, 784, device="cuda")
     assert floors.gemm_floor(dataset(x), 256, repeats=2) > 0
     assert floors.gemm_floor(dataset(x), 256, repeats=2, gather=True) > 0

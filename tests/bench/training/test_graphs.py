@@ -18,10 +18,16 @@ SPECS = list(DEFAULT_LRS)  # the default suite
 
 # Small rates: at large ones SGD is chaotic, and the eager loop (rate as a GEMM's alpha) and the
 # device step (rate multiplied into g) round differently, so trajectories part after ~50 steps.
-SMALL_LR = {"huber": 1.0, "l1": 0.1, "l2": 0.3, "l2:on=scores": 0.001, "huber:on=scores": 0.003,
-            # squared hinges: at 0.05 one weight of 7,840 parts by 2e-3 relative on some CPUs
-            "margin:kind=crammer_singer:power=2": 0.01,
-            "margin:kind=weston_watkins:power=2": 0.003}
+SMALL_LR = {
+    "huber": 1.0,
+    "l1": 0.1,
+    "l2": 0.3,
+    "l2:on=scores": 0.001,
+    "huber:on=scores": 0.003,
+    # squared hinges: at 0.05 one weight of 7,840 parts by 2e-3 relative on some CPUs
+    "margin:kind=crammer_singer:power=2": 0.01,
+    "margin:kind=weston_watkins:power=2": 0.003,
+}
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -62,8 +68,9 @@ def test_device_step_walks_the_permutation_and_the_rate_table(make_data):
 
 
 def test_state_and_restore_undo_a_step(make_data):
-    step = graphs.DeviceStep(SoftmaxRegression.init(0), losses.get("l2"), make_data(), [1.0],
-                             batch_size=32)  # fmt: skip
+    step = graphs.DeviceStep(
+        SoftmaxRegression.init(0), losses.get("l2"), make_data(), [1.0], batch_size=32
+    )
     saved = step.state()
     step(32)
     assert not torch.equal(step.model.weight, saved[0])
@@ -72,8 +79,9 @@ def test_state_and_restore_undo_a_step(make_data):
 
 
 def test_verify_accepts_a_faithful_replay_and_rejects_a_wrong_one(make_data):
-    step = graphs.DeviceStep(SoftmaxRegression.init(0), losses.get("ce"), make_data(), [0.5],
-                             batch_size=32)  # fmt: skip
+    step = graphs.DeviceStep(
+        SoftmaxRegression.init(0), losses.get("ce"), make_data(), [0.5], batch_size=32
+    )
     saved = step.state()
     graphs.verify(step, {32: functools.partial(step, 32)})
     assert all(torch.equal(a, b) for a, b in zip(step.state(), saved, strict=True))
@@ -82,8 +90,9 @@ def test_verify_accepts_a_faithful_replay_and_rejects_a_wrong_one(make_data):
 
 
 def test_capture_needs_cuda(make_data):
-    step = graphs.DeviceStep(SoftmaxRegression.init(0), losses.get("ce"), make_data(), [0.5],
-                             batch_size=32)  # fmt: skip
+    step = graphs.DeviceStep(
+        SoftmaxRegression.init(0), losses.get("ce"), make_data(), [0.5], batch_size=32
+    )
     with pytest.raises(graphs.CaptureError, match="CUDA device"):
         graphs.capture(step, [32])
     with pytest.raises(graphs.CaptureError, match="cuda-graph.*--step-mode auto or eager"):
@@ -137,10 +146,7 @@ def test_step_sizes_follow_the_schedule_over_batch_length():
         config, "device", SoftmaxRegression.init(0), losses.get("ce"), data
     )
     total = 4  # 2 epochs × 2 steps (64 + 36)
-    expected = [
-        learning_rate(config, s, total) / (64 if s % 2 == 0 else 36)
-        for s in range(total)
-    ]
+    expected = [learning_rate(config, s, total) / (64 if s % 2 == 0 else 36) for s in range(total)]
     torch.testing.assert_close(step.step_sizes, torch.tensor(expected))
     assert math.isclose(step.step_sizes[0].item(), 1 / 64, rel_tol=1e-6)
 

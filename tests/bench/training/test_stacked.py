@@ -52,8 +52,11 @@ def test_diverged_models_leave_the_stack_and_the_rest_still_match_their_single_r
     assert [r["status"] for r in results] == ["diverged", "ok", "diverged", "ok"]
     for result in (results[1], results[3]):
         rows = []
-        train(RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=result["lr"]), data,
-              on_epoch=rows.append)  # fmt: skip
+        train(
+            RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=result["lr"]),
+            data,
+            on_epoch=rows.append,
+        )
         assert result["train_loss"] == pytest.approx(rows[-1]["train_loss"], rel=1e-4, abs=1e-6)
         assert result["val_acc"] == pytest.approx(rows[-1]["test_acc"], abs=0.011)
 

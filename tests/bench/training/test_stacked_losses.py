@@ -14,8 +14,15 @@ from bench.training.loop import Interrupted, train
 
 # one loss per kind of gradient: a soft max, a margin, raw scores, a sparse map, a weighted ce,
 # a sum, and the label prior
-SPECS = ["ce", "margin:kind=weston_watkins", "hui_belkin", "sparsemax", "focal", "1*nce+1*rce",
-         "logit_adjusted"]  # fmt: skip
+SPECS = [
+    "ce",
+    "margin:kind=weston_watkins",
+    "hui_belkin",
+    "sparsemax",
+    "focal",
+    "1*nce+1*rce",
+    "logit_adjusted",
+]
 # rates where the dense synthetic images train smoothly: at 10x these, sparsemax's and focal's
 # trajectories amplify a sum's last bits into visible drift (chaos, in single runs alike)
 RATES = [0.05, 0.005, 0.01, 0.03, 0.1, 2.0, 0.05]
@@ -49,8 +56,10 @@ def assert_same_run(stacked_run, rows, state):
 @pytest.mark.parametrize("noise", ["none", "sym:0.4"])
 def test_each_run_of_a_stack_writes_the_rows_of_its_single_run(make_data, noise):
     data = make_data(n_train=640, n_test=300, seed=1)
-    configs = [RunConfig(spec, epochs=4, batch_size=64, seed=3, lr=lr, noise=noise)
-               for spec, lr in zip(SPECS, RATES, strict=True)]  # fmt: skip
+    configs = [
+        RunConfig(spec, epochs=4, batch_size=64, seed=3, lr=lr, noise=noise)
+        for spec, lr in zip(SPECS, RATES, strict=True)
+    ]
     runs = stacked.train_losses(configs, data)
     assert [r["config"] for r in runs] == configs
     for run, config in zip(runs, configs, strict=True):
@@ -68,13 +77,18 @@ def test_each_run_of_a_stack_writes_the_rows_of_its_single_run(make_data, noise)
 
 def test_a_diverging_run_leaves_the_stack_at_its_epoch_and_the_others_go_on(make_data):
     data = make_data(n_train=320, n_test=200)
-    configs = [RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=1e4),
-               RunConfig("ce", epochs=3, batch_size=32, seed=2, lr=0.3),
-               RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=1e-3)]
+    configs = [
+        RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=1e4),
+        RunConfig("ce", epochs=3, batch_size=32, seed=2, lr=0.3),
+        RunConfig("l2:on=scores", epochs=3, batch_size=32, seed=2, lr=1e-3),
+    ]
     runs = stacked.train_losses(configs, data)
     diverged_rows, _ = single(configs[0], data)
-    assert [r["status"] for r in runs[0]["rows"]] == [r["status"] for r in diverged_rows] == [
-        "diverged"]
+    assert (
+        [r["status"] for r in runs[0]["rows"]]
+        == [r["status"] for r in diverged_rows]
+        == ["diverged"]
+    )
     assert runs[0]["state"] is None
     for run, config in zip(runs[1:], configs[1:], strict=True):
         assert_same_run(run, *single(config, data))
@@ -93,9 +107,11 @@ def test_a_loss_that_raises_fails_its_run_alone(make_data):
             return losses.parse("ce").compute(scores, target)
 
     data = make_data(n_train=320, n_test=200)
-    configs = [RunConfig("ce", epochs=2, batch_size=32, lr=0.3),
-               RunConfig("flaky_for_stack_test", epochs=2, batch_size=32, lr=0.3),
-               RunConfig("focal", epochs=2, batch_size=32, lr=0.3)]
+    configs = [
+        RunConfig("ce", epochs=2, batch_size=32, lr=0.3),
+        RunConfig("flaky_for_stack_test", epochs=2, batch_size=32, lr=0.3),
+        RunConfig("focal", epochs=2, batch_size=32, lr=0.3),
+    ]
     runs = stacked.train_losses(configs, data)
     assert runs[1] == {"config": configs[1], "error": "RuntimeError: broke at call 5"}
     for i in (0, 2):
@@ -112,14 +128,19 @@ def test_runs_that_differ_in_more_than_loss_and_rate_do_not_stack(make_data):
 
 def test_stop_interrupts_a_stack(make_data):
     with pytest.raises(Interrupted, match="stack of 2 losses"):
-        stacked.train_losses([RunConfig("ce"), RunConfig("focal")], make_data(),
-                             should_stop=lambda: True)  # fmt: skip
+        stacked.train_losses(
+            [RunConfig("ce"), RunConfig("focal")], make_data(), should_stop=lambda: True
+        )
 
 
 def test_stacks_group_by_everything_but_loss_and_rate_and_cut_evenly():
     base = RunConfig("ce")
-    configs = [dataclasses.replace(base, loss=f"l{i}", lr=0.1 * (i + 1), seed=seed, noise=noise)
-               for seed in (0, 1) for noise in ("none", "sym:0.4") for i in range(5)]  # fmt: skip
+    configs = [
+        dataclasses.replace(base, loss=f"l{i}", lr=0.1 * (i + 1), seed=seed, noise=noise)
+        for seed in (0, 1)
+        for noise in ("none", "sym:0.4")
+        for i in range(5)
+    ]
     groups = stacked.stacks(configs, most=24)
     assert len(groups) == 4 and all(len(g) == 5 for g in groups)
     assert all(len({stacked.stack_key(c) for c in g}) == 1 for g in groups)
