@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from bench.reporting import figures
+from bench.reporting import figures, prose
 from bench.reporting.markdown import markdown_table, number, ratio
 from bench.reporting.workload import Workload
 from bench.training.config import TRAINER
@@ -22,9 +22,7 @@ def section(w: Workload) -> str:
     this version), each loss's whole epoch against both floors, all of one moment."""
     parts = [part for part in ANATOMY_PARTS if part != "step"]
     cache = w.caches["anatomy"].sort_values("step_us").reset_index(drop=True)
-    batch = int(cache["batch_size"].iloc[0])
-    epochs = "gather_floor_us" in cache and cache["gather_floor_us"].notna().all()
-    linear = w.linear is not False
+    found = facts(w)
     shown = pd.DataFrame(
         {
             "loss": cache["loss"],
@@ -33,86 +31,83 @@ def section(w: Workload) -> str:
             "loss share": (cache["loss_us"] / cache["step_us"]).map(lambda v: f"{v:.0%}"),
         }
     )
-    if epochs:
+    if found["epochs"]:
         shown["epoch µs/step"] = cache["epoch_us"].map(number)
         shown["× floor"] = (cache["epoch_us"] / cache["floor_us"]).map(ratio)
         shown["× gather floor"] = (cache["epoch_us"] / cache["gather_floor_us"]).map(ratio)
-    scores, update = (
-        ("the forward GEMM", "the gᵀx GEMM and the bias")
-        if linear
-        else ("the model's forward", "its backward pass and SGD update")
-    )
-    text = [
-        "### Where a CPU step's time goes",
-        "",
-        f"Each part of the eager step timed on its own over the same {ANATOMY_STEPS} random "
-        f"batches of {batch} (median µs): gather (the batch's rows of x and y, by index), scores "
-        f"({scores}), loss (value and gradient), update ({update}), and the whole step."
-        + (
-            f" Right after, at the same moment: the loss's own training epoch per step (the best "
-            f"of {ANATOMY_ROUNDS}, eager), over the GEMM floor and over the floor with the gather "
-            "(below)."
-            if epochs
-            else ""
-        ),
-        "",
-        markdown_table(shown),
-    ]
-    text += floor_note(w, cache, batch, linear)
-    if epochs:
-        text += floors(cache)
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(cache) + 1.5))
     left = np.zeros(len(cache))
     for part, color in zip(parts, sns.color_palette("deep", len(parts)), strict=True):
         ax.barh(cache["loss"], cache[f"{part}_us"], left=left, label=part, color=color)
         left += cache[f"{part}_us"].to_numpy()
     ax.invert_yaxis()
-    ax.set(xlabel="median µs per part", title=f"Anatomy of a CPU step, batch {batch}")
+    ax.set(xlabel="median µs per part", title=f"Anatomy of a CPU step, batch {found['batch']}")
     ax.legend(loc="lower right", ncols=4)
-    return "\n".join(text + ["", figures.image("step anatomy", fig, w, "anatomy.png")])
+    return prose.render(
+        "anatomy",
+        **found,
+        table=markdown_table(shown),
+        figure=figures.image("step anatomy", fig, w, "anatomy.png"),
+    )
 
 
-def floor_note(w: Workload, cache: pd.DataFrame, batch: int, linear: bool) -> list[str]:
-    """The floor per step beside the same work inside the step, and the gather's cost."""
+def facts(w: Workload) -> dict:
+    """What the anatomy section says, from the workload's anatomy.csv rows (one per loss, µs).
+
+    ``batch``, ``steps`` and ``rounds`` of the measurement; ``linear``; ``epochs``, whether
+    each loss's epoch was timed beside its parts (anatomy.csv of this version); ``floor``, the
+    floor's work per step beside the same work in the step (:func:`floor_note`), None when
+    nothing measured it; ``gathered``, the floor with the gather beside the floor and ``ce``'s
+    epoch against both (:func:`floors`), None without the epochs.
+    """
+    cache = w.caches["anatomy"]
+    batch = int(cache["batch_size"].iloc[0])
+    epochs = bool("gather_floor_us" in cache and cache["gather_floor_us"].notna().all())
+    linear = w.linear is not False
+    return {
+        "batch": batch,
+        "steps": ANATOMY_STEPS,
+        "rounds": ANATOMY_ROUNDS,
+        "linear": linear,
+        "epochs": epochs,
+        "floor": floor_note(w, cache, batch),
+        "gathered": floors(cache) if epochs else None,
+    }
+
+
+def floor_note(w: Workload, cache: pd.DataFrame, batch: int) -> dict | None:
+    """The floor per step beside the same work inside the step, and the gather's cost: a dict of
+    ``floor_us`` (anatomy.csv's floor, or for an older file the runs' own floor_s over their
+    steps per epoch, ⌈examples / batch⌉), ``work_us`` (median of scores_us + update_us) and
+    ``gather_us`` (median); None when neither floor was measured."""
     cpu = w.speed[(w.speed["device"] == "cpu") & (w.speed["trainer"] == TRAINER)]
     if "floor_us" in cache and cache["floor_us"].notna().all():
         floor_us = cache["floor_us"].median()
     elif not cpu.empty:  # an anatomy.csv from before the epochs: the runs' own floor per step
         floor_us = cpu["floor_s"].median() / math.ceil(cpu["examples"].median() / batch) * 1e6
     else:
-        return []
-    work_us = (cache["scores_us"] + cache["update_us"]).median()
-    work = "two GEMMs" if linear else "forward and update"
-    return [
-        "",
-        f"The floor's {work} take {floor_us:,.0f} µs per step, reading their rows where "
-        f"they lie in memory; inside the step, on the freshly gathered batch, they take "
-        f"{work_us:,.0f} µs. The gather costs {cache['gather_us'].median():,.0f} µs"
-        + (
-            ", about as much as the GEMMs: a step that reshuffles by index pays for moving the "
-            "batch, and that, with the loss, is what separates an epoch from the floor."
-            if linear
-            else "."
-        ),
-    ]
+        return None
+    return {
+        "floor_us": float(floor_us),
+        "work_us": float((cache["scores_us"] + cache["update_us"]).median()),
+        "gather_us": float(cache["gather_us"].median()),
+    }
 
 
-def floors(cache: pd.DataFrame) -> list[str]:
+def floors(cache: pd.DataFrame) -> dict:
     """The floor beside the same floor with the by-index gather, and `ce`'s epoch against both
-    (anatomy.csv's epoch_us, floor_us and gather_floor_us, measured together)."""
+    (anatomy.csv's epoch_us, floor_us and gather_floor_us, measured together): a dict of
+    ``gather_floor_us`` and ``over_floor`` (its ratio to the floor, medians over losses) and
+    ``ce``, None without a `ce` row, else its ``epoch_us``, ``over_floor`` = epoch_us /
+    floor_us and ``over_gather_floor`` = epoch_us / gather_floor_us."""
     floor, gathered = cache["floor_us"].median(), cache["gather_floor_us"].median()
-    text = (
-        f"The same pass with each batch first gathered by index through a random permutation, "
-        f"as the trainer does, takes {gathered:,.0f} µs per step ({gathered / floor:.2f}× the "
-        "floor): the least an index-shuffled step can cost before any loss work."
-    )
+    found = {"gather_floor_us": float(gathered), "over_floor": float(gathered / floor), "ce": None}
     ce = cache[cache["loss"] == "ce"]
     if not ce.empty:
-        ce = ce.iloc[0]
-        text += (
-            f" `ce`'s epoch, {ce['epoch_us']:,.0f} µs per step, is "
-            f"{ce['epoch_us'] / ce['floor_us']:.2f}× the GEMM floor and "
-            f"**{ce['epoch_us'] / ce['gather_floor_us']:.2f}× the floor with the gather**: the "
-            "rest is the loss's value and gradient, the bias, the loss sum and the loop."
-        )
-    return ["", text]
+        epoch, ce = float(ce["epoch_us"].iloc[0]), ce.iloc[0]
+        found["ce"] = {
+            "epoch_us": epoch,
+            "over_floor": epoch / ce["floor_us"],
+            "over_gather_floor": epoch / ce["gather_floor_us"],
+        }
+    return found

@@ -4,8 +4,6 @@ noise levels and seeds would take, from the same measured times."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from bench.datasets import noise
@@ -25,35 +23,39 @@ CLUSTER_COMMAND = "make study-full SCHEDULER=tcp://HOST:8786"
 def section(meta: dict, workloads: list[Workload]) -> str:
     """The commands and their times, the grid of each workload, and the full cross-product's
     estimated cost; empty for a folder written before run.json logged its commands."""
+    found = facts(meta, workloads)
+    if found is None:
+        return ""
+    tables = {
+        "commands": markdown_table(found["commands"]),
+        "grid": None if found["grid"].empty else markdown_table(found["grid"]),
+    }
+    return prose.render("cost", **{**found, **tables})
+
+
+def facts(meta: dict, workloads: list[Workload]) -> dict | None:
+    """``commands``, a frame of each command that wrote to the folder (workload, status, runs
+    trained, workers, wall time, by phase); ``seconds`` and ``runs``, their total wall time
+    and runs trained; ``grid``, a frame of each workload's finished runs (losses, noise ×
+    seeds, runs); ``full``, :func:`full_product` at run.json's threads. None when run.json
+    logged no commands."""
     commands = meta.get("commands", [])
     if not commands:
-        return ""
-    lines = ["## The grid and its cost", ""]
-    lines += [
-        "Every command that wrote to this folder, in order, with its wall time on this machine "
-        "by phase (run.json's `commands`; the report itself is not included):",
-        "",
-        markdown_table(_commands(commands)),
-        "",
-    ]
-    total = sum(c["seconds"] for c in commands)
-    lines.append(
-        f"In all {_minutes(total)} of wall time for {sum(c['runs'] for c in commands)} runs."
-    )
-    grid = _grids(workloads)
-    if not grid.empty:
-        lines += ["", "What each workload holds (finished runs):", "", markdown_table(grid)]
-    estimate = full_product(commands, workloads)
-    if estimate is not None:
-        lines += ["", estimate]
-    return "\n".join(lines)
+        return None
+    return {
+        "commands": _commands(commands),
+        "seconds": sum(c["seconds"] for c in commands),
+        "runs": sum(c["runs"] for c in commands),
+        "grid": _grids(workloads),
+        "full": full_product(commands, workloads, meta.get("environment", {}).get("threads")),
+    }
 
 
 def _commands(commands: list[dict]) -> pd.DataFrame:
     rows = []
     for c in commands:
         phases = ", ".join(
-            f"{name} {_minutes(s)}" for name, s in c.get("phases", {}).items() if s >= 0.5
+            f"{name} {prose.duration(s)}" for name, s in c.get("phases", {}).items() if s >= 0.5
         )
         rows.append(
             {
@@ -61,7 +63,7 @@ def _commands(commands: list[dict]) -> pd.DataFrame:
                 "status": c.get("status", ""),
                 "runs trained": c.get("runs", 0),
                 "workers": c.get("workers") or "cluster",
-                "wall time": _minutes(c["seconds"]),
+                "wall time": prose.duration(c["seconds"]),
                 "by phase": phases,
             }
         )
@@ -87,9 +89,18 @@ def _grids(workloads: list[Workload]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def full_product(commands: list[dict], workloads: list[Workload]) -> str | None:
+def full_product(
+    commands: list[dict], workloads: list[Workload], cores: int | None = None
+) -> dict | None:
     """What every loss × workload × noise level × FULL_SEEDS seeds would take, from each
-    workload's measured worker-seconds per run and per tuning; None without such measurements."""
+    workload's measured worker-seconds per run and per tuning; None without such measurements.
+
+    The facts: ``seeds``, the ``symmetric`` and ``pairs`` noise levels, ``workloads`` a list of
+    (title, runs) with runs = losses × (1 + symmetric levels [+ pairs levels when the dataset
+    defines class pairs]) × seeds, ``core_seconds`` = Σ runs × worker-seconds per run + the
+    worker-seconds of the rate search, ``cores`` (this machine's, run.json's threads; None when
+    unknown) and ``workers``, ``command`` for a cluster of CLUSTER_WORKERS single-core workers.
+    """
     cost = _worker_seconds(commands)
     total, parts = 0.0, []
     for w in workloads:
@@ -101,20 +112,19 @@ def full_product(commands: list[dict], workloads: list[Workload]) -> str | None:
         levels = 1 + len(FULL_SYMMETRIC) + (len(FULL_PAIRS) if w.data and w.data.pairs else 0)
         runs = mine["loss"].nunique() * levels * FULL_SEEDS
         total += runs * per_run + tuning
-        parts.append(f"{w.title} {runs:,} runs")
+        parts.append((w.title, runs))
     if not parts:
         return None
-    hours = total / 3600
-    return (
-        f"The full cross-product (every loss × workload × noise level × {FULL_SEEDS} seeds: "
-        f"none, {', '.join(FULL_SYMMETRIC)}, and {', '.join(FULL_PAIRS)} where the dataset "
-        f"defines class pairs) is {'; '.join(parts)}. At the worker-seconds per run and per "
-        f"rate search measured above it would take about {hours:.1f} core-hours: "
-        f"{_hours(total / 2)} on this 2-core machine, about {_hours(total / CLUSTER_WORKERS)} "
-        f"on {CLUSTER_WORKERS} single-core workers (plus the longest single run). On a cluster "
-        f"it is one command, `{CLUSTER_COMMAND}` (see examples/slurm_cluster.py to start the "
-        "workers with SLURM)."
-    )
+    return {
+        "seeds": FULL_SEEDS,
+        "symmetric": list(FULL_SYMMETRIC),
+        "pairs": list(FULL_PAIRS),
+        "workloads": parts,
+        "core_seconds": total,
+        "cores": cores,
+        "workers": CLUSTER_WORKERS,
+        "command": CLUSTER_COMMAND,
+    }
 
 
 def _worker_seconds(commands: list[dict]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -135,13 +145,3 @@ def _worker_seconds(commands: list[dict]) -> dict[tuple[str, str], tuple[float, 
 
 def _ordered(levels) -> list[str]:
     return sorted(levels, key=lambda s: (s != "none", *noise.parse(s)))
-
-
-_minutes = prose.duration
-
-
-def _hours(seconds: float) -> str:
-    if seconds < 5400:
-        minutes = math.ceil(seconds / 60)
-        return prose.count(minutes, "minute")
-    return f"{seconds / 3600:.1f} hours"

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from bench.analysis import evaluation, tables
-from bench.reporting import figures
+from bench.reporting import figures, prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
@@ -15,18 +15,14 @@ ANNOTATED = 20  # confusion matrices of more classes than this are drawn without
 
 
 def section(w: Workload) -> str:
-    best_runs = tables.best_runs(w.final)
-    if best_runs.empty:
+    found = facts(w)
+    if found is None:
         return ""
-    classes = w.data.classes
-    recall = evaluation.per_class_accuracy(
-        w.out, tables.clean_runs(w.final)[tables.RUN], w.data, classes
-    )
-    if recall.empty:
+    if found["recall"].empty:
         return w.without_weights("Per-class errors")
-    ranked = best_runs.sort_values("test_acc", ascending=False)
+    classes = w.data.classes
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
-    for ax, run in zip(axes, [ranked.iloc[0], ranked.iloc[-1]], strict=True):
+    for ax, run in zip(axes, [found["best"], found["worst"]], strict=True):
         model = evaluation.load_model(w.out, run)
         counts = evaluation.confusion(model, w.data).numpy()
         sns.heatmap(
@@ -46,11 +42,26 @@ def section(w: Workload) -> str:
             ylabel="true",
         )
     fig.subplots_adjust(wspace=0.35)
-    return (
-        "## Per-class errors\n\n"
-        "Test accuracy of each class (recall), mean over seeds: which classes each loss "
-        "sacrifices.\n\n"
-        + markdown_table(tables.per_class(recall, classes))
-        + "\n\nConfusion matrices of the best and the worst loss (their best seed):\n\n"
-        + figures.image("confusion", fig, w, "confusion.png")
+    return prose.render(
+        "per_class",
+        table=markdown_table(tables.per_class(found["recall"], classes)),
+        best=found["best"],
+        worst=found["worst"],
+        figure=figures.image("confusion", fig, w, "confusion.png"),
     )
+
+
+def facts(w: Workload) -> dict | None:
+    """``recall``, each clean run's test accuracy per class (tidy: loss, device, seed, class,
+    accuracy; empty without the saved weights), and the ``best`` and the ``worst`` of the
+    losses' best runs (rows of :func:`bench.analysis.tables.best_runs`, by test accuracy);
+    None without runs."""
+    best_runs = tables.best_runs(w.final)
+    if best_runs.empty:
+        return None
+    recall = evaluation.per_class_accuracy(
+        w.out, tables.clean_runs(w.final)[tables.RUN], w.data, w.data.classes
+    )
+    ranked = best_runs.sort_values("test_acc", ascending=False)
+    best, worst = ranked.iloc[0], ranked.iloc[-1]
+    return {"recall": recall, "best": best, "worst": worst}

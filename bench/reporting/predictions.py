@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from bench.analysis import evaluation, tables
-from bench.reporting import figures
+from bench.reporting import figures, prose
 from bench.reporting.workload import Workload
 from bench.training.config import TRAINER
 
@@ -16,29 +17,32 @@ SHOWN, COLUMNS = 18, 9  # test images in the grid, and per row
 
 
 def section(w: Workload) -> str:
-    # the best loss by its mean over seeds (the accuracy table's first row), then its best seed
+    best = best_run(w)
+    if best is None:
+        return ""
+    model = evaluation.load_model(w.out, best)
+    if model is None:
+        return w.without_weights("Predictions")
+    figure = None  # a dataset without images gets no grid
+    if w.data.image_shape:
+        figure = figures.image("predictions", grid(w, model, best), w, "predictions.png")
+    return prose.render("predictions", best=best, dataset=w.dataset, figure=figure)
+
+
+def best_run(w: Workload) -> pd.Series | None:
+    """The run whose predictions are shown: the best loss by its mean test accuracy over seeds
+    (the accuracy table's first row of this trainer), at its best seed (a row of
+    :func:`bench.analysis.tables.best_runs`: loss, device, seed, test_acc, ...); None without
+    finished runs."""
     ranked = w.accuracy[w.accuracy["trainer"] == TRAINER].dropna(subset=["test_acc"])
     if ranked.empty:
-        return ""
+        return None
     top = ranked.iloc[0]
     best_runs = tables.best_runs(w.final)
     best_runs = best_runs[
         (best_runs["loss"] == top["loss"]) & (best_runs["device"] == top["device"])
     ]
-    if best_runs.empty:
-        return ""
-    best = best_runs.iloc[0]
-    model = evaluation.load_model(w.out, best)
-    if model is None:
-        return w.without_weights("Predictions")
-    text = (
-        f"## Predictions\n\nThe best loss by mean test accuracy, {best['loss']} on "
-        f"{best['device']}, with its best seed ({int(best['seed'])}, test accuracy "
-        f"{best['test_acc']:.4f})"
-    )
-    if not w.data.image_shape:
-        return text + f". {w.dataset} has no images, so there is no grid of predictions."
-    return text + ":\n\n" + figures.image("predictions", grid(w, model, best), w, "predictions.png")
+    return None if best_runs.empty else best_runs.iloc[0]
 
 
 def grid(w: Workload, model, best):

@@ -4,12 +4,13 @@ is missed, the measured cause (the L-BFGS optimum of the objective, classes that
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import pandas as pd
 
 from bench.analysis import evaluation, tables
-from bench.reporting.markdown import markdown_table
+from bench.reporting import prose
 from bench.reporting.workload import Workload
 from bench.training.config import TRAINER
 
@@ -23,62 +24,55 @@ def section(w: Workload) -> str:
 def render(
     accuracy: pd.DataFrame,
     reference: pd.DataFrame,
-    dead: Callable[[str, str], str] = lambda loss, device: "",
+    dead: Callable[[str, str], list] = lambda loss, device: [],
 ) -> str:
-    """The targets table of an accuracy table, with the L-BFGS optimum (``reference``) and
-    ``dead(loss, device)``, the classes a loss lost, as the measured causes of a miss."""
-    table = tables.targets(accuracy)
+    """The targets section of an accuracy table (:func:`facts`), "" when no target applies."""
+    table = facts(accuracy, reference, dead)
     if table.empty:
         return ""
+    rows = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
+    return prose.render(
+        "targets", workload=" · ".join(tables.TARGETS_WORKLOAD), rows=rows, dead_below=DEAD
+    )
+
+
+def facts(
+    accuracy: pd.DataFrame,
+    reference: pd.DataFrame,
+    dead: Callable[[str, str], list] = lambda loss, device: [],
+) -> pd.DataFrame:
+    """The targets table of an accuracy table (:func:`bench.analysis.tables.targets`: loss,
+    device, test_acc, target, met) with the measured causes of a miss: ``optimum``, the test
+    accuracy of the L-BFGS optimum of the loss's objective (``reference``; NaN when there is
+    none, or when it stopped above SGD's own training loss, so it says nothing of what the
+    objective allows); ``dead``, ``dead(loss, device)``, the classes a loss lost with their seeds
+    (:func:`dead_classes`); ``short`` = target − test_acc. One row per target; empty when no
+    target applies.
+    """
+    table = tables.targets(accuracy)
+    if table.empty:
+        return table
     optimum = pd.Series(dtype=float)
     if not reference.empty:
         # only an optimum that beats SGD's own training loss says what the objective allows
         done = tables.converged(accuracy, reference)
         optimum = reference.set_index("loss")["test_acc"][done[done].index]
-    why = [explain(row, optimum, dead) for row in table.itertuples()]
-    shown = pd.DataFrame(
-        {
-            "loss": table["loss"],
-            "device": table["device"],
-            "test acc": table["test_acc"],
-            "target": table["target"],
-            "met": table["met"].map({True: "yes", False: "no"}),
-            "why not (measured)": why,
-        }
-    )
-    return (
-        "## Accuracy targets\n\n"
-        f"The targets of the default suite on {' · '.join(tables.TARGETS_WORKLOAD)}, against the "
-        "mean final test accuracy. Where one is missed, the measured cause is given rather than "
-        "a lower bar.\n\n" + markdown_table(shown)
+    return table[["loss", "device", "test_acc", "target", "met"]].assign(
+        optimum=table["loss"].map(optimum).astype(float),
+        dead=[dead(r.loss, r.device) for r in table.itertuples()],
+        short=table["target"] - table["test_acc"],
     )
 
 
-def explain(row, optimum: pd.Series, dead: Callable[[str, str], str]) -> str:
-    """Why the target of one accuracy-table row was missed, from what was measured."""
-    if row.met:
-        return "met"
-    reasons = []
-    if row.loss in optimum.index:
-        reasons.append(f"the L-BFGS optimum of this objective scores {optimum[row.loss]:.4f}")
-        if optimum[row.loss] < row.target:
-            reasons.append(
-                "so no optimiser of this unregularised objective reaches the "
-                "target; closing the gap needs regularisation (weight decay), "
-                "which the protocol leaves out for every loss alike"
-            )
-    lost = dead(row.loss, row.device)
-    if lost:
-        reasons.append(f"classes with test accuracy < {DEAD} in some seed: {lost}")
-    if not reasons:
-        reasons.append(f"{row.target - row.test_acc:.4f} short")
-    return "; ".join(reasons)
-
-
-def dead_classes(w: Workload, loss: str, device: str) -> str:
-    """The classes a loss lost (test accuracy below DEAD) in some seed, from the saved weights."""
+def dead_classes(w: Workload, loss: str, device: str) -> list[tuple[str, list[int]]]:
+    """The classes a loss lost (test accuracy below DEAD) in some seed, each with the seeds it
+    died in: [(class, [seed, ...]), ...] in the dataset's class order, from the saved weights;
+    [] without data or weights."""
     if w.data is None:
-        return ""
+        return []
     final = w.final
     runs = final[
         (final["loss"] == loss)
@@ -88,6 +82,10 @@ def dead_classes(w: Workload, loss: str, device: str) -> str:
     ]
     recall = evaluation.per_class_accuracy(w.out, runs[tables.RUN], w.data, w.data.classes)
     if recall.empty:
-        return ""
+        return []
     dead = recall[recall["accuracy"] < DEAD]
-    return ", ".join(f"{r['class']} (seed {r['seed']})" for _, r in dead.iterrows())
+    return [
+        (name, sorted(int(s) for s in dead.loc[dead["class"] == name, "seed"]))
+        for name in w.data.classes
+        if (dead["class"] == name).any()
+    ]

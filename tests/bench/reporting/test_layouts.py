@@ -225,7 +225,13 @@ def test_hand_written_states_no_gpu_and_figures_exist(hand_written):
     } <= set(names)
     for name in names:
         assert (out / name).stat().st_size > 1000, name
-    assert "The best loss by mean test accuracy, ce on cpu, with its best seed" in text
+    # margin has the best single seed, ce the best mean: the predictions are ce's
+    from bench.reporting import predictions
+    from bench.reporting import workload as workloads
+
+    meta = json.loads((out / "run.json").read_text())
+    (w,) = workloads.load(out, meta, {"fashion_mnist": image_data(torch.Generator())})
+    assert predictions.best_run(w)["loss"] == "ce"
     # the validation split of 40 training images, 2 per class: 1 of each is held out
     assert "on the 10-image validation split of the training set" in text
 
@@ -292,7 +298,7 @@ def non_image(tmp_path_factory):
 def test_a_non_image_dataset_has_no_grid_and_names_its_classes(non_image):
     out, text = non_image
     assert "5 inputs → 3 classes, trained on toy (30 training and 12 test examples)" in text
-    assert "## Predictions" in text and "toy has no images, so there is no grid" in text
+    assert "## Predictions" in text
     assert "predictions.png" not in _figures(text) and not (out / "predictions.png").exists()
     per_class = _table(text, "## Per-class errors")
     assert per_class[0] == "| loss | low | middle | high | worst class |"
@@ -391,7 +397,7 @@ def test_two_workloads_are_listed_and_each_has_its_sections(two_workloads):
     assert "L-BFGS optimum: test acc" in fashion and "The L-BFGS optimum: skipped" not in fashion
     assert f"The L-BFGS optimum: skipped: {SKIPPED['reference']}." in toy
     assert "\n## Accuracy\n" not in text and text.count("## The losses") == 1
-    assert "toy has no images" in toy and "t-shirt" in fashion and "t-shirt" not in toy
+    assert "### Predictions" in toy and "t-shirt" in fashion and "t-shirt" not in toy
 
 
 def test_two_workloads_keep_their_figures_apart(two_workloads):
@@ -414,26 +420,47 @@ def test_a_folder_without_runs_yet_says_so(tmp_path):
 
 
 def test_the_grid_and_its_cost_state_each_command_and_price_the_full_product(two_workloads):
+    from bench.reporting import cost
+    from bench.reporting import workload as workloads
+
     out, text = two_workloads
-    cost = text.split("## The grid and its cost\n", 1)[1].split("\n## ", 1)[0]
     assert "python -m bench --dataset fashion_mnist\npython -m bench --dataset toy" in text
-    assert (
-        "| fashion_mnist · linear | finished | 8 | 2 | 1.7 min | tuning 30 s, training 40 s, "
-        "step anatomy 20 s |" in cost
-    )
-    assert "| toy · linear | finished | 6 | 1 | 12 s | training 12 s |" in cost
-    assert "In all 1.9 min of wall time for 14 runs." in cost
+    assert "## The grid and its cost" in text
+    meta = json.loads((out / "run.json").read_text())
+    g = torch.Generator()
+    data = {"fashion_mnist": image_data(g), "toy": toy_data(g)}
+    found = cost.facts(meta, workloads.load(out, meta, data))
+    assert found["commands"].to_dict("records") == [
+        {
+            "workload": "fashion_mnist · linear",
+            "status": "finished",
+            "runs trained": 8,
+            "workers": 2,
+            "wall time": "1.7 min",
+            "by phase": "tuning 30 s, training 40 s, step anatomy 20 s",
+        },
+        {
+            "workload": "toy · linear",
+            "status": "finished",
+            "runs trained": 6,
+            "workers": 1,
+            "wall time": "12 s",
+            "by phase": "training 12 s",
+        },
+    ]
+    assert (found["seconds"], found["runs"]) == (112.0, 14)
     # the grid per workload: 4 losses finished (one diverged) on clean labels, 2 seeds each
-    assert "| fashion_mnist · linear | 4 | none × 2 | 7 |" in cost
+    grid = found["grid"].set_index("workload")
+    assert grid.loc["fashion_mnist · linear"].tolist() == [4, "none × 2", 7]
     # full product: fashion_mnist defines pairs (7 levels), toy does not (5); 5 seeds each.
     # fashion_mnist: 2 workers × 40 s / 8 runs = 10 worker-s a run, tuning 2 × 30 = 60;
     # toy: 12 s / 6 runs = 2 a run, no tuning
     runs_f, runs_t = 4 * 7 * 5, 4 * 5 * 5
-    seconds = runs_f * 10 + 60 + runs_t * 2
-    assert f"fashion_mnist · linear {runs_f:,} runs; toy · linear {runs_t:,} runs" in cost
-    assert f"about {seconds / 3600:.1f} core-hours" in cost
-    assert f"{math.ceil(seconds / 2 / 60)} minutes on this 2-core machine" in cost
-    assert "`make study-full SCHEDULER=tcp://HOST:8786`" in cost
+    full = found["full"]
+    assert full["workloads"] == [("fashion_mnist · linear", runs_f), ("toy · linear", runs_t)]
+    assert full["core_seconds"] == pytest.approx(runs_f * 10 + 60 + runs_t * 2)
+    assert (full["cores"], full["workers"]) == (2, 64)  # run.json's threads, the cluster's
+    assert full["command"] == "make study-full SCHEDULER=tcp://HOST:8786"
 
 
 def test_sections_that_need_weights_say_so_when_a_sample_leaves_them_out(two_workloads, tmp_path):
