@@ -319,24 +319,70 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     return mine[["loss", "device", "test_acc", "test_acc_ci95", "target", "met"]]
 
 
-def tuning(cache: pd.DataFrame) -> pd.DataFrame:
-    """Per loss of one workload's tuning.csv: the chosen rate (best validation accuracy), that
-    accuracy, the rates tried and how many diverged."""
-    cache = cache.assign(val_acc=pd.to_numeric(cache["val_acc"], errors="coerce"))
-    # the choice is made among the trials of the full epochs (a two-stage search also has
-    # shorter screening trials), the smaller rate on a tie, as bench.study.tune chooses
-    final = cache[cache["epochs"] == cache["epochs"].max()].sort_values("lr")
-    best = final.loc[final.dropna(subset=["val_acc"]).groupby("loss")["val_acc"].idxmax()]
-    diverged = cache[cache["status"] == "diverged"].groupby("loss").size()
-    return pd.DataFrame(
-        {
-            "loss": best["loss"],
-            "lr": best["lr"],
-            "val_acc": best["val_acc"],
-            "tried": best["loss"].map(cache.groupby("loss").size()),
-            "diverged": best["loss"].map(diverged).fillna(0).astype(int),
-        }
+# The keys of one tuning search: a loss (its suite entry) at one noise level of one workload, on
+# one device (bench.study.tune chooses per device).
+TUNING_KEYS = ["dataset", "model", "noise", "entry", "device"]
+
+
+def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
+    """tuning.csv's trials, typed and completed: ``entry`` the trial's own spec where the cache
+    has none (before per-noise tuning), ``noise`` "none", ``metric`` "accuracy", ``val_score``
+    ``val_acc`` where missing and NaN for a diverged trial, ``order`` the row's position.
+
+    Shape: cache (T, 5+) -> (T, 13+)."""
+    missing = [c for c in ("loss", "lr", "status", "val_acc", "epochs") if c not in cache]
+    if missing:
+        raise ValueError(f"tuning cache lacks column(s) {missing}: pass the rows of tuning.csv")
+    defaults = {"dataset": "", "model": "", "noise": "none", "entry": "", "device": ""}
+    cache = cache.assign(
+        **{k: v for k, v in {**defaults, "metric": "accuracy"}.items() if k not in cache}
     ).reset_index(drop=True)
+    val_acc = pd.to_numeric(cache["val_acc"], errors="coerce")
+    score = pd.to_numeric(cache.get("val_score", val_acc), errors="coerce")
+    entry = cache["entry"].astype(object)
+    return cache.assign(
+        entry=entry.where(entry.notna() & (entry.astype(str) != ""), cache["loss"]),
+        noise=cache["noise"].astype(str),
+        device=cache["device"].astype(str),
+        lr=pd.to_numeric(cache["lr"]),
+        epochs=pd.to_numeric(cache["epochs"]).astype(int),
+        val_score=score.fillna(val_acc).where(cache["status"] == "ok"),
+        order=range(len(cache)),
+    )
+
+
+def tuning(cache: pd.DataFrame) -> pd.DataFrame:
+    """The setting and rate that won each search of tuning.csv, as bench.study.tune chose them.
+
+    A search is one (dataset, model, noise, entry, device): its trials are the entry's settings
+    (``loss``, a spec string) at several rates. The winner is the trial of highest ``val_score``
+    among those at the workload's full epochs (a two-stage search also has shorter screening
+    trials), the smaller rate, then the earlier trial, on a tie; diverged trials never win.
+    A cache from before per-noise tuning (no noise, entry, metric or val_score, or those filled
+    by ``schema.UPGRADE``) reads as one clean search per loss scored by ``val_acc``.
+
+    Returns one row per search, in the order first seen: the keys, ``loss`` (the winning spec),
+    ``lr``, ``val_score``, ``metric``, ``epochs`` (the full epochs), ``trials`` (trials spent,
+    every rung) and ``diverged`` (of them); a search with no usable full-epoch trial is left out.
+
+    Shape: cache (T, 10+) -> (S, 12), S the searches.
+    """
+    cache = tuning_trials(cache)
+    full = cache.groupby(["dataset", "model"])["epochs"].transform("max")
+    ranked = cache[(cache["epochs"] == full) & cache["val_score"].notna()].sort_values(
+        ["val_score", "lr", "order"], ascending=[False, True, True]
+    )
+    best = ranked.drop_duplicates(TUNING_KEYS).set_index(TUNING_KEYS)
+    spent = cache.groupby(TUNING_KEYS, sort=False).agg(
+        trials=("loss", "size"),
+        diverged=("status", lambda s: int((s == "diverged").sum())),
+        first=("order", "min"),
+    )
+    table = spent.join(best[["loss", "lr", "val_score", "metric", "epochs"]], how="inner")
+    table = table.sort_values("first").reset_index()
+    return table[
+        [*TUNING_KEYS, "loss", "lr", "val_score", "metric", "epochs", "trials", "diverged"]
+    ]
 
 
 def batch_sweep(sweep: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,8 @@ KEYS = profiles.KEYS
 GAP_CAP = 10.0
 MARKS = {"best": "★", "equivalent": "≈", "worse": "✗", "undecided": "?"}
 DELTA_MAX, TAU_MAX = 0.10, 10.0
+# Lines in one axis of the profile figure at most (STYLE.md: more becomes small multiples).
+PROFILE_LINES = 8
 
 
 def draw(facts: dict, answer: pd.DataFrame, where) -> dict:
@@ -160,9 +162,10 @@ def intervals(aggregate: dict):
 
 
 def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
-    """Performance profiles as small multiples: a column per loss family (at most a few lines
-    each), the accuracy profile above and the time profile below, shared scales."""
-    groups = families.groups(gaps)
+    """Performance profiles as small multiples: a column per loss family (a family of more than
+    PROFILE_LINES losses over several columns, so no axis holds more lines), the accuracy
+    profile above and the time profile below, shared scales."""
+    groups = profile_columns(gaps)
     fig, axes = plt.subplots(
         2, max(len(groups), 1), squeeze=False, sharey=True, figsize=(3.0 * max(len(groups), 1), 5.4)
     )
@@ -173,7 +176,7 @@ def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
             grid = profiles.breakpoints(measure, low, high)
             share = profiles.profile(measure, grid).pivot(index="x", columns="loss", values="share")
             ax = axes[row, column]
-            for loss in group["loss"].unique():
+            for loss in group:
                 if loss in share:
                     ax.step(share.index, share[loss], where="post", lw=1.2, label=loss)
             ax.set(xlim=(low, high), ylim=(-0.02, 1.02))
@@ -199,6 +202,21 @@ def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
     axes[1, 0].set_ylabel("share within τ× the fastest", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def profile_columns(gaps: pd.DataFrame, size: int | None = None) -> list[tuple[str, list]]:
+    """The profile figure's columns: each family's losses of ``gaps`` (FAMILY_ORDER, then first
+    seen) in chunks of at most ``size`` (PROFILE_LINES), a split family's columns numbered."""
+    size = size or PROFILE_LINES
+    columns = []
+    for name, group in families.groups(gaps):
+        names = list(dict.fromkeys(group["loss"]))
+        count = -(-len(names) // size)  # as few chunks as fit, of near-equal sizes
+        cuts = [round(i * len(names) / count) for i in range(count + 1)]
+        chunks = [names[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        for i, chunk in enumerate(chunks):
+            columns.append((name if len(chunks) == 1 else f"{name} ({i + 1}/{len(chunks)})", chunk))
+    return columns
 
 
 def _short(key) -> str:

@@ -3,6 +3,7 @@ temperature scaling fitted on the validation split, and the reliability diagrams
 
 from __future__ import annotations
 
+import re
 import weakref
 
 import pandas as pd
@@ -16,6 +17,9 @@ from bench.reporting.workload import Workload
 # What was measured per workload: (per-run metrics, the per-loss table, the reliability bins),
 # computed once from the saved weights and read by the answer, this section and the claims.
 _measured: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Characters a reliability panel's title line holds at its font size before it reaches the
+# next panel's.
+TITLE_WIDTH = 28
 
 
 def measured(w: Workload) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -31,6 +35,20 @@ def measured(w: Workload) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         _measured[w] = (metrics, tables.calibration(metrics) if not metrics.empty else None, bins)
     metrics, table, _ = _measured[w]
     return None if metrics.empty else (metrics, table)
+
+
+def wrapped(spec: str, width: int = TITLE_WIDTH) -> str:
+    """``spec`` broken into lines of at most ``width`` characters before a ":" or "+" (a part
+    longer than that keeps its own line), so that the titles of neighbouring panels never
+    run into each other: "margin:kind=weston_watkins" + "\n:delta=1:power=2"."""
+    parts = re.split(r"(?=[:+])", spec)
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(part) > width:
+            lines.append(part)
+        else:
+            lines[-1] += part
+    return "\n".join(lines)
 
 
 def section(w: Workload) -> str:
@@ -70,14 +88,15 @@ def section(w: Workload) -> str:
         col_wrap=6,
         kind="line",
         marker="o",
-        height=2.0,
+        height=2.2,
         facet_kws={"xlim": (0, 1), "ylim": (0, 1)},
     )
     for ax in grid.axes.flat:
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     for ax, loss in zip(grid.axes.flat, table["loss"], strict=False):
-        ax.set_title(f"{loss}\n({families.family(loss)})", size=7)
+        ax.set_title(f"{wrapped(loss)}\n({families.family(loss)})", size=7)
         ax.tick_params(labelsize=6)
+    grid.tight_layout()  # room for titles of several lines, clear of the legend
     held = len(w.validation.test_y)
     return (
         "## Calibration\n\n"

@@ -1,66 +1,93 @@
 """Reading the results: the best and worst loss, the spread, the fastest and slowest step, the
-losses tied with the best, robustness to label noise and the unstable losses, in a few lines."""
+verdicts against the best at each noise level, robustness to label noise and the unstable
+losses, in a few lines (facts here, words in ``templates/reading.md.j2``)."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from bench.analysis import tables
-from bench.reporting import claims, paired
-from bench.reporting.markdown import accuracy as acc
+from bench.reporting import answer, claims, prose
 from bench.reporting.workload import Workload
 from bench.training.config import TRAINER
 
 UNSTABLE = 3  # a loss whose seed sd exceeds this many times the median sd is called out
+METRIC_WORDS = {"test_acc": "test accuracy", "balanced_acc": "balanced accuracy"}
+ORDER = ("best", "equivalent", "undecided", "worse")
 
 
-def section(w: Workload) -> str:
+def verdicts(w: Workload) -> pd.DataFrame:
+    """The verdict frame of ``w`` (the rows it has in OUT/answer.csv, computed by
+    :func:`bench.reporting.answer.verdict_frame`): one row per (noise, loss) with ``verdict``
+    best / equivalent / worse / undecided against the level's best at the margin ``margin``;
+    empty when no loss ran the seeds a verdict needs.
+
+    Shape: -> (noise levels × losses, len(schema.ANSWER))."""
+    gathered = answer.gather([w])
+    if gathered is None:
+        return pd.DataFrame()
+    final, _, info = gathered
+    return answer.verdict_frame(final, info)
+
+
+def verdict_lines(frame: pd.DataFrame) -> list[dict]:
+    """Per noise level of a verdict frame (clean first): the best entry, the metric, the margin
+    and the entries by verdict (``equivalent``, ``undecided``, ``worse``, in frame order: the
+    best mean score first)."""
+    if frame.empty:
+        return []
+    named = frame.assign(
+        entry=frame["entry"].where(frame["entry"].astype(str) != "", frame["loss"])
+    )
+    result = []
+    for level in sorted(named["noise"].unique(), key=answer.noise_order):
+        mine = named[named["noise"] == level]
+        by = {v: mine.loc[mine["verdict"] == v, "entry"].tolist() for v in ORDER}
+        result.append(
+            {
+                "noise": level,
+                "best": by["best"][0] if by["best"] else None,
+                "metric": METRIC_WORDS.get(mine["metric"].iloc[0], mine["metric"].iloc[0]),
+                "margin": float(mine["margin"].iloc[0]),
+                **{v: by[v] for v in ("equivalent", "undecided", "worse")},
+            }
+        )
+    return result
+
+
+def facts(w: Workload) -> dict | None:
+    """What the section states; None when no loss of ours finished a clean run."""
     mine = w.accuracy[w.accuracy["trainer"] == TRAINER].dropna(subset=["test_acc"])
     if mine.empty:
-        return ""
-    best, worst = mine.iloc[0], mine.iloc[-1]
-    lines = [
-        "## Reading the results",
-        "",
-        f"- Best: **{best['loss']}** on {best['device']}, test accuracy "
-        f"{acc(best['test_acc'], best['test_acc_std'])}; worst: **{worst['loss']}**, "
-        f"{acc(worst['test_acc'], worst['test_acc_std'])}.",
-    ]
+        return None
     spread = mine.groupby("device")["test_acc"].agg(["max", "min"])
-    for device, row in spread.iterrows():
-        lines.append(f"- On {device} the losses span {row['max'] - row['min']:.4f} of accuracy.")
+    steps = []
     for device, group in w.speed[w.speed["trainer"] == TRAINER].groupby("device"):
         fast, slow = group.loc[group["step_us"].idxmin()], group.loc[group["step_us"].idxmax()]
-        lines.append(
-            f"- On {device} the median step is shortest under {fast['loss']} "
-            f"({fast['step_us']:,.0f} µs) and longest under {slow['loss']} "
-            f"({slow['step_us']:,.0f} µs, {slow['step_us'] / fast['step_us']:.2f}×)."
-        )
-    for run in w.final[w.final["status"] == "diverged"].itertuples():
-        lines.append(
-            f"- {run.loss} (seed {run.seed}, noise {run.noise}) diverged at epoch {run.epoch}."
-        )
-    clean = tables.clean_runs(w.final)
-    if clean["seed"].nunique() > 1:
-        compared = paired.compare(clean, reference=best["loss"])
-        tied = compared.loc[compared["beyond"].eq(False), "loss"].tolist()
-        if tied:
-            lines.append(
-                f"- Within the seed spread of the best (paired t-test, Holm p ≥ "
-                f"{paired.ALPHA:g}): {', '.join(tied)}."
-            )
+        steps.append({"device": device, "fast": fast, "slow": slow})
     noisy = tables.noise(w.final)
     noisy = noisy[noisy["noise"].str.startswith("sym:")]
+    robust = None
     if not noisy.empty:
         level = max(noisy["noise"], key=lambda n: float(n.split(":")[1]))
         at = noisy[noisy["noise"] == level].sort_values("test_acc", ascending=False)
-        lines.append(
-            f"- Under the strongest symmetric label noise ({level}) the most robust is "
-            f"{at.iloc[0]['loss']} ({at.iloc[0]['test_acc']:.4f} clean test accuracy), "
-            f"the least {at.iloc[-1]['loss']} ({at.iloc[-1]['test_acc']:.4f})."
-        )
-    unstable = mine[mine["test_acc_std"] > UNSTABLE * mine["test_acc_std"].median()]
-    for run in unstable.itertuples():
-        lines.append(
-            f"- {run.loss} varies across seeds (sd {run.test_acc_std:.4f}): see the "
-            "per-class table for the classes it loses."
-        )
-    return "\n".join(lines) + "\n\n" + claims.section(w)
+        robust = {"level": level, "most": at.iloc[0], "least": at.iloc[-1]}
+    return {
+        "best": mine.iloc[0],
+        "worst": mine.iloc[-1],
+        "spread": [{"device": d, "span": row["max"] - row["min"]} for d, row in spread.iterrows()],
+        "steps": steps,
+        "diverged": list(w.final[w.final["status"] == "diverged"].itertuples()),
+        "verdicts": verdict_lines(verdicts(w)),
+        "robust": robust,
+        "unstable": list(
+            mine[mine["test_acc_std"] > UNSTABLE * mine["test_acc_std"].median()].itertuples()
+        ),
+    }
+
+
+def section(w: Workload) -> str:
+    found = facts(w)
+    if found is None:
+        return ""
+    return prose.render("reading", **found) + "\n\n" + claims.section(w)

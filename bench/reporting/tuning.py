@@ -1,81 +1,175 @@
-"""Learning rates: each loss's rate from the validation search, and the search as a figure (a
-row of panels per loss family)."""
+"""Tuning: the setting of its own hyperparameters and the rate that won each loss's search, per
+noise level, and the searches as a figure (a row of panels per loss family, a column per noise
+level)."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from bench.analysis import tables
-from bench.reporting import figures, prose
+from bench.reporting import answer, families, figures, prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
+# How tuning.csv names the score a search selected by (bench.study.tune.METRICS), in words.
+METRIC_WORDS = {"accuracy": "accuracy", "balanced_acc": "balanced accuracy"}
+# Lines in one axis of the figure at most (STYLE.md: more becomes small multiples).
+LINES = 8
+
 
 def facts(w: Workload) -> dict:
-    """What the section states: the chosen rates (a frame), the search's epochs (one level, or
-    a screen of every rate then the ``kept`` best for longer), and why stacking was skipped."""
+    """What the section states: ``chosen`` (tables.tuning's frame for this workload), the
+    metrics the searches selected by and whether that is the verdicts' score here, the noise
+    levels searched (clean first) and those of runs no search ran at (``untuned``), whether any
+    loss had settings of its own to choose, the first rung's trials per search (fewest and
+    most), the search's epochs (one level, or a screen of every trial then the ``kept`` best
+    for longer), the validation split and why stacking was skipped."""
     cache = w.caches["tuning"]
     if cache.empty:
         return {"tuned": False}
-    best = tables.tuning(cache)
-    levels = sorted(cache["epochs"].unique())
-    screen = int(levels[0]) if len(levels) > 1 else None  # the two-stage search of study.tune
-    kept = int(cache[cache["epochs"] == levels[-1]].groupby("loss").size().max())
+    chosen = tables.tuning(cache)
+    trials = tables.tuning_trials(cache)
+    levels = sorted(trials["epochs"].unique())
+    searches = trials.groupby(tables.TUNING_KEYS)
+    first = trials[trials["epochs"] == levels[0]].groupby(tables.TUNING_KEYS).size()
+    full = trials[trials["epochs"] == levels[-1]].groupby(tables.TUNING_KEYS).size()
+    metrics = sorted(chosen["metric"].unique())
+    verdicts_by = "balanced_acc" if answer.long_tailed(answer.prior_ratio(w)) else "accuracy"
     return {
         "tuned": True,
-        "chosen": pd.DataFrame(
-            {
-                "loss": best["loss"],
-                "chosen lr": best["lr"],
-                "validation acc": best["val_acc"],
-                "rates tried": best["tried"],
-                "diverged": best["diverged"],
-            }
-        ),
+        "chosen": chosen,
+        "metrics": metrics,
+        "verdicts_by": verdicts_by,
+        "same_score": metrics == [verdicts_by],
+        "levels": sorted(chosen["noise"].unique(), key=answer.noise_order),
+        "untuned": sorted(set(w.final["noise"]) - set(chosen["noise"]), key=answer.noise_order),
+        "settings": int(searches["loss"].nunique().max()),
+        "fewest": int(first.min()),
+        "most": int(first.max()),
         "epochs": int(levels[-1]),
-        "screen_epochs": screen,
-        "kept": kept,
+        "screen_epochs": int(levels[0]) if len(levels) > 1 else None,
+        "kept": int(full.max()),
         "held_out": w.held_out(),
         "stacked_skipped": w.skipped("stacked tuning"),
     }
+
+
+def winners(chosen: pd.DataFrame) -> pd.DataFrame:
+    """One row per loss (its suite entry, by family), one column per noise level (clean first):
+    "setting @ rate", the spec string that won and its rate. A second device adds a column.
+
+    Shape: chosen (S, 12) -> (entries, 1 + noise levels [+ 1])."""
+    cells = chosen.assign(cell=chosen["loss"] + " @ " + chosen["lr"].map("{:.2g}".format))
+    index = ["entry", "device"] if cells["device"].nunique() > 1 else ["entry"]
+    wide = cells.pivot_table(index=index, columns="noise", values="cell", aggfunc="first")
+    levels = sorted(wide.columns, key=answer.noise_order)
+    wide = wide[levels].rename(columns={"none": "clean"}).reset_index()
+    wide.columns.name = None
+    first = {e: i for i, e in enumerate(dict.fromkeys(chosen["entry"]))}
+    order = wide["entry"].map(lambda e: (families.rank(families.family(e)), first[e]))
+    wide = wide.iloc[order.argsort(kind="stable")].rename(columns={"entry": "loss"})
+    return wide.reset_index(drop=True)
 
 
 def section(w: Workload) -> str:
     found = facts(w)
     if not found["tuned"]:
         return prose.render("tuning", tuned=False)
+    chosen = found.pop("chosen")
     return prose.render(
-        "tuning", table=markdown_table(found.pop("chosen")), figure=figure(w), **found
+        "tuning",
+        table=markdown_table(winners(chosen)),
+        figure=figure(w),
+        metric_words=[METRIC_WORDS.get(m, m) for m in found["metrics"]],
+        verdict_words=METRIC_WORDS.get(found["verdicts_by"]),
+        **found,
     )
+
+
+def searches(cache: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The first rung of each search (the trials every setting ran): per (noise, entry, rate),
+    the best validation score over the entry's settings, as a column per noise level
+    ("score none", "score sym:0.4", ...), with ``loss`` the entry, and the levels (clean
+    first). A rate at which every setting diverged is NaN (a gap in the line).
+
+    Shape: cache (T, 5+) -> ((rows, 3 + levels), levels)."""
+    cache = tables.tuning_trials(cache)
+    first = cache[cache["epochs"] == cache["epochs"].min()]
+    best = first.groupby(["noise", "entry", "lr"], sort=False)["val_score"].max().reset_index()
+    levels = sorted(best["noise"].unique(), key=answer.noise_order)
+    wide = best.rename(columns={"entry": "loss"})
+    for level in levels:
+        wide[f"score {level}"] = wide["val_score"].where(wide["noise"] == level)
+    return wide.drop(columns="val_score"), levels
+
+
+def rows(entries, size: int = LINES) -> list[tuple[str, list[str]]]:
+    """The figure's rows: each family's entries (FAMILY_ORDER, then first seen), in chunks of
+    at most ``size`` so that no axis holds more lines; a split family's rows are numbered."""
+    result = []
+    for name, group in families.groups(pd.DataFrame({"loss": list(dict.fromkeys(entries))})):
+        names = group["loss"].tolist()
+        count = -(-len(names) // size)  # as few chunks as fit, of near-equal sizes
+        cuts = [round(i * len(names) / count) for i in range(count + 1)]
+        chunks = [names[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        for i, chunk in enumerate(chunks):
+            result.append((name if len(chunks) == 1 else f"{name} ({i + 1}/{len(chunks)})", chunk))
+    return result
 
 
 def figure(w: Workload) -> str:
-    """Validation accuracy against the rate, one row of panels per family, on one scale."""
-    cache = w.caches["tuning"]
-    cache = cache.assign(
-        val_acc=pd.to_numeric(cache["val_acc"], errors="coerce"),
-        epochs=cache["epochs"].astype(int).astype(str) + " epochs",
+    """Validation score against the rate, the best setting at each rate, in the first rung:
+    a row of panels per family (at most LINES lines an axis), a column per noise level, each
+    column on one scale."""
+    wide, levels = searches(w.caches["tuning"])
+    epochs = int(pd.to_numeric(w.caches["tuning"]["epochs"]).min())
+    grid = rows(wide["loss"])
+    palette = families.palette(wide["loss"])
+    fig, axes = plt.subplots(
+        len(grid),
+        len(levels),
+        squeeze=False,
+        sharex=True,
+        figsize=(4.2 * len(levels) + 2, 2.4 * len(grid)),
     )
-    several = cache["epochs"].nunique() > 1
-    fig, axes = figures.family_rows(
-        cache,
-        [
-            (
-                "val_acc",
-                {
-                    "title": "validation accuracy against the rate (gaps: diverged)",
-                    "ylabel": "validation accuracy",
-                    "xscale": "log",
-                    "xlabel": "learning rate (peak of the schedule)",
-                    "share": True,
-                },
-            )
-        ],
-        x="lr",
-        hue="loss",
-        style="epochs" if several else None,
-        marker="o",
-        errorbar=None,
-        width=7,
+    for r, (name, chunk) in enumerate(grid):
+        for c, level in enumerate(levels):
+            ax = axes[r, c]
+            shown = wide[wide["loss"].isin(chunk) & (wide["noise"] == level)]
+            for entry, line in shown.groupby("loss", sort=False):
+                ax.plot(
+                    line["lr"],
+                    line[f"score {level}"],
+                    marker="o",
+                    ms=3,
+                    lw=1.2,
+                    color=palette[entry],
+                    label=entry,
+                )
+            ax.set_xscale("log")
+            if shown.empty:  # this family's searches at this level are not finished
+                ax.axis("off")
+            ax.tick_params(which="both", labelsize=7)
+            if r == 0:
+                ax.set_title("clean" if level == "none" else level, fontsize=9)
+            if r == len(grid) - 1:
+                ax.set_xlabel("learning rate (peak of the schedule)", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{name}\nvalidation score", fontsize=8)
+        axes[r, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7, frameon=False)
+    for c in range(len(levels)):
+        drawn = [ax for ax in axes[:, c] if ax.lines]
+        if drawn:
+            low = min(ax.get_ylim()[0] for ax in drawn)
+            high = max(ax.get_ylim()[1] for ax in drawn)
+            for ax in drawn:
+                ax.set_ylim(low, high)
+    fig.suptitle(
+        "Validation score of each loss's best setting at each rate"
+        + ("\n" if len(levels) < 2 else " ")
+        + f"({epochs}-epoch rung, every trial; gaps: diverged)",
+        fontsize=10,
     )
+    fig.tight_layout()
     return figures.image("tuning", fig, w, "tuning.png")

@@ -191,6 +191,7 @@ def test_converged_reference_and_the_views_of_the_side_caches():
         [{"loss": "ce", "train_loss": 0.37}, {"loss": "l2", "train_loss": 0.2}]
     )
     assert tables.converged(accuracy, reference).to_dict() == {"ce": True, "l2": False}
+    # an old cache (no noise, entry, metric or val_score): one clean search per loss by val_acc
     tuning = pd.DataFrame(
         [
             {"loss": "ce", "lr": lr, "status": status, "val_acc": acc, "epochs": epochs}
@@ -204,8 +205,73 @@ def test_converged_reference_and_the_views_of_the_side_caches():
     )
     best = tables.tuning(tuning).set_index("loss")
     # chosen among the full-epoch trials: a screening trial (10 epochs) never wins
-    assert best.loc["ce", "lr"] == 0.3 and best.loc["ce", "tried"] == 4
+    assert best.loc["ce", "lr"] == 0.3 and best.loc["ce", "trials"] == 4
     assert best.loc["ce", "diverged"] == 1
+    assert best.loc["ce", ["noise", "entry", "metric", "val_score"]].tolist() == [
+        "none",
+        "ce",
+        "accuracy",
+        0.9,
+    ]
+
+
+def _trial(noise, loss, lr, score, epochs=30, status="ok"):
+    return {
+        "dataset": "digits",
+        "model": "linear",
+        "noise": noise,
+        "entry": loss.split(":")[0] if loss.startswith("gce") else loss,
+        "loss": loss,
+        "device": "cpu",
+        "epochs": epochs,
+        "batch_size": 256,
+        "schedule": "cosine",
+        "lr": lr,
+        "status": status,
+        "val_acc": 0.5,  # the plain accuracy: never read where the metric's score is there
+        "metric": "balanced_acc",
+        "val_score": score,
+    }
+
+
+def test_tuning_chooses_each_losss_setting_per_noise_level(tmp_path):
+    trials = [
+        # clean: q=0.3 wins; at sym:0.8, q=0.9 (the robust end of GCE's grid)
+        _trial("none", "gce:q=0.3", 0.1, 0.90),
+        _trial("none", "gce:q=0.9", 0.1, 0.85),
+        _trial("none", "gce:q=0.9", 1.0, "nan", status="diverged"),
+        _trial("sym:0.8", "gce:q=0.3", 0.1, 0.40),
+        _trial("sym:0.8", "gce:q=0.9", 0.1, 0.70),
+        _trial("sym:0.8", "gce:q=0.9", 0.3, 0.70),  # a tie: the smaller rate wins
+        _trial("sym:0.8", "gce:q=0.3", 1.0, 0.99, epochs=3),  # a screening trial never wins
+        _trial("none", "ce", 0.3, 0.88),
+        _trial("sym:0.8", "ce", 1.0, 0.60),
+        _trial("sym:0.8", "ce", 0.1, 0.55),
+    ]
+    schema.write_rows(tmp_path / "tuning.csv", schema.TUNING, trials)
+    chosen = tables.tuning(tables.read_cache(tmp_path / "tuning.csv", schema.TUNING))
+    expected = pd.DataFrame(
+        {
+            "dataset": "digits",
+            "model": "linear",
+            "noise": ["none", "sym:0.8", "none", "sym:0.8"],
+            "entry": ["gce", "gce", "ce", "ce"],
+            "device": "cpu",
+            "loss": ["gce:q=0.3", "gce:q=0.9", "ce", "ce"],
+            "lr": [0.1, 0.1, 0.3, 1.0],
+            "val_score": [0.90, 0.70, 0.88, 0.60],
+            "metric": "balanced_acc",
+            "epochs": 30,
+            "trials": [3, 4, 1, 2],
+            "diverged": [1, 0, 0, 0],
+        }
+    )
+    pd.testing.assert_frame_equal(chosen, expected, check_dtype=False)
+
+
+def test_tuning_refuses_a_frame_that_is_not_tuning_csv():
+    with pytest.raises(ValueError, match="lacks column"):
+        tables.tuning(pd.DataFrame({"loss": ["ce"], "lr": [0.1]}))
 
 
 def test_step_drift_is_the_largest_spread_between_seeds():

@@ -169,7 +169,7 @@ def test_the_finding_comes_first_and_how_fast_last(written):
         "## Accuracy",
         "## Accuracy targets",
         "## Paired comparisons",
-        "## Learning rates",
+        "## Tuning",
         "## Learning speed, and what drives it",
         "## Label noise",
         "## Calibration",
@@ -229,16 +229,25 @@ def test_accuracy_cells_are_pandas_own_numbers(written):
 
 def test_facts_quote_the_dataset_and_the_code_constants(written):
     out, text, meta, data = written
-    from bench.reporting import header, noise, tuning
+    from bench.reporting import anatomy, header, noise, tuning
 
     (w,) = workloads.load(out, meta, {"fashion_mnist": data})
     held = data.validation_split()
     assert f"{len(held.test_y):,} training images held out" in tuning.facts(w)["held_out"]
     assert f"training on the other {len(held.train_y):,}" in tuning.facts(w)["held_out"]
-    chosen = tuning.facts(w)["chosen"].set_index("loss")
-    assert chosen.loc[LOSSES, "chosen lr"].tolist() == [0.3] * 3
-    assert chosen.loc[LOSSES, "validation acc"].tolist() == [0.9] * 3
-    assert chosen.loc[LOSSES, "rates tried"].tolist() == [2] * 3
+    found = tuning.facts(w)
+    chosen = found["chosen"].set_index("entry")
+    assert chosen.loc[LOSSES, "lr"].tolist() == [0.3] * 3
+    assert chosen.loc[LOSSES, "val_score"].tolist() == [0.9] * 3
+    assert chosen.loc[LOSSES, "trials"].tolist() == [2] * 3
+    assert (found["metrics"], found["levels"], found["fewest"], found["most"]) == (
+        ["accuracy"],
+        ["none"],
+        2,
+        2,
+    )
+    cells = tuning.winners(found["chosen"]).set_index("loss")["clean"]
+    assert cells.loc[LOSSES].tolist() == [f"{spec} @ 0.3" for spec in LOSSES]
     assert w.train_size == 11_000
     assert speed.speed_table(w)["loss"].tolist() == w.speed["run"].tolist()
     assert (
@@ -248,10 +257,27 @@ def test_facts_quote_the_dataset_and_the_code_constants(written):
     assert noise.pairs(w) == "t-shirt ↔ shirt and pullover ↔ coat"
     assert f"the {len(held.test_y):,}-image validation split" in text
     assert f"({calibration.BINS} equal-width confidence bins)" in text
-    assert f"over the same {ANATOMY_STEPS} random batches of 64" in text
-    assert f"(the best of {ANATOMY_ROUNDS}, eager)" in text
+    found = anatomy.facts(w)
+    assert (found["steps"], found["rounds"], found["batch"]) == (ANATOMY_STEPS, ANATOMY_ROUNDS, 64)
     for retyped in ("10,000 training", "1,000 per class", "60,000", "50,000"):  # Fashion-MNIST's
         assert retyped not in text, retyped
+
+
+def test_reading_states_the_verdicts_of_answer_csv(written):
+    out, _, meta, data = written
+    from bench.reporting import answer, reading
+
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
+    mine = reading.verdicts(w)
+    keys = ["noise", "loss", "verdict"]
+    assert len(mine)
+    pd.testing.assert_frame_equal(mine[keys], answer.read(out)[keys])
+    lines = reading.verdict_lines(mine)
+    clean = mine[mine["noise"] == "none"]
+    assert lines[0]["best"] == clean.loc[clean["verdict"] == "best", "loss"].item()
+    assert sorted(lines[0]["worse"] + lines[0]["undecided"] + lines[0]["equivalent"]) == sorted(
+        clean.loc[clean["verdict"] != "best", "loss"]
+    )
 
 
 def test_the_header_names_the_version_and_commit(written):
@@ -298,7 +324,9 @@ def test_peers_are_listed_and_a_failed_fit_is_called_one(written):
 
 
 def test_step_anatomy_table_and_the_floor_beside_it(written):
-    _, text, _, _ = written
+    out, text, meta, data = written
+    from bench.reporting import anatomy
+
     section = text.split("### Where a CPU step's time goes\n", 1)[1].split("\n#", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("|")]
     header = (
@@ -308,13 +336,19 @@ def test_step_anatomy_table_and_the_floor_beside_it(written):
     assert table[0] == header
     assert len(table) == 2 + len(LOSSES)
     assert f"| {LOSSES[0]} | 60 | 25 | 30 | 35 | 160 | 19% | 210 | 2.10 | 1.40 |" in table
-    assert "The floor's two GEMMs take 100 µs per step" in section
-    assert "The gather costs 60 µs" in section
-    assert "as the trainer does, takes 150 µs per step (1.50× the floor)" in section
-    assert (
-        "`ce`'s epoch, 210 µs per step, is 2.10× the GEMM floor and "
-        "**1.40× the floor with the gather**"
-    ) in section
+    (w,) = workloads.load(out, meta, {"fashion_mnist": data})
+    found = anatomy.facts(w)
+    assert (found["batch"], found["linear"], found["epochs"]) == (64, True, True)
+    # anatomy_rows: the floor 100 µs, scores 25 + update 35 µs, gather 60 µs in every row
+    assert found["floor"] == {"floor_us": 100.0, "work_us": 60.0, "gather_us": 60.0}
+    gathered = found["gathered"]
+    assert gathered["gather_floor_us"] == 150.0 and gathered["over_floor"] == pytest.approx(1.5)
+    # ce's epoch, 210 µs, over the floor (100) and over the floor with the gather (150)
+    assert gathered["ce"] == {
+        "epoch_us": 210.0,
+        "over_floor": pytest.approx(2.1),
+        "over_gather_floor": pytest.approx(1.4),
+    }
 
 
 def test_step_anatomy_from_an_older_version_still_reports(written):
@@ -337,10 +371,15 @@ def test_step_anatomy_from_an_older_version_still_reports(written):
         ]
     )
     w.caches["anatomy"] = old
-    section = anatomy.section(w)
-    assert "× gather floor" not in section and "floor with the gather" not in section
+    found = anatomy.facts(w)
+    assert not found["epochs"] and found["gathered"] is None
+    # without anatomy.csv's floor, the runs' own floor per epoch over its steps
     floor_us = w.speed["floor_s"].median() / math.ceil(11_000 / 64) * 1e6
-    assert f"The floor's two GEMMs take {floor_us:,.0f} µs per step" in section
+    assert found["floor"]["floor_us"] == pytest.approx(floor_us)
+    table = [line for line in anatomy.section(w).splitlines() if line.startswith("| loss |")]
+    assert table == [
+        "| loss | gather µs | scores µs | loss µs | update µs | step µs | loss share |"
+    ]
 
 
 def test_divergence_unfinished_runs_and_missing_gpu_are_stated(written):
@@ -394,18 +433,21 @@ def test_targets_table_explains_a_miss_with_the_measured_cause():
             }
         ]
     )
-    table = tables.targets(accuracy)
-    assert not table["met"].iloc[0]
+    target = tables.TARGETS["ce"]
     optimum = pd.DataFrame([{"loss": "ce", "test_acc": 0.8448, "train_loss": 0.37}])
-    text = targets.render(accuracy, optimum)
-    assert "the L-BFGS optimum of this objective scores 0.8448" in text
-    assert "needs regularisation" in text
+    died = {("ce", "cpu"): [("shirt", [0, 2])]}
+    (row,) = targets.facts(accuracy, optimum, lambda *run: died[run]).to_dict("records")
+    assert (row["loss"], row["device"], row["met"]) == ("ce", "cpu", False)
+    assert row["optimum"] == pytest.approx(0.8448) and row["dead"] == [("shirt", [0, 2])]
+    assert row["short"] == pytest.approx(target - 0.844)
+    assert targets.render(accuracy, optimum).startswith("## Accuracy targets")
     # an L-BFGS that stopped above SGD's training loss is no optimum: it is not cited
     early = optimum.assign(train_loss=0.41)
     assert not tables.converged(accuracy, early)["ce"]
-    text = targets.render(accuracy, early)
-    assert "L-BFGS" not in text and "0.0010 short" in text
+    (row,) = targets.facts(accuracy, early).to_dict("records")
+    assert math.isnan(row["optimum"]) and row["dead"] == []
     # the targets were set for the default workload alone
+    assert targets.facts(accuracy.assign(dataset="digits"), optimum).empty
     assert targets.render(accuracy.assign(dataset="digits"), optimum) == ""
 
 
