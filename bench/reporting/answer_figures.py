@@ -70,7 +70,9 @@ def heatmap(answer: pd.DataFrame):
     gap = answer.pivot(index="entry", columns="column", values="gap").reindex(rows)[columns]
     mark = answer.pivot(index="entry", columns="column", values="verdict").reindex(rows)[columns]
     lost = answer.pivot(index="entry", columns="column", values="diverged").reindex(rows)[columns]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(columns), 1.2 + 0.3 * len(rows)))
+    fig, ax = plt.subplots(
+        figsize=(4.0 + 0.62 * len(columns), 2.0 + 0.3 * len(rows)), layout="constrained"
+    )
     image = ax.imshow(
         gap.clip(upper=GAP_CAP).to_numpy(dtype=float),
         cmap="Reds",
@@ -111,7 +113,6 @@ def heatmap(answer: pd.DataFrame):
         "(d: diverged runs)",
         fontsize=9,
     )
-    fig.tight_layout()
     return fig
 
 

@@ -74,8 +74,12 @@ def family_rows(
         for i, (ax, (y, settings)) in enumerate(zip(row, panels, strict=True)):
             last = i == len(panels) - 1
             # columns measured at some epochs only (loop.TRAIN_METRICS) join their points
+            drawn = group.dropna(subset=[y])
+            if drawn.empty:  # a family without this measure: nothing to draw here
+                ax.set_visible(False)
+                continue
             sns.lineplot(
-                group.dropna(subset=[y]),
+                drawn,
                 x=x,
                 y=y,
                 hue=hue,
@@ -107,7 +111,9 @@ def family_rows(
             low = min(ax.get_ylim()[0] for ax in axes[:, i])
             high = max(ax.get_ylim()[1] for ax in axes[:, i])
             for ax in axes[:, i]:
-                ax.set_ylim(low, high)
+                positive = [a.get_ylim()[0] for a in axes[:, i] if a.get_ylim()[0] > 0]
+                log = ax.get_yscale() == "log"
+                ax.set_ylim(min(positive, default=high / 1e3) if log else low, high)
     fig.tight_layout()
     return fig, axes
 
