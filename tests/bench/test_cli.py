@@ -529,7 +529,10 @@ def test_run_json_logs_each_command_with_its_runs_and_time_by_phase(tmp_path):
     assert (first["dataset"], first["model"], first["workers"]) == ("digits", "linear", 1)
     assert (first["status"], first["runs"], second["runs"]) == ("finished", 4, 0)
     assert {"tuning", "training", "step anatomy", "L-BFGS optima"} <= set(first["phases"])
-    assert sum(first["phases"].values()) <= first["seconds"] <= wall + 0.1
+    # each figure is rounded to 0.1 s, so the phases' sum may pass the total by that rounding
+    rounding = 0.05 * (len(first["phases"]) + 1)
+    assert sum(first["phases"].values()) <= first["seconds"] + rounding
+    assert first["seconds"] <= wall + 0.1
     assert second["seconds"] < first["seconds"]  # tuning, runs and optima all come from cache
     provenance = json.loads((out / "run.json").read_text())["environment"]
     assert provenance["lossbench"] == environment.version()
