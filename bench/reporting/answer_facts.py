@@ -68,6 +68,9 @@ def facts(answer: pd.DataFrame, final: pd.DataFrame, rows: pd.DataFrame, info) -
     unit_table = unit_table[[c for c in unit_table.columns if c in kept]]
     return {
         "workloads": len(keys),
+        # the fewest seeds any workload's best ran: at 3 or fewer most verdicts stay undecided
+        "fewest_seeds": int(answer.groupby(KEYS)["seeds"].max().min()),
+        "undecided": int((answer["verdict"] == "undecided").sum()),
         "alpha": verdicts.ALPHA,
         "margin_default": verdicts.MARGIN,
         "margin_se": verdicts.MARGIN_SE,
