@@ -118,13 +118,11 @@ def family_rows(
     return fig, axes
 
 
-def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
-    """A dot per run of ``order`` (already grouped by family) at its mean over seeds, with its
-    95% confidence interval (Student's t over the seeds) as a line, coloured by family: for
-    accuracies, whose differences a bar from 0 would hide and a bar from elsewhere would
-    exaggerate."""
+def _by_family_and_device(frame, y: str, order):
+    """``frame`` with each loss's family, and with ``y`` and ``order`` naming each run's device
+    too where several devices ran (one mark per run and device)."""
     frame = frame.assign(family=frame["loss"].map(families.family))
-    if frame["device"].nunique() > 1:  # one dot per run and device
+    if frame["device"].nunique() > 1:
         frame = frame.assign(**{y: frame[y] + " · " + frame["device"]})
         present = set(frame[y])
         order = [
@@ -133,6 +131,15 @@ def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
             for device in sorted(set(frame["device"]))
             if f"{run} · {device}" in present
         ]
+    return frame, order
+
+
+def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
+    """A dot per run of ``order`` (already grouped by family) at its mean over seeds, with its
+    95% confidence interval (Student's t over the seeds) as a line, coloured by family: for
+    accuracies, whose differences a bar from 0 would hide and a bar from elsewhere would
+    exaggerate."""
+    frame, order = _by_family_and_device(frame, y, order)
     _, ax = plt.subplots(figsize=(9, 1.0 + 0.28 * max(len(order), 1)))
     sns.pointplot(
         frame,
@@ -165,16 +172,7 @@ def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
 def bars(frame, *, y: str, x: str, order, ax=None, xlabel: str = "", title: str = "", **bar):
     """Horizontal bars, one per run of ``order`` (already grouped by family), coloured by
     family, the legend outside the axes; the height grows with the number of runs."""
-    frame = frame.assign(family=frame["loss"].map(families.family))
-    if frame["device"].nunique() > 1:  # one bar per run and device
-        frame = frame.assign(**{y: frame[y] + " · " + frame["device"]})
-        present = set(frame[y])
-        order = [
-            f"{run} · {device}"
-            for run in order
-            for device in sorted(set(frame["device"]))
-            if f"{run} · {device}" in present
-        ]
+    frame, order = _by_family_and_device(frame, y, order)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 1.0 + 0.28 * max(len(order), 1)))
     sns.barplot(
