@@ -18,6 +18,7 @@ def frame(records):
         grad="analytic",
         device="cpu",
         noise="none",
+        entry="",  # untuned runs: the loss is its own entry
         status="ok",
         step_mode="eager",
         epochs=3,
@@ -122,6 +123,16 @@ def test_noise_table_and_targets():
     assert bool(targets.loc["ce", "met"]) is True  # 0.845 >= 0.845
     assert bool(targets.loc["l1:on=probs", "met"]) is False
     assert "l2:on=scores" not in targets.index  # no target for least squares on scores
+
+
+def test_noise_table_follows_a_tuned_loss_by_its_entry_across_levels():
+    rows = frame(
+        curve("gce:q=0.7", 0, [0.80, 0.84], entry="gce")
+        + curve("gce:q=0.9", 0, [0.70, 0.78], entry="gce", noise="sym:0.4", epochs=2)
+    )
+    final, _ = tables.finished_runs(rows.assign(epochs=2))
+    noisy = tables.noise(final).set_index(["loss", "noise"])["test_acc"]
+    assert noisy.to_dict() == {("gce", "none"): 0.84, ("gce", "sym:0.4"): 0.78}
 
 
 def test_runs_of_two_workloads_are_never_merged():
