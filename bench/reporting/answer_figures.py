@@ -208,16 +208,8 @@ def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
 def profile_columns(gaps: pd.DataFrame, size: int | None = None) -> list[tuple[str, list]]:
     """The profile figure's columns: each family's losses of ``gaps`` (FAMILY_ORDER, then first
     seen) in chunks of at most ``size`` (PROFILE_LINES), a split family's columns numbered."""
-    size = size or PROFILE_LINES
-    columns = []
-    for name, group in families.groups(gaps):
-        names = list(dict.fromkeys(group["loss"]))
-        count = -(-len(names) // size)  # as few chunks as fit, of near-equal sizes
-        cuts = [round(i * len(names) / count) for i in range(count + 1)]
-        chunks = [names[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-        for i, chunk in enumerate(chunks):
-            columns.append((name if len(chunks) == 1 else f"{name} ({i + 1}/{len(chunks)})", chunk))
-    return columns
+    chunked = families.chunks(gaps, size=size or PROFILE_LINES)
+    return [(name, list(dict.fromkeys(chunk["loss"]))) for name, chunk in chunked]
 
 
 def _short(key) -> str:

@@ -47,6 +47,23 @@ def groups(frame: pd.DataFrame, loss: str = "loss") -> list[tuple[str, pd.DataFr
     return [(name, frame[names == name]) for name in present]
 
 
+def chunks(
+    frame: pd.DataFrame, by: str = "loss", size: int = 8, loss: str = "loss"
+) -> list[tuple[str, pd.DataFrame]]:
+    """:func:`groups`, with a family of more than ``size`` distinct ``by`` values (the lines of
+    a figure) split into as few near-equal chunks as fit, in order of first appearance, so no
+    axis holds more than ``size`` lines; a split family's chunks are numbered "name (i/n)"."""
+    result = []
+    for name, group in groups(frame, loss):
+        names = list(dict.fromkeys(group[by]))
+        count = max(-(-len(names) // size), 1)
+        cuts = [round(i * len(names) / count) for i in range(count + 1)]
+        for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            label = name if count == 1 else f"{name} ({i + 1}/{count})"
+            result.append((label, group[group[by].isin(names[a:b])]))
+    return result
+
+
 def palette(runs) -> dict[str, tuple]:
     """A colour per run label, distinct within its family (tab10 by order of first appearance
     within the family), so the same loss has the same colour in every figure of a report."""

@@ -49,11 +49,12 @@ def family_rows(
     style: str | None = None,
     width: float = 5.5,
     height: float = 2.5,
+    lines: int = 8,
     **line,
 ):
-    """Small multiples: one row of axes per loss family (bench.suite.FAMILY_ORDER), so no axis
-    holds more than a family's lines, and one column per panel, a legend per row outside the
-    right panel. Each column's title is on its top row, each row's family on its left axis.
+    """Small multiples: one row of axes per loss family (bench.suite.FAMILY_ORDER), a family of
+    more than ``lines`` ``hue`` values over several numbered rows so that no axis holds more
+    lines, and one column per panel, a legend per row outside the right panel. Each column's title is on its top row, each row's family on its left axis.
 
     ``frame`` is tidy, with ``loss``, ``hue`` and ``x`` columns; ``panels`` is a list of (y column,
     axes settings for ``ax.set``); a setting ``share=True`` gives that column one y range over
@@ -62,7 +63,7 @@ def family_rows(
     axes of shape (families, panels).
     """
     panels = [(y, settings) for y, settings in panels if frame[y].notna().any()]
-    rows = families.groups(frame)
+    rows = families.chunks(frame, by=hue, size=lines)
     palette = families.palette(frame[hue])
     fig, axes = plt.subplots(
         max(len(rows), 1),

@@ -107,15 +107,8 @@ def searches(cache: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def rows(entries, size: int = LINES) -> list[tuple[str, list[str]]]:
     """The figure's rows: each family's entries (FAMILY_ORDER, then first seen), in chunks of
     at most ``size`` so that no axis holds more lines; a split family's rows are numbered."""
-    result = []
-    for name, group in families.groups(pd.DataFrame({"loss": list(dict.fromkeys(entries))})):
-        names = group["loss"].tolist()
-        count = -(-len(names) // size)  # as few chunks as fit, of near-equal sizes
-        cuts = [round(i * len(names) / count) for i in range(count + 1)]
-        chunks = [names[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-        for i, chunk in enumerate(chunks):
-            result.append((name if len(chunks) == 1 else f"{name} ({i + 1}/{len(chunks)})", chunk))
-    return result
+    frame = pd.DataFrame({"loss": list(dict.fromkeys(entries))})
+    return [(name, chunk["loss"].tolist()) for name, chunk in families.chunks(frame, size=size)]
 
 
 def figure(w: Workload) -> str:
