@@ -49,8 +49,8 @@ bench: setup
 		--reference-iters 50 --textbook-epochs 3 --out $(OUT) $(PARALLEL) \
 		$(if $(LOSSES),,--losses '$(BENCH_LOSSES)') $(EXTRA)
 
-## study: the protocol, budgeted at an hour on 2 cores (measured: 70 min of training and 2 of report on
-## the 2-core Intel Xeon VM while other jobs shared it) -> runs/study/. Every loss's own settings ×
+## study: the protocol, budgeted at an hour on 2 cores (measured from a fresh clone on the quiet
+## 2-core AMD EPYC VM: 56 min in all, of which setup 2.5, training 51.5, report 2.5) -> runs/study/. Every loss's own settings ×
 ## rates tuned per noise level on an equal budget of 40 trials (3 epochs each, the 3 best in
 ## full), on a validation split as noisy as training; seeds raced: 5 on clean labels and 3 on
 ## noisy ones, then 2 more per round to the losses still undecided against the best, up to 10
