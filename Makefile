@@ -40,7 +40,8 @@ PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 ## bench: the strongest of each family (BENCH_LOSSES; LOSSES=... for others) at reduced size:
 ## clean labels and sym:0.4, 3 seeds each (at 3 seeds many verdicts stay undecided: expected),
 ## each loss's own settings × rates tuned per noise level on an equal budget of 20 trials (every
-## trial 2 epochs, the 3 best 30), CPU and CUDA if present: 3m23s on 2 cores (Intel Xeon) -> runs/
+## trial 2 epochs, the 3 best 30), CPU and CUDA if present: on 2 cores 3m23s (Intel Xeon VM) and
+## 4m10s (AMD EPYC VM), each with .venv already made -> runs/
 BENCH_LOSSES := ce,focal,bi_tempered,gce,sce,1*nce+100*rce,margin:kind=crammer_singer
 BENCH_LOSSES := $(BENCH_LOSSES),l2:on=probs,huber:on=scores,sparsemax
 bench: setup
