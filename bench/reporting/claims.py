@@ -1,7 +1,8 @@
 """The literature's claims about losses, checked on one workload's runs, with three outcomes:
 **holds**, **does not hold** (the opposite is shown), or **not shown at N seeds**; a claim whose
-losses were not run here is **not measured here**. A non-significant difference never reads as
-"does not hold".
+losses were not run here is **not measured here**, and one whose condition this workload does not
+meet (strong symmetric noise, a long-tailed prior, a linear model) **does not apply**. A
+non-significant difference never reads as "does not hold".
 
 Every comparison pairs two losses seed by seed (same seed: same initial weights and batches):
 the mean difference gets a two-sided Student-t interval at 1 − α/k, k the comparisons the
@@ -25,6 +26,7 @@ ALPHA = 0.05
 STRONG = 0.6  # the robustness claims are about symmetric noise from this rate up (0.6–0.8)
 LONG_TAIL = 10.0  # a training prior max/min at least this (as the answer's rule)
 HOLDS, OPPOSITE, NOT_SHOWN = "holds", "does not hold", "not shown"
+NOT_MEASURED, NOT_APPLICABLE = "not measured here", "does not apply"
 
 
 def kind(spec: str) -> str | None:
@@ -122,15 +124,19 @@ def claim(
     value: str,
     claimed: int,
     where: str = "",
+    needs: str = "",
 ) -> dict:
     """One claim's facts: every run spec of a kind in ``ours`` against every one in ``theirs``
-    on ``frame`` (the runs of one device and noise level)."""
+    on ``frame`` (the runs of one device and noise level). ``frame`` None: the workload does
+    not meet the claim's condition, which ``needs`` names (NOT_APPLICABLE); empty, or without
+    the losses: NOT_MEASURED."""
     facts = {
         "title": title,
         "where": where,
         "value": value,
         "comparisons": [],
-        "outcome": "not measured here",
+        "outcome": NOT_APPLICABLE if frame is None else NOT_MEASURED,
+        "needs": needs,
         "missing": [],
     }
     if frame is None or frame.empty or value not in frame:
@@ -160,8 +166,9 @@ def facts(w: Workload) -> list[dict]:
     clean = mine[mine["noise"] == "none"]
     strong = _strongest(mine)
     level = strong["noise"].iloc[0] if len(strong) else ""
+    strong = strong if len(strong) else None  # no symmetric noise of STRONG or more: n/a
     measured = calibration.measured(w)
-    ece = None
+    ece = pd.DataFrame()  # no saved weights: not measured
     if measured is not None:
         metrics = measured[0]
         ece = _one_device(metrics[metrics["scaling"] == "before"])
@@ -176,6 +183,7 @@ def facts(w: Workload) -> list[dict]:
             "test_acc",
             +1,
             level,
+            f"symmetric noise of {STRONG:g} or more",
         ),
         claim(
             "ANL and the asymmetric losses beat the APL sums at high symmetric noise",
@@ -185,6 +193,7 @@ def facts(w: Workload) -> list[dict]:
             "test_acc",
             +1,
             level,
+            f"symmetric noise of {STRONG:g} or more",
         ),
         claim(
             "MAE underfits (lower clean training accuracy than CE)",
@@ -203,6 +212,7 @@ def facts(w: Workload) -> list[dict]:
             "test_acc",
             -1,
             "clean",
+            "a linear model",
         ),
         claim(
             "Focal and Poly-1 change calibration (ECE before temperature scaling)",
@@ -230,6 +240,7 @@ def facts(w: Workload) -> list[dict]:
             "balanced_acc",
             +1,
             "clean",
+            f"a long-tailed training prior, its largest class ≥ {LONG_TAIL:g}× the smallest",
         ),
     ]
 

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from bench.analysis import stats  # noqa: E402
 from bench.reporting import families  # noqa: E402
 
 DPI = 110
@@ -54,7 +55,8 @@ def family_rows(
 ):
     """Small multiples: one row of axes per loss family (bench.suite.FAMILY_ORDER), a family of
     more than ``lines`` ``hue`` values over several numbered rows so that no axis holds more
-    lines, and one column per panel, a legend per row outside the right panel. Each column's title is on its top row, each row's family on its left axis.
+    lines, and one column per panel, a legend per row outside the right panel. Each column's
+    title is on its top row, each row's family on its left axis.
 
     ``frame`` is tidy, with ``loss``, ``hue`` and ``x`` columns; ``panels`` is a list of (y column,
     axes settings for ``ax.set``); a setting ``share=True`` gives that column one y range over
@@ -135,6 +137,14 @@ def _by_family_and_device(frame, y: str, order):
     return frame, order
 
 
+def t_interval(values) -> tuple[float, float]:
+    """The two-sided 95% Student-t interval of the mean of ``values`` (seaborn's ``errorbar``
+    callable): deterministic, unlike seaborn's bootstrap ``("ci", 95)``; no line with one."""
+    mean, _, half = stats.mean_ci(values)
+    half = 0.0 if half != half else half
+    return mean - half, mean + half
+
+
 def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
     """A dot per run of ``order`` (already grouped by family) at its mean over seeds, with its
     95% confidence interval (Student's t over the seeds) as a line, coloured by family: for
@@ -148,7 +158,7 @@ def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
         x=x,
         hue="family",
         order=order,
-        errorbar=("ci", 95),
+        errorbar=t_interval,
         linestyle="none",
         markersize=4,
         err_kws={"linewidth": 1.5},

@@ -233,9 +233,13 @@ def test_claims_of_losses_not_run_are_not_measured_here():
         +1,
     )
     assert zoo["outcome"] == "not measured here" and zoo["comparisons"] == []
-    assert (
-        claims.claim("tail", None, ("ldam", "vs"), ("logit_adjusted",), "balanced_acc", +1)[
-            "outcome"
-        ]
-        == "not measured here"
+    empty = claims.claim("tail", pd.DataFrame(), ("ldam", "vs"), ("logit_adjusted",), "x", +1)
+    assert empty["outcome"] == "not measured here"
+
+
+def test_a_claim_whose_condition_the_workload_does_not_meet_does_not_apply():
+    tail = claims.claim(
+        "tail", None, ("ldam", "vs"), ("logit_adjusted",), "balanced_acc", +1, needs="a long tail"
     )
+    assert tail["outcome"] == "does not apply" and tail["needs"] == "a long tail"
+    assert tail["comparisons"] == []

@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from bench.reporting import families, figures  # noqa: E402
 
@@ -53,3 +54,11 @@ def test_chunks_keep_every_row_and_split_by_the_hue_not_the_loss():
     assert [name for name, _ in chunked] == ["noise-robust (1/2)", "noise-robust (2/2)"]
     assert [len(chunk) for _, chunk in chunked] == [3, 3]
     assert pd.concat([c for _, c in chunked]).sort_index().equals(frame)
+
+
+def test_the_dots_interval_is_students_t_over_the_seeds():
+    values = [0.80, 0.82, 0.84]
+    low, high = figures.t_interval(values)
+    half = 4.302652729911275 * 0.02 / 3**0.5  # t_{0.975, 2} · sd / √n, from a t table
+    assert (low, high) == pytest.approx((0.82 - half, 0.82 + half))
+    assert figures.t_interval([0.8]) == (0.8, 0.8)  # one seed: a dot without a line
