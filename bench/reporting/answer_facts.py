@@ -89,9 +89,19 @@ def facts(answer: pd.DataFrame, final: pd.DataFrame, rows: pd.DataFrame, info) -
         "duplicates": duplicates.to_dict("records"),
         "counted_as": {e: c for e, c in counted.items() if e != c},
         "aggregate": aggregate(kept, unit_table, dropped),
-        "gaps": profiles.gaps(table),
-        "ratios": profiles.ratios(profiles.time_to_target(rows, table, section.TARGET_FRACTION)),
+        **entry_profiles(final, rows, section.TARGET_FRACTION),
     }
+
+
+def entry_profiles(final: pd.DataFrame, rows: pd.DataFrame, fraction: float) -> dict:
+    """``gaps`` and ``ratios`` of the performance profiles, per suite entry: a profile is a
+    share of all workloads, so each loss is followed across them by its entry (``gce``), not by
+    the setting that won tuning on one (``gce:q=0.7`` here, ``gce:q=0.3`` there), which would
+    cap its profile at the share of workloads where that setting won."""
+    final = final.assign(loss=across.entries(final))
+    table = profiles.means(profiles.seed_scores(final))
+    times = profiles.time_to_target(rows.assign(loss=across.entries(rows)), table, fraction)
+    return {"gaps": profiles.gaps(table), "ratios": profiles.ratios(times)}
 
 
 def units(answer: pd.DataFrame, info) -> list[dict]:

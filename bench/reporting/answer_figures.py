@@ -24,6 +24,7 @@ MARKS = {"best": "★", "equivalent": "≈", "worse": "✗", "undecided": "?"}
 DELTA_MAX, TAU_MAX = 0.10, 10.0
 # Lines in one axis of the profile figure at most (STYLE.md: more becomes small multiples).
 PROFILE_LINES = 8
+PROFILE_COLUMNS = 4  # panels a row of the profile figure
 
 
 def draw(facts: dict, answer: pd.DataFrame, where) -> dict:
@@ -163,45 +164,41 @@ def intervals(aggregate: dict):
 
 
 def profile_grid(gaps: pd.DataFrame, ratios: pd.DataFrame):
-    """Performance profiles as small multiples: a column per loss family (a family of more than
-    PROFILE_LINES losses over several columns, so no axis holds more lines), the accuracy
-    profile above and the time profile below, shared scales."""
+    """Performance profiles as small multiples: a panel per loss family (a family of more than
+    PROFILE_LINES losses over several panels, so no axis holds more lines), PROFILE_COLUMNS
+    panels a row, each with the accuracy profile above the time profile and its legend below,
+    every axis on one scale."""
     groups = profile_columns(gaps)
-    fig, axes = plt.subplots(
-        2, max(len(groups), 1), squeeze=False, sharey=True, figsize=(3.0 * max(len(groups), 1), 5.4)
-    )
-    for column, (name, group) in enumerate(groups):
-        for row, (measure, low, high) in enumerate(
-            ((gaps, 0.0, DELTA_MAX), (ratios, 1.0, TAU_MAX))
-        ):
-            grid = profiles.breakpoints(measure, low, high)
-            share = profiles.profile(measure, grid).pivot(index="x", columns="loss", values="share")
-            ax = axes[row, column]
+    columns = max(min(len(groups), PROFILE_COLUMNS), 1)
+    bands = max(-(-len(groups) // columns), 1)
+    fig = plt.figure(figsize=(3.3 * columns, 6.6 * bands), layout="constrained")
+    panels = fig.subfigures(bands, columns, squeeze=False).ravel()
+    grids = [
+        (low, high, profiles.profile(measure, profiles.breakpoints(measure, low, high)))
+        for measure, low, high in ((gaps, 0.0, DELTA_MAX), (ratios, 1.0, TAU_MAX))
+    ]
+    for i, (name, group) in enumerate(groups):
+        axes = panels[i].subplots(2, 1)
+        for row, (low, high, profile) in enumerate(grids):
+            share = profile.pivot(index="x", columns="loss", values="share")
+            ax = axes[row]
             for loss in group:
                 if loss in share:
                     ax.step(share.index, share[loss], where="post", lw=1.2, label=loss)
             ax.set(xlim=(low, high), ylim=(-0.02, 1.02))
+            ax.tick_params(labelsize=7)
+            if i % columns == 0:
+                within = "within δ of the best" if row == 0 else "within τ× the fastest"
+                ax.set_ylabel(f"share of workloads\n{within}", fontsize=8)
             if row:
                 ax.set_xscale("log")
                 ax.set_xticks([1, 2, 5, 10], ["1", "2", "5", "10"])
-                ax.set_xlabel("τ (time ÷ fastest)", fontsize=8)
+                ax.set_xlabel("τ (time ÷ the fastest's)", fontsize=8)
             else:
                 ax.set_title(name, fontsize=9)
-                ax.set_xlabel("δ (below the best)", fontsize=8)
-            ax.tick_params(labelsize=7)
-    for column in range(len(groups)):
-        handles, labels = axes[0, column].get_legend_handles_labels()
-        axes[1, column].legend(
-            handles,
-            labels,
-            fontsize=6,
-            frameon=False,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.28),
-        )
-    axes[0, 0].set_ylabel("share of workloads within δ", fontsize=8)
-    axes[1, 0].set_ylabel("share within τ× the fastest", fontsize=8)
-    fig.tight_layout()
+                ax.set_xlabel("δ (score below the best)", fontsize=8)
+        handles, labels = axes[0].get_legend_handles_labels()
+        panels[i].legend(handles, labels, loc="outside lower center", fontsize=6.5, frameon=False)
     return fig
 
 
