@@ -206,12 +206,12 @@ def scenarios(answer, scores, rows, table, info) -> list[dict]:
         found = across.scenario(answer, keys) if len(keys) else {}
         out.append({"name": name, "measured": bool(len(keys)), **found})
     for scaling in ("before", "after"):
-        ece = ece_answer(info, scaling)
+        ece = with_entries(ece_answer(info, scaling), scores)
         found = across.scenario(ece, ece[KEYS]) if len(ece) else {}
         if found:
             found["ece"] = lowest_ece(ece, info, scaling)
         out.append({"name": f"calibrated_{scaling}", "measured": bool(len(ece)), **found})
-    times = time_answer(rows, table)
+    times = with_entries(time_answer(rows, table), scores)
     found = across.scenario(times, times[KEYS]) if len(times) else {}
     if found:
         first = times[times["verdict"] == "best"]["loss"].value_counts()
@@ -221,6 +221,16 @@ def scenarios(answer, scores, rows, table, info) -> list[dict]:
         s["names"] = [workload_name(k) for k in s.get("workloads", [])]
         s["bests"] = list(dict.fromkeys(s.get("best", {}).values()))
     return out
+
+
+def with_entries(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (verdicts per workload and tuned spec) with each spec's suite ``entry``, so a
+    scenario follows a loss across workloads whose tuning chose different settings of it. A spec
+    that two entries both chose on one workload stands for each of them."""
+    if frame.empty or "entry" not in scores:
+        return frame
+    specs = scores[[*KEYS, "loss", "entry"]].drop_duplicates()
+    return frame.merge(specs, on=[*KEYS, "loss"], how="left")
 
 
 def ece_runs(info) -> pd.DataFrame:

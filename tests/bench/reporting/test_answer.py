@@ -229,3 +229,35 @@ def test_the_calibration_pick_is_the_lowest_ece_with_its_interval(monkeypatch):
     found_after = across.scenario(after, after[["dataset", "model", "noise"]])
     # after scaling every loss has the same ECE per seed: no spread, nothing separates them
     assert found_after["pick"] is None and found_after["set"] == ["a", "b", "c"]
+
+
+def test_a_scenario_follows_a_loss_whose_tuned_setting_differs_between_workloads():
+    keys = [("d", "linear", "none"), ("e", "linear", "none")]
+    verdicts = pd.DataFrame(
+        [
+            {
+                "dataset": d,
+                "model": m,
+                "noise": n,
+                "loss": loss,
+                "verdict": v,
+                "diverged": 0,
+                "score": 0.1,
+                "seeds": 5,
+                "seeds_needed": float("nan"),
+            }
+            for (d, m, n), gce in zip(keys, ("gce:q=0.7", "gce:q=0.3"), strict=True)
+            for loss, v in ((gce, "best"), ("ce", "worse"))
+        ]
+    )
+    scores = pd.DataFrame(
+        [
+            {"dataset": d, "model": m, "noise": n, "loss": loss, "entry": entry}
+            for (d, m, n), gce in zip(keys, ("gce:q=0.7", "gce:q=0.3"), strict=True)
+            for loss, entry in ((gce, "gce:q=0.7"), ("ce", "ce"))
+        ]
+    )
+    workloads = pd.DataFrame(keys, columns=["dataset", "model", "noise"])
+    assert across.scenario(verdicts, workloads)["pick"] is None  # by tuned spec: no pick
+    found = across.scenario(answer_facts.with_entries(verdicts, scores), workloads)
+    assert found["pick"] == "gce:q=0.7"
