@@ -156,28 +156,16 @@ def dots(frame, *, y: str, x: str, order, xlabel: str = "", title: str = ""):
         frame,
         y=y,
         x=x,
-        hue="family",
         order=order,
         errorbar=t_interval,
         linestyle="none",
         markersize=4,
         err_kws={"linewidth": 1.5},
         ax=ax,
-        hue_order=sorted(set(frame["family"]), key=families.rank),
-        palette=families.family_palette(frame["family"]),
+        **_family_hue(frame),
     )
-    ax.set(xlabel=xlabel, ylabel="", title=title)
-    ax.tick_params(axis="y", labelsize=7)
     ax.grid(axis="y", visible=False)
-    ax.legend(
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1),
-        fontsize=7,
-        title="family",
-        title_fontsize=8,
-        frameon=False,
-    )
-    return ax.figure
+    return _by_family_axes(ax, xlabel, title)
 
 
 def bars(frame, *, y: str, x: str, order, ax=None, xlabel: str = "", title: str = "", **bar):
@@ -190,14 +178,28 @@ def bars(frame, *, y: str, x: str, order, ax=None, xlabel: str = "", title: str 
         frame,
         y=y,
         x=x,
-        hue="family",
         order=order,
         dodge=False,
         ax=ax,
-        hue_order=sorted(set(frame["family"]), key=families.rank),
-        palette=families.family_palette(frame["family"]),
+        **_family_hue(frame),
         **bar,
     )
+    return _by_family_axes(ax, xlabel, title)
+
+
+def _family_hue(frame) -> dict:
+    """seaborn's colour keywords for a frame of :func:`_by_family_and_device`: by family, in
+    FAMILY_ORDER, each family its colour."""
+    return {
+        "hue": "family",
+        "hue_order": sorted(set(frame["family"]), key=families.rank),
+        "palette": families.family_palette(frame["family"]),
+    }
+
+
+def _by_family_axes(ax, xlabel: str, title: str):
+    """The labels, the small run names and the family legend outside the axes of :func:`dots`
+    and :func:`bars`; returns the figure."""
     ax.set(xlabel=xlabel, ylabel="", title=title)
     ax.tick_params(axis="y", labelsize=7)
     ax.legend(
