@@ -37,13 +37,14 @@ test: setup
 # The protocol both share: 30 epochs of cosine-decayed SGD at batch 256, rates tuned per loss.
 PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 
-## bench: the strongest of each family (BENCH_LOSSES; LOSSES=... for others) at reduced size:
-## clean labels and sym:0.4, 3 seeds each (at 3 seeds many verdicts stay undecided: expected),
-## each loss's own settings × rates tuned per noise level on an equal budget of 20 trials (every
-## trial 2 epochs, the 3 best 30), CPU and CUDA if present: on 2 cores 3m23s (Intel Xeon VM) and
-## 4m10s (AMD EPYC VM), each with .venv already made -> runs/
-BENCH_LOSSES := ce,focal,bi_tempered,gce,sce,1*nce+100*rce,margin:kind=crammer_singer
-BENCH_LOSSES := $(BENCH_LOSSES),l2:on=probs,huber:on=scores,sparsemax
+## bench: the textbook's losses (cross-entropy; L2, L1 and Huber on probabilities; soft labels;
+## both multiclass margins) and the strongest of each newer family (BENCH_LOSSES; LOSSES=... for
+## others), each named bare so that tuning chooses its own settings, at reduced size: clean
+## labels and sym:0.4, 3 seeds each (at 3 seeds many verdicts stay undecided: expected), each
+## loss's own settings × rates tuned per noise level on an equal budget of 20 trials (every
+## trial 2 epochs, the 3 best 30), CPU and CUDA if present -> runs/
+BENCH_LOSSES := ce,l2,l1,huber,soft_label,margin:kind=crammer_singer,margin:kind=weston_watkins
+BENCH_LOSSES := $(BENCH_LOSSES),focal,bi_tempered,gce,sce,nce+rce,sparsemax,huber:on=scores
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise-seeds 3 --noise none,sym:0.4 \
 		--tune-budget 20 --tune-screen-epochs 2 --batch-sizes 64,256,1024,4096 \

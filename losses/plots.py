@@ -30,6 +30,21 @@ from losses.base import FAMILIES, REGISTRY, Loss
 from losses.true_class import TrueClassLoss
 
 EXTRA_SPECS = ("margin:kind=weston_watkins", "1*nce+1*rce", "1*nce+1*l1")  # APL sums
+# The textbook's six classification losses (Dive into Deep Learning, chapters 3-4): L2, L1 and
+# Huber (on probabilities, and on raw scores as regression), cross-entropy, soft labels, and the
+# two multiclass margins. ``plot_textbook`` draws them first, one row per x-axis.
+TEXTBOOK_SPECS = (
+    "l2:on=scores",
+    "l1:on=scores",
+    "huber:on=scores",
+    "l2:on=probs",
+    "l1:on=probs",
+    "huber:on=probs",
+    "ce",
+    "soft_label",
+    "margin:kind=crammer_singer",
+    "margin:kind=weston_watkins",
+)
 WEIGHT_REFERENCES = ("ce", "l1")  # w = 1 and MAE's w = 2·p_y, beside the family
 COLUMNS = ("loss", "likelihood exp(−l)", "gradient ∂l/∂o_y")
 AXES = {
@@ -107,27 +122,60 @@ def plot_loss(loss: Loss, axes=None):
 def plot_grid(specs=None):
     """One figure of every loss (``default_specs()`` when None): a row per family and x-axis,
     a line per loss, columns loss / likelihood / gradient."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     parsed = [losses.parse(spec) for spec in (default_specs() if specs is None else specs)]
     order = {family: i for i, family in enumerate(FAMILIES)}
     groups: dict[tuple[str, str], list[Loss]] = {}
     for loss in sorted(parsed, key=lambda item: order.get(item.family or "user", len(order))):
         groups.setdefault((loss.family or "user", axis_kind(loss)), []).append(loss)
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(len(groups), 3, figsize=(13, 2.6 * len(groups)), squeeze=False)
-    for row, ((family, _), members) in zip(axes, groups.items(), strict=True):
-        for loss in members:
-            _draw(loss, row, label=str(loss))
-        _robust_ylim(row[2])
-        row[0].set_title(f"{family}: loss", fontsize=9, fontweight="bold")
-        row[0].legend(fontsize=6.5, loc="best", framealpha=0.8)
-    fig.suptitle(
+    return _rows(
+        {f"{family}: loss": members for (family, _), members in groups.items()},
         "Each loss, its likelihood exp(−l) and the gradient the trainer sees "
         "(K = 2, true class y = 0), by family",
-        y=1.0,
     )
+
+
+ROW_TITLES = {
+    "prediction": "regression on the raw scores: loss",
+    "probability": "on softmax probabilities: loss",
+    "margin": "on the score margin: loss",
+}
+
+
+def plot_textbook(specs=TEXTBOOK_SPECS):
+    """The textbook's losses (``TEXTBOOK_SPECS``) as the textbook draws them: loss, likelihood
+    exp(−l) and gradient side by side, one row per x-axis (raw-score regression, probabilities,
+    the score margin)."""
+    groups: dict[str, list[Loss]] = {kind: [] for kind in ROW_TITLES}
+    for spec in specs:
+        loss = losses.parse(spec)
+        groups[axis_kind(loss)].append(loss)
+    return _rows(
+        {ROW_TITLES[kind]: members for kind, members in groups.items() if members},
+        "The textbook's losses, their likelihoods exp(−l) and the gradient the trainer sees "
+        "(K = 2, true class y = 0)",
+    )
+
+
+def _rows(groups: dict[str, list[Loss]], title: str):
+    """A figure of one row per group (title -> losses), columns loss / likelihood / gradient."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(groups), 3, figsize=(13, 2.6 * len(groups)), squeeze=False)
+    for row, (name, members) in zip(axes, groups.items(), strict=True):
+        drawn: list[tuple[str, pd.DataFrame]] = []
+        for loss in members:
+            frame = curves(loss)
+            twin = next((spec for spec, other in drawn if _same(frame, other)), None)
+            # at K = 2 some losses coincide (Weston–Watkins is Crammer–Singer): dashed, and said
+            label = str(loss) if twin is None else f"{loss} (= the line above at K = 2)"
+            _draw(loss, row, label=label, frame=frame, style="-" if twin is None else "--")
+            drawn.append((str(loss), frame))
+        _robust_ylim(row[2])
+        row[0].set_title(name, fontsize=9, fontweight="bold")
+        row[0].legend(fontsize=6.5, loc="best", framealpha=0.8)
+    fig.suptitle(title, y=1.0)
     fig.tight_layout()
     return fig
 
@@ -190,10 +238,20 @@ def _robust_ylim(ax, share: float = 0.01) -> None:
         ax.set_ylim(min(low, 0) - pad, max(high, 0) + pad)
 
 
-def _draw(loss: Loss, axes, label) -> None:
-    frame = curves(loss)
+def _same(frame: pd.DataFrame, other: pd.DataFrame) -> bool:
+    """Whether two losses' curves coincide (same x-axis, loss and gradient)."""
+    import numpy as np
+
+    return all(
+        np.allclose(frame[column], other[column], equal_nan=True)
+        for column in ("x", "loss", "grad")
+    )
+
+
+def _draw(loss: Loss, axes, label, frame: pd.DataFrame | None = None, style: str = "-") -> None:
+    frame = curves(loss) if frame is None else frame
     for ax, column, title in zip(axes, ("loss", "likelihood", "grad"), COLUMNS, strict=True):
-        ax.plot(frame["x"], frame[column], lw=1.6, label=label)
+        ax.plot(frame["x"], frame[column], style, lw=1.6, label=label)
         ax.axhline(0, color="grey", lw=0.6)
         ax.set_xlabel(frame.attrs["xlabel"], fontsize=8)
         ax.set_title(title, fontsize=9)

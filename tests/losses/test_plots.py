@@ -130,3 +130,23 @@ def test_main_writes_the_grid_and_weights_pngs(tmp_path):
     assert plots.main(["--out", str(out), "--weights-out", str(weights)]) == 0
     assert out.stat().st_size > 10_000 and weights.stat().st_size > 10_000
     plt.close("all")
+
+
+def test_plot_textbook_draws_the_six_textbook_losses_one_row_per_axis():
+    fig = plots.plot_textbook()
+    rows = [ax for ax in fig.axes if ax.get_legend() is not None]
+    assert [ax.get_title() for ax in rows] == list(plots.ROW_TITLES.values())
+    labels = [text.get_text().split(" ")[0] for ax in rows for text in ax.get_legend().texts]
+    assert labels == [str(losses.parse(spec)) for spec in plots.TEXTBOOK_SPECS]
+    names = {losses.parse(spec).name for spec in plots.TEXTBOOK_SPECS}
+    assert {"ce", "l2", "l1", "huber", "soft_label", "margin"} <= names
+    plt.close(fig)
+
+
+def test_coinciding_curves_are_dashed_and_said_so():
+    """At K = 2 Weston–Watkins has one rival, as Crammer–Singer does: the same curve."""
+    fig = plots.plot_textbook(["margin:kind=crammer_singer", "margin:kind=weston_watkins"])
+    first, second = fig.axes[0].lines[0], fig.axes[0].lines[2]  # each line then its y = 0
+    assert first.get_linestyle() == "-" and second.get_linestyle() == "--"
+    assert "the line above" in fig.axes[0].get_legend().texts[1].get_text()
+    plt.close(fig)

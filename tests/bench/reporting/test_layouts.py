@@ -220,6 +220,7 @@ def test_hand_written_states_no_gpu_and_figures_exist(hand_written):
         "dynamics.png",
         "predictions.png",
         "gradients.png",
+        "gradients_textbook.png",
         "confusion.png",
         "reliability.png",
     } <= set(names)
@@ -240,6 +241,7 @@ def test_hand_written_gpu_name_and_remade_without_data(tmp_path, monkeypatch):
     from losses import plots
 
     monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
+    monkeypatch.setattr(plots, "plot_textbook", lambda: plt.figure(figsize=(2, 2)))
     hand_written_out(tmp_path, cuda="NVIDIA H100 80GB HBM3")
     assert main([str(tmp_path)]) == 0
     text = (tmp_path / "README.md").read_text()
@@ -255,6 +257,7 @@ def test_files_from_before_datasets_and_models_were_parts_still_report(
     from losses import plots
 
     monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
+    monkeypatch.setattr(plots, "plot_textbook", lambda: plt.figure(figsize=(2, 2)))
     data = hand_written_out(tmp_path)
     rows = pd.read_csv(tmp_path / "results.csv").drop(columns=["dataset", "model", "grad"])
     rows.to_csv(tmp_path / "results.csv", index=False)
@@ -486,6 +489,7 @@ def test_a_speed_only_folder_names_no_best_loss(tmp_path, monkeypatch):
     from losses import plots
 
     monkeypatch.setattr(plots, "plot_grid", lambda: plt.figure(figsize=(2, 2)))
+    monkeypatch.setattr(plots, "plot_textbook", lambda: plt.figure(figsize=(2, 2)))
     g = torch.Generator().manual_seed(3)
     rows = hand_written_rows()
     rows[rows["seed"] == 0].to_csv(tmp_path / "results.csv", index=False)

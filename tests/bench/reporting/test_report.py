@@ -213,6 +213,7 @@ def test_every_embedded_figure_exists(written):
         "confusion.png",
         "predictions.png",
         "gradients.png",
+        "gradients_textbook.png",
         "anatomy.png",
     } <= set(names)
     for name in names:
