@@ -51,38 +51,49 @@ bench: setup
 		--reference-iters 50 --textbook-epochs 3 --out $(OUT) $(PARALLEL) \
 		$(if $(LOSSES),,--losses '$(BENCH_LOSSES)') $(EXTRA)
 
-## study: the protocol, budgeted at an hour on 2 cores (measured from a fresh clone on the quiet
-## 2-core AMD EPYC VM: 56 min in all, of which setup 2.5, training 51.5, report 2.5) -> runs/study/. Every loss's own settings ×
-## rates tuned per noise level on an equal budget of 40 trials (3 epochs each, the 3 best in
-## full), on a validation split as noisy as training; seeds raced: 5 on clean labels and 3 on
-## noisy ones, then 2 more per round to the losses still undecided against the best, up to 10
-## (6 where NOISY_CAP says).
-## Linear Fashion-MNIST at none, sym:0.4, sym:0.8, pairs:0.4 (the levels that tell something)
-## with L-BFGS optima and scikit-learn peers; the long tail clean; digits and breast_cancer, a
-## new split per seed, at one noise level each, with step budgets that converge: digits 100
-## epochs (600 steps; ce's best rate reached 0.964 at 30 epochs, 0.971 at 100, 0.973 at 150,
-## 0.976 at 300), breast_cancer 60 (120 steps; flat within one test example from 30 to 300);
-## the MLP clean only, on MLP_LOSSES (the strongest of each family) at a budget of 16, since an
-## MLP trial cannot be stacked (measured: 0.48 core-s per MLP epoch, 0.03 per stacked linear
-## trial-epoch, 0.07 per stacked linear run-epoch). The rest of the grid is make study-full.
+## study: the protocol, budgeted at about an hour on 2 cores -> runs/study/. Every loss's own
+## settings × rates tuned per noise level on an equal budget of trials, on a validation split as
+## noisy as training (and, where said, on 1,000 trusted labels); seeds raced, α spent over the
+## race's looks (bench.analysis.verdicts).
+## 1. Where the loss decides: networks that memorise noisy labels (MEMO). A 784-256-256-10 MLP
+##    on a stratified 10,000-image subset of Fashion-MNIST (a new draw per seed; the full test
+##    set), momentum SGD without weight decay (weight decay hides memorisation at 60 epochs:
+##    measured, ce fitted 10% of the flipped labels at wd 5e-4 against 33% without), batch 128,
+##    60 epochs, at sym:0.4, sym:0.8, pairs:0.4 and idn:0.4, and again at sym:0.8 with 1,000
+##    trusted labels; a sixth of the subset held out to early-stop, so every run has two scores
+##    (last epoch, early-stopped). MEMO_LOSSES: ce, the noise-robust family's strongest and
+##    focal. Tuning: 8 trials per loss and level over 0.003–0.3 (4 epochs each, the 2 best 30),
+##    seeds 3 raced to 4. An MLP epoch here costs ~0.25 core-s, so this is ~25 minutes.
+## 2. Softmax regression (the low-capacity case): Fashion-MNIST clean (L-BFGS optima,
+##    scikit-learn peers, the batch-size sweep) and at sym:0.8, with noisy validation labels and
+##    with 1,000 trusted ones (sym:0.4 and pairs:0.4 moved to study-full: the memorisation
+##    workload carries them); the long tail clean; digits and breast_cancer, a new split per
+##    seed, 1-point margins, seeds raced 5 → 20 (seconds each), with step budgets that converge:
+##    digits 100 epochs (600 steps), breast_cancer 60 (120 steps). The rest is make study-full.
 SEEDS := --seeds 5 --noise-seeds 3 --seed-cap 10 --seed-round 2
-# The race stops at 6 seeds on the noisy levels and on digits and breast_cancer, whose test sets
-# resolve only wide margins (2.4 and 4.2 points): on digits at a cap of 10, 40 of its 70 losses
-# × levels ran to the cap still undecided. Linear Fashion-MNIST clean and the long tail race to 10.
 NOISY_CAP := --seed-cap 6
+# digits and breast_cancer draw a new split per seed: δ is 1 point and seeds cost seconds
+SMALL_CAP := --seed-cap 20 --seed-round 5
 STUDY := $(PROTOCOL) $(SEEDS) --tune-budget 40 --tune-screen-epochs 3 --reference-iters 300 \
 	--textbook-epochs 5 --out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
-MLP_LOSSES := ce,focal,bi_tempered,gce,sce,1*nce+100*rce,margin:kind=crammer_singer,l2:on=probs
+TRUSTED := --validation trusted:1000
+MEMO_LOSSES := ce,gce,sce,nce+rce,nce+l1,agce,js,nce+nnce,focal
+MEMO := --dataset fashion_mnist_subset:size=10000 --model mlp:hidden=256:layers=2 \
+	--optimizer momentum:beta=0.9:wd=0 --batch-size 128 --epochs 60 --early-stop \
+	--tune-budget 8 --tune-rates 0.003,0.3 --tune-screen-epochs 4 --tune-epochs 30 \
+	--seeds 3 --noise-seeds 3 --seed-cap 4 --reference-iters 0 --no-textbook \
+	$(if $(LOSSES),,--losses '$(MEMO_LOSSES)')
 study: setup peers
+	$(BIN)/python -m bench $(STUDY) $(MEMO) --noise sym:0.4,sym:0.8,pairs:0.4,idn:0.4
+	$(BIN)/python -m bench $(STUDY) $(MEMO) --noise sym:0.8 $(TRUSTED)
 	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 --noise none
-	$(BIN)/python -m bench $(STUDY) --noise sym:0.4,sym:0.8,pairs:0.4 $(NOISY_CAP) --reference-iters 0
-	$(BIN)/python -m bench $(STUDY) --model mlp --epochs 20 --noise none --tune-budget 16 \
-		--tune-screen-epochs 2 --tune-epochs 10 $(if $(LOSSES),,--losses '$(MLP_LOSSES)')
+	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(NOISY_CAP) --reference-iters 0
+	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(TRUSTED) $(NOISY_CAP) --reference-iters 0
 	$(BIN)/python -m bench $(STUDY) --dataset fashion_mnist_lt --noise none
 	$(BIN)/python -m bench $(STUDY) --dataset digits --epochs 100 --tune-screen-epochs 10 \
-		--noise none,sym:0.4 --peers $(NOISY_CAP)
+		--noise none,sym:0.4 --peers $(SMALL_CAP)
 	$(BIN)/python -m bench $(STUDY) --dataset breast_cancer --epochs 60 --tune-screen-epochs 6 \
-		--noise none,sym:0.2 --peers $(NOISY_CAP)
+		--noise none,sym:0.2 --peers $(SMALL_CAP)
 	$(BIN)/python -m bench.reporting $(OUT)/study
 
 ## study-full: the full cross-product (every loss × workload × noise level, the MLP included,
@@ -94,10 +105,19 @@ FULL_NOISE := none,sym:0.2,sym:0.4,sym:0.6,sym:0.8
 FULL := $(PROTOCOL) --seeds 5 --noise-seeds 5 --seed-cap 10 --seed-round 2 --tune-budget 40 \
 	--tune-screen-epochs 5 --reference-iters 500 --out $(OUT)/full --no-report \
 	$(if $(SCHEDULER),--scheduler $(SCHEDULER),$(PARALLEL)) $(EXTRA)
+# every loss of the noise-robust family, ce and the strongest of each other family
+FULL_MEMO_LOSSES := ce,gce,rce,sce,nce,taylor,nce+rce,nce+l1,js,agce,aul,ael,nce+nnce,focal,\
+	bi_tempered,margin:kind=crammer_singer,l2,logitnorm,sparsemax
 study-full: setup peers
 	$(BIN)/python -m bench $(FULL) --peers --noise $(FULL_NOISE),pairs:0.2,pairs:0.4
 	$(BIN)/python -m bench $(FULL) --model mlp --epochs 20 --noise $(FULL_NOISE),pairs:0.2,pairs:0.4 \
 		--tune-screen-epochs 3 --tune-epochs 10
+	$(BIN)/python -m bench $(FULL) $(MEMO) --noise sym:0.2,sym:0.4,sym:0.6,sym:0.8,pairs:0.4,idn:0.2,idn:0.4 \
+		--tune-budget 16 --seed-cap 10 --losses '$(FULL_MEMO_LOSSES)'
+	$(BIN)/python -m bench $(FULL) $(MEMO) --noise sym:0.4,sym:0.8,pairs:0.4,idn:0.4 --model lenet \
+		--tune-budget 16 --seed-cap 10 --losses '$(FULL_MEMO_LOSSES)'
+	$(BIN)/python -m bench $(FULL) $(MEMO) --noise sym:0.8 $(TRUSTED) --tune-budget 16 \
+		--seed-cap 10 --losses '$(FULL_MEMO_LOSSES)'
 	$(BIN)/python -m bench $(FULL) --dataset fashion_mnist_lt --noise $(FULL_NOISE),pairs:0.2,pairs:0.4
 	$(BIN)/python -m bench $(FULL) --dataset digits --epochs 100 --tune-screen-epochs 10 \
 		--noise $(FULL_NOISE) --peers
@@ -112,6 +132,9 @@ bench-gpu: setup
 	$(BIN)/python -m bench $(GPU_BENCH) --no-report
 	$(BIN)/python -m bench $(GPU_BENCH) --model mlp --epochs 20 --no-report
 	$(BIN)/python -m bench $(GPU_BENCH) --model lenet --epochs 10 --no-report
+	$(BIN)/python -m bench $(GPU_BENCH) --dataset fashion_mnist_subset:size=10000 --model lenet \
+		--optimizer momentum:beta=0.9:wd=0 --batch-size 128 --epochs 60 --early-stop \
+		--noise sym:0.4 --losses '$(MEMO_LOSSES)' --batch-sizes 128 --no-report
 	$(BIN)/python -m bench.reporting $(OUT)/gpu
 
 GPU_BENCH := $(PROTOCOL) --devices cpu,cuda --seeds 1 --noise none --no-tune \
@@ -121,11 +144,16 @@ GPU_BENCH := $(PROTOCOL) --devices cpu,cuda --seeds 1 --noise none --no-tune \
 peers: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,peers]'
 
-## microbench: time each loss's value + gradient against the torch built-ins (pytest-benchmark)
+## microbench: time each loss's value + gradient against the torch built-ins (pytest-benchmark),
+## then every criterion against F.cross_entropy by shape and the peers' copies (1 thread, tables)
 microbench: setup
 	mkdir -p $(OUT)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=$(OUT)/microbench.json
+	$(BIN)/python tests/benchmarks/criteria_table.py --csv $(OUT)/criteria_speed.csv \
+		| tee $(OUT)/microbench.md
+	$(BIN)/python tests/benchmarks/peers_table.py --csv $(OUT)/peers_speed.csv \
+		| tee -a $(OUT)/microbench.md
 
 ## plots: the loss / likelihood / gradient grid of every loss
 plots: setup

@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--losses",
         default="",
         metavar="SPEC,...",
-        help="loss specs name:key=value:..., comma-separated "
+        help="loss specs name:key=value:..., comma-separated; a loss runs as written: a "
+        "parameter you write is kept and only the rate is tuned (gce:q=0.7, 1*nce+1*rce), one "
+        "you leave out is tuned with the rate (gce tunes q, nce+rce its weights) "
         f"(registered: {', '.join(losses.names())}; default: the suite, "
         f"{', '.join(suite.default_specs())})",
     )
@@ -112,10 +114,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="trials per loss and noise level, the same for every loss: a loss with H settings "
         "of its own hyperparameters (its paper's sweep) tries each at N // H rates, one with "
-        f"none tries N rates (default {tune.BUDGET}); chosen on a validation split as noisy "
-        "as training, by balanced accuracy on long-tailed data, accuracy elsewhere",
+        f"none tries N rates (default {tune.BUDGET}); chosen on the --validation split, by "
+        "balanced accuracy on long-tailed data, accuracy elsewhere",
+    )
+    parser.add_argument(
+        "--tune-rates",
+        type=_rate_range,
+        default=None,
+        metavar="LOW,HIGH",
+        help="the range the tuning grid's rates are log-spaced over (default "
+        f"{10 ** tune.RATES[0]:g},{10 ** tune.RATES[1]:.0f}); a narrower one spends a small "
+        "--tune-budget where rates can win, e.g. 0.003,0.3 for momentum SGD",
+    )
+    parser.add_argument(
+        "--validation",
+        default="noisy",
+        metavar="PROTOCOL",
+        help="what tuning (and --early-stop) select on: noisy (default: a stratified sixth of "
+        "the training set held out, labels as noisy as training) or trusted:N (N training "
+        "examples held out with their true labels and excluded from training); runs of both "
+        "protocols live side by side in one --out",
     )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
+    parser.add_argument(
+        "--optimizer",
+        default="sgd",
+        metavar="SPEC",
+        help="how a step turns gradients into an update, tuning and training alike: sgd "
+        "(default: plain minibatch SGD), momentum:beta=0.9:wd=0.0005 (torch.optim.SGD with "
+        "momentum and weight decay) or adamw:wd=0.01 (torch.optim.AdamW; also beta1, beta2, "
+        "eps); a GPU's CUDA-graph step and the linear stacks carry plain SGD only",
+    )
     parser.add_argument(
         "--step-mode",
         choices=STEP_MODES,
@@ -137,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="seeds per noisy level, the minimum with --seed-cap (default 1; clean runs use "
         "--seeds)",
+    )
+    parser.add_argument(
+        "--early-stop",
+        action="store_true",
+        help="final runs hold out the validation split (--validation's protocol) from training "
+        "and record its accuracy every epoch, so the report scores each run twice: at its last "
+        "epoch and at the first epoch with the best validation accuracy (default: off, the "
+        "whole training set trains)",
     )
     parser.add_argument(
         "--seed-cap",
@@ -251,12 +288,16 @@ def study_from(args: argparse.Namespace) -> api.Study:
         tune_epochs=args.tune_epochs,
         tune_screen_epochs=args.tune_screen_epochs,
         tune_budget=args.tune_budget,
+        tune_rates=args.tune_rates,
         seed_cap=args.seed_cap,
         seed_round=args.seed_round,
         schedule=args.schedule,
         step_mode=args.step_mode,
         noise=tuple(args.noise.split(",")),
         noise_seeds=args.noise_seeds,
+        early_stop=args.early_stop,
+        validation=args.validation,
+        optimizer=args.optimizer,
         batch_sizes=tuple(dict.fromkeys(sizes)),
         reference_iters=args.reference_iters,
         peers=args.peers,
@@ -269,6 +310,21 @@ def study_from(args: argparse.Namespace) -> api.Study:
         scheduler=args.scheduler,
         stack=not args.no_stack,
     )
+
+
+def _rate_range(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` -> (low, high) for --tune-rates; argparse turns the error into one line."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not two rates LOW,HIGH: e.g. --tune-rates 0.003,0.3"
+        ) from None
+    try:
+        tune.rate_decades(low, high)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return (low, high)
 
 
 ERRORS = (api.UsageError, RunsError, DataError, CaptureError, LockedError, SchemaError)

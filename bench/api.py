@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench import datasets, environment, models
-from bench.datasets import noise
+from bench.datasets import noise, validation
 from bench.options import (
     UsageError,
     built_in_rates,
@@ -42,6 +42,7 @@ from bench.peers import textbook as textbook_loop
 from bench.study import protocol, stages, tune
 from bench.study.lock import OutLock
 from bench.study.results import Results
+from bench.training import optimizers
 from bench.training.loop import Interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +67,16 @@ class Study:
     tune_epochs: int | None = None
     tune_screen_epochs: int | None = None  # the two-stage search: every trial this long first
     tune_budget: int = tune.BUDGET  # trials per loss and noise level (settings × rates)
+    tune_rates: tuple[float, float] | None = None  # the rates' range (low, high); None: RATES
     seed_cap: int | None = None  # racing: more seeds where verdicts are undecided, up to this
     seed_round: int = 2  # seeds added per round of the race
     schedule: str = "cosine"
     step_mode: str = "auto"
     noise: tuple[str, ...] = ("none",)
     noise_seeds: int = 1
+    early_stop: bool = False  # final runs hold out the validation split; val_acc every epoch
+    validation: str = "noisy"  # the protocol tuning selects on: noisy, or trusted:N true labels
+    optimizer: str = "sgd"  # bench.training.optimizers: sgd, momentum:beta=B:wd=W, adamw:...
     batch_sizes: tuple[int, ...] = ()
     reference_iters: int = 100
     peers: bool = False
@@ -93,8 +98,20 @@ class Study:
         return "fixed" if self.lr is not None else "defaults" if self.no_tune else "tuned"
 
     @property
+    def rate_decades(self) -> tuple[float, float]:
+        """The decades the tuning grid's rates are log-spaced over (``tune_rates`` or RATES)."""
+        return tune.RATES if self.tune_rates is None else tune.rate_decades(*self.tune_rates)
+
+    @property
     def protocol(self) -> dict[str, object]:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "schedule": self.schedule}
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "schedule": self.schedule,
+            "early_stop": self.early_stop,
+            "validation": validation.canonical(self.validation),
+            "optimizer": optimizers.canonical(self.optimizer),
+        }
 
 
 # -- carrying it out -----------------------------------------------------------------------------
@@ -205,6 +222,7 @@ def run(study: Study, command: str = "") -> int:
                 "tune_screen_epochs": study.tune_screen_epochs,
                 "step_mode": study.step_mode,
                 "tune_budget": study.tune_budget,
+                "tune_rates": [10**d for d in study.rate_decades],
                 "tune_keep": tune.KEEP,
                 "seed_cap": study.seed_cap,
                 "seed_round": study.seed_round,
@@ -304,7 +322,8 @@ def compare(
     out: str | Path = DEFAULT_OUT,
     **options,
 ) -> pd.DataFrame:
-    """Train and report ``losses`` (specs) as ``python -m bench`` would; return every row of
+    """Train and report ``losses`` (specs: a list, or one string of comma-separated specs as
+    ``--losses`` takes them, ``"ce,gce"``) as ``python -m bench`` would; return every row of
     OUT/results.csv as a DataFrame. ``options`` are :class:`Study`'s fields (epochs, seeds,
     noise, devices, ...); bad input raises the CLI's one-line ValueError."""
     fields = {f.name for f in dataclasses.fields(Study)}
@@ -317,8 +336,8 @@ def compare(
     for name in ("noise", "imports", "batch_sizes"):
         if isinstance(options.get(name), str):
             options[name] = (options[name],)
-    if isinstance(losses, str):
-        losses = (losses,)
+    if isinstance(losses, str):  # "ce,gce", as --losses takes them
+        losses = tuple(spec for spec in losses.split(",") if spec.strip())
     study = Study(
         losses=tuple(losses),
         dataset=dataset,

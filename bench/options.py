@@ -14,8 +14,10 @@ import torch
 
 import losses
 from bench import suite
-from bench.datasets import noise
+from bench.datasets import noise, validation
 from bench.peers import sklearn as sklearn_peers
+from bench.study import sweeps, tune
+from bench.training import optimizers
 from bench.training.config import SCHEDULES, STEP_MODES
 
 
@@ -48,6 +50,19 @@ def check_counts(study) -> None:
         raise UsageError(f"--lr must be positive, got {study.lr}")
     if study.lr is not None and study.no_tune:
         raise UsageError("--lr and --no-tune exclude each other: give one")
+    if study.tune_rates is not None:
+        try:
+            tune.rate_decades(*study.tune_rates)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"--tune-rates: {error}") from None
+    try:
+        validation.parse(study.validation)
+    except ValueError as error:
+        raise UsageError(f"--validation: {error}") from None
+    try:
+        optimizers.parse(study.optimizer)
+    except ValueError as error:
+        raise UsageError(f"--optimizer: {error}") from None
     if study.workers is not None and study.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {study.workers}")
     if study.workers is not None and study.scheduler is not None:
@@ -86,13 +101,14 @@ def resolve_devices(text: str) -> tuple[list[str], list[str]]:
 
 
 def resolve_losses(specs) -> list[str]:
-    """The requested loss specs, canonical (``str(losses.parse(spec))``), in order; the default
-    suite when none is given."""
+    """The requested losses as suite entries (``sweeps.entry_form``: as written, in canonical
+    spelling, so ``gce`` tunes q and ``gce:q=0.7`` keeps it), in order; the default suite when
+    none is given."""
     specs = [s.strip() for s in specs if s.strip()] if specs else suite.default_specs()
     chosen = []
     for spec in specs:
         try:
-            chosen.append(str(losses.parse(spec)))
+            chosen.append(sweeps.entry_form(spec))
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"--losses {spec}: {error}") from None
     if not chosen:

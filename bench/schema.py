@@ -29,6 +29,7 @@ RESULTS = (
     "lr",
     "batch_size",
     "schedule",
+    "optimizer",
     "status",
     "step_mode",
     "grad",
@@ -47,8 +48,12 @@ RESULTS = (
     "grad_norm",
     "active_frac",
     "memorised",
+    "corrected",
+    "val_acc",
+    "early_stop",
     "concurrent",
     "entry",
+    "validation",
 )
 # The batch-size sweep (OUT/speed.csv) and the serial timing phase of a parallel study
 # (OUT/timing.csv) have results.csv's rows.
@@ -70,11 +75,32 @@ TUNING = (
     "epochs",
     "batch_size",
     "schedule",
+    "optimizer",
     "lr",
     "status",
     "val_acc",
     "metric",
     "val_score",
+    "validation",
+)
+# What tuning could see (OUT/resolving.csv, bench.analysis.resolving): per search (workload,
+# validation protocol, noise level, suite entry) the winner and its validation score on
+# ``n_val`` held-out examples; ``se`` its standard error; ``slope`` d score / d clean accuracy
+# under the noise in force (``slope_source`` exact or empirical); ``se_clean`` = se / slope; the
+# spreads of the final rung's candidates and of the screen's five best, in score, in standard
+# errors and in clean points; ``resolvable`` the clean-accuracy difference the split tells
+# apart; ``blind`` where the screen's five best lie within BLIND_SE standard errors. Fractions.
+RESOLVING = tuple(
+    "dataset model validation noise entry loss lr metric val_score n_val se slope slope_source "
+    "se_clean final_count final_spread final_spread_se final_spread_clean top5_spread "
+    "top5_spread_se resolvable blind".split()
+)
+# The screening horizon (OUT/screening.csv): per level, Spearman's correlation of screen and
+# final scores over the candidates that ran in full, pooled and within each loss, and the share
+# of losses whose screen-best candidate won in full.
+SCREENING = tuple(
+    "dataset model validation noise screen_epochs full_epochs losses candidates rho_pooled "
+    "rho_within screen_best_won".split()
 )
 ANATOMY = (
     "dataset",
@@ -110,21 +136,31 @@ PEERS = (
 TEXTBOOK = ("dataset", "model", "batch_size", "epoch", "textbook_s", "lossbench_s")
 # The answer (OUT/answer.csv, bench.reporting.answer): one row per (dataset, model, noise, loss),
 # the verdict against the workload's best (bench.analysis.verdicts): the mean paired difference
-# ``diff`` with its interval [lower, upper], the margin δ, seeds run and diverged; ``score`` the
-# mean of ``metric`` over the finished seeds; ``entry`` the suite spec a tuned ``loss`` came from.
+# ``diff`` with its interval [lower, upper], the margin δ, seeds run, diverged, collapsed and at
+# chance; ``score`` the mean of ``metric`` over the finished seeds; ``entry`` the loss's family
+# (bench.analysis.settings) and ``loss`` the setting that trained; ``validation`` the protocol the
+# runs were tuned (and early-stopped) on, ``selection`` the score the verdict is on: the last
+# epoch's or the early-stopped epoch's.
 ANSWER = tuple(
-    "dataset model noise entry loss metric score best verdict margin diff lower upper seeds "
-    "diverged paired compared no_spread p_equivalent sd seeds_needed n_test prior_ratio".split()
+    "dataset model noise validation selection entry loss metric score best verdict margin diff "
+    "lower upper seeds diverged collapsed chance paired compared no_spread p_equivalent sd "
+    "seeds_needed n_test prior_ratio".split()
 )
-# The answer's scenario picks (OUT/picks.csv): the one loss to use (``pick``) or the set that
-# cannot be told apart (``set``, ";"-joined), over how many workloads and seeds; ``anchor`` the
-# report heading that words it.
+# The answer's scenario picks (OUT/picks.csv), per scenario, validation protocol and selection:
+# the recommended losses (``set``, ";"-joined families; ``pick`` when one), each with the settings
+# that trained (``settings``), those listed apart as undecided (``apart``) or with failed runs
+# (``failed``), over how many workloads and seeds; ``anchor`` the report heading that words it.
 PICKS = (
     "scenario",
     "anchor",
+    "validation",
+    "selection",
     "measured",
     "pick",
     "set",
+    "settings",
+    "apart",
+    "failed",
     "workloads",
     "seeds",
     "undecided",
@@ -144,8 +180,13 @@ UPGRADE = {
     "concurrent": "False",
     "entry": "",
     "noise": "none",
+    "corrected": "nan",
+    "val_acc": "nan",
+    "early_stop": "False",
     "metric": "accuracy",
     "val_score": "nan",
+    "validation": "noisy",
+    "optimizer": "sgd",
 }
 
 

@@ -25,9 +25,14 @@ from autorank import autorank
 from rliable import metrics
 from scipy import stats as scipy_stats
 
+from bench.analysis import settings
+
 KEYS = ["dataset", "model", "noise"]
 UNIT = ["dataset", "model"]
 IN_CONTENTION = ("best", "equivalent", "undecided")
+# The failures counted beside a verdict (never averaged into a score): runs that diverged,
+# collapsed far below their loss's median, or ended at chance accuracy.
+FAILURES = ("diverged", "collapsed", "chance")
 REFERENCE = "ce"
 ALPHA = 0.05
 BOOTSTRAP = 2000
@@ -43,41 +48,115 @@ def entries(frame: pd.DataFrame) -> pd.Series:
     return entry.where(entry.notna() & (entry != ""), frame["loss"])
 
 
+def failures(answer: pd.DataFrame) -> pd.Series:
+    """Failed runs per row of the verdict frame: diverged, collapsed and at chance (the columns
+    of ``FAILURES`` that the frame has; an older frame has ``diverged`` alone)."""
+    present = [c for c in FAILURES if c in answer]
+    return answer[present].fillna(0).astype(int).sum(axis=1)
+
+
 def in_contention(answer: pd.DataFrame) -> pd.Series:
     """Rows of the verdict frame still in the running: best, equivalent or undecided, and no
-    diverged run."""
-    return answer["verdict"].isin(IN_CONTENTION) & (answer["diverged"] == 0)
+    failed run (:func:`failures`)."""
+    return answer["verdict"].isin(IN_CONTENTION) & (failures(answer) == 0)
 
 
 def scenario(answer: pd.DataFrame, workloads: pd.DataFrame) -> dict:
-    """Which entry to use over ``workloads`` (rows of KEYS) of the verdict frame ``answer``.
+    """Which entries to recommend over ``workloads`` (rows of KEYS, with ``validation`` and
+    ``selection`` where the verdict frame has them) of the verdict frame ``answer``.
 
-    The set is the entries in contention (:func:`in_contention`) on every one of them; one
-    entry only when the evidence separates it from all others. Returns facts: ``workloads``
-    (KEYS tuples), ``set`` (entries, best mean score first), ``pick`` (the one entry, or None),
-    ``best`` (each workload's best entry), ``undecided`` (rows of the set still undecided),
-    ``seeds_needed`` (the median planning figure over those rows; NaN when none is finite),
-    ``seeds`` (the most seeds any of these workloads ran), ``score`` (per entry of the set, its
-    mean score over the workloads)."""
-    keys = workloads[KEYS].drop_duplicates()
-    mine = answer.merge(keys, on=KEYS).assign(entry=lambda f: entries(f))
-    mine["alive"] = in_contention(mine)
+    A loss is judged only on the workloads where it ran. It is **recommended** when it is never
+    worse where it ran, none of its runs failed (diverged, collapsed or at chance), and it is
+    best or equivalent on most (more than half) of the workloads where it ran. Of the rest,
+    a loss with a failed run is listed in ``failed``, and one never worse but undecided too often
+    to be recommended is listed ``apart``; a loss worse somewhere is out.
+
+    Returns facts: ``workloads`` (tuples of the key columns), ``set`` (the recommended entries,
+    the smallest mean gap to the best first), ``pick`` (the one entry, or None), ``best`` (each
+    workload's best entry), ``coverage`` ({entry: [workloads where it ran, of all]}), ``verdicts``
+    ({entry: {verdict: count}}), ``settings`` ({entry: [{"tuned", "loss", "workloads"}]}, the
+    settings that trained, from :mod:`bench.analysis.settings`), ``apart`` and ``failed`` (lists
+    of dicts: entry, ran, mean ``gap`` over its undecided workloads with the widest interval
+    [``lower``, ``upper``]; failed also ``diverged``, ``collapsed``, ``chance``, ``seeds``),
+    ``undecided`` (undecided rows of the set), ``seeds_needed`` (the median planning figure over
+    the undecided rows of the set and of those apart; NaN when none is finite), ``seeds`` (the
+    most seeds any of these workloads ran), ``score`` (per entry of the set, its mean score)."""
+    on = [c for c in workloads.columns if c in answer.columns]
+    keys = workloads[on].drop_duplicates()
+    mine = answer.merge(keys, on=on).assign(entry=lambda f: entries(f))
+    mine["failed"] = failures(mine)
     count = len(keys)
-    alive = mine.groupby("entry")["alive"].sum()
-    score = mine.groupby("entry")["score"].mean()
-    chosen = sorted(alive.index[alive == count], key=lambda e: (-score[e], e)) if count else []
+    by = mine.groupby("entry", sort=False)
+    ran = by.size()
+    verdict = mine.pivot_table(
+        index="entry", columns="verdict", values="score", aggfunc="size", fill_value=0
+    ).reindex(columns=list(IN_CONTENTION) + ["worse"], fill_value=0)
+    good = verdict["best"] + verdict["equivalent"]
+    failed = by["failed"].sum()
+    gap = by["diff"].mean()
+    clear = (verdict["worse"] == 0) & (failed == 0)
+    chosen = [e for e in ran.index if clear[e] and 2 * good[e] > ran[e]]
+    chosen.sort(key=lambda e: (-gap[e], e))
+    apart_entries = [e for e in ran.index if clear[e] and e not in chosen]
     rows = mine[mine["entry"].isin(chosen) & (mine["verdict"] == "undecided")]
-    needed = rows["seeds_needed"].replace(np.inf, np.nan).dropna()
-    best = mine[mine["verdict"] == "best"]
+    planning = mine[mine["entry"].isin(chosen + apart_entries) & (mine["verdict"] == "undecided")]
+    needed = planning["seeds_needed"].replace(np.inf, np.nan).dropna()
+    # the top mean of each workload (with MCB its verdict may be undecided: named all the same)
+    best = mine[mine["loss"] == mine["best"]] if "best" in mine else mine.iloc[:0]
+    if best.empty:
+        best = mine[mine["verdict"] == "best"]
     return {
         "workloads": [tuple(k) for k in keys.itertuples(index=False)],
         "set": chosen,
         "pick": chosen[0] if len(chosen) == 1 else None,
-        "best": dict(zip(map(tuple, best[KEYS].to_numpy()), best["entry"], strict=True)),
+        "best": dict(zip(map(tuple, best[on].to_numpy()), best["entry"], strict=True)),
+        "coverage": {e: [int(ran[e]), count] for e in ran.index},
+        "verdicts": {e: {v: int(n) for v, n in verdict.loc[e].items()} for e in ran.index},
+        "settings": _settings(mine, on),
+        "apart": sorted(
+            (_undecided(mine[mine["entry"] == e], int(ran[e])) for e in apart_entries),
+            key=lambda r: (-r["gap"], r["entry"]),
+        ),
+        "failed": [_failed(mine[mine["entry"] == e], int(ran[e])) for e in ran.index if failed[e]],
         "undecided": len(rows),
         "seeds_needed": float(needed.median()) if len(needed) else math.nan,
         "seeds": int(mine["seeds"].max()) if len(mine) else 0,
-        "score": {e: float(score[e]) for e in chosen},
+        "score": {e: float(by["score"].mean()[e]) for e in chosen},
+    }
+
+
+def _settings(mine: pd.DataFrame, on: list[str]) -> dict:
+    if "loss" not in mine:
+        return {}
+    found = settings.per_workload(mine, on)
+    return {
+        e: group[["tuned", "loss", "workloads"]].to_dict("records")
+        for e, group in found.groupby("entry", sort=False)
+    }
+
+
+def _undecided(rows: pd.DataFrame, ran: int) -> dict:
+    """An entry listed apart: its undecided workloads' mean gap and widest interval."""
+    open_ = rows[rows["verdict"] == "undecided"]
+    return {
+        "entry": rows["entry"].iloc[0],
+        "ran": ran,
+        "undecided": len(open_),
+        "gap": float(open_["diff"].mean()),
+        "lower": float(open_["lower"].min()) if "lower" in open_ else math.nan,
+        "upper": float(open_["upper"].max()) if "upper" in open_ else math.nan,
+    }
+
+
+def _failed(rows: pd.DataFrame, ran: int) -> dict:
+    """An entry with failed runs: how many of its seeds diverged, collapsed, ran at chance."""
+    counts = {c: int(rows[c].fillna(0).sum()) if c in rows else 0 for c in FAILURES}
+    return {
+        "entry": rows["entry"].iloc[0],
+        "ran": ran,
+        "gap": float(rows["diff"].mean()),
+        **counts,
+        "seeds": int(rows["seeds"].sum()),
     }
 
 
@@ -86,7 +165,7 @@ def near_duplicates(answer: pd.DataFrame) -> pd.DataFrame:
     every workload both ran (at least two): one row per pair, ``entry`` and ``twin`` (the
     second in name order), ``workloads`` shared and the largest gap seen."""
     table = answer.assign(entry=entries(answer))
-    table = table[table["diverged"] == 0]
+    table = table[failures(table) == 0]
     wide = table.pivot_table(index=KEYS, columns="entry", values="score")
     margin = table.groupby(KEYS)["margin"].first().reindex(wide.index).to_numpy()[:, None]
     names = list(wide.columns)
@@ -134,7 +213,9 @@ def unit_runs(scores: pd.DataFrame, answer: pd.DataFrame) -> tuple[dict, pd.Data
     Shape: each array (R, U); the table (U, E).
     """
     runs = scores.assign(entry=entries(scores))
-    best = answer[answer["verdict"] == "best"].set_index(KEYS)["score"]
+    top = answer[answer["loss"] == answer["best"]] if "best" in answer else answer.iloc[:0]
+    best = (top if len(top) else answer[answer["verdict"] == "best"]).set_index(KEYS)["score"]
+    best = best[~best.index.duplicated()]
     runs = runs.join(best.rename("best_score"), on=KEYS)
     runs["value"] = runs["score"] / runs["best_score"]
     failed = set(runs.loc[runs["diverged"].astype(bool), "entry"])

@@ -1,10 +1,12 @@
 """What the final weights say beyond accuracy: calibration and per-class errors.
 
 Reads the clean runs' (no label noise) weights from OUT/weights/<dataset>__<model>.pt
-(older folders: OUT/weights/<slug>.pt, one file per run) and scores the test set.
-Temperature scaling is fitted on the validation split of the training set
-(``Dataset.validation_split``): never on the test set. Those images were part of the final
-training run, so the fitted temperature slightly under-corrects overconfidence; the report says so.
+(older folders: OUT/weights/<slug>.pt, one file per run) and scores each run on the test set of
+its own seed's split (``Dataset.for_seed``: datasets without a fixed test set draw a new split per
+seed, and a seed's model trained on the other seeds' test examples). Temperature scaling is
+cross-fitted on that test set (``calibration.cross_fit``): final runs train on the whole training
+set, so no split of it is held out from them, and each test example is scaled by a T fitted on
+the other half of the test set, never on itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from bench.study.results import slug, weights_file
 from bench.training.config import RunConfig
 
 
+def _protocol(value) -> str:
+    """A row's validation protocol: "noisy" where the frame lacks it (NaN)."""
+    return value if isinstance(value, str) and value else "noisy"
+
+
 def load_model(out: Path, run):
     """The saved final model of a run (a RunConfig, or a row with its fields), on the CPU; None
     when its weights are not there. Reads the workload's file (``weights_file``), else a folder
@@ -35,6 +42,7 @@ def load_model(out: Path, run):
             noise=getattr(run, "noise", "none"),
             dataset=getattr(run, "dataset", "fashion_mnist"),
             model=getattr(run, "model", "linear"),
+            validation=_protocol(getattr(run, "validation", "noisy")),
         )
     )
     key = slug(config)
@@ -58,25 +66,33 @@ def _workload_weights(path: str, mtime_ns: int) -> dict[str, dict[str, torch.Ten
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def seed_splits(data):
+    """A function seed -> the CPU dataset a run of that seed was scored on (``for_seed``), each
+    split drawn once: the report scores dozens of runs per seed."""
+    data = data.to("cpu")
+    return functools.lru_cache(maxsize=None)(data.for_seed)
+
+
 def calibration_table(out: Path, runs: pd.DataFrame, data) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per run (loss, device, seed): NLL, Brier, ECE, MCE before and after temperature scaling,
-    and the reliability diagram's bins. ``runs`` has one row per run (loss, device, seed)."""
-    validation = data.to("cpu").validation_split()
+    """Per run (loss, device, seed): NLL, Brier, ECE, MCE before and after temperature scaling
+    (T cross-fitted on the run's test set, ``calibration.cross_fit``; ``temperature`` the
+    geometric mean of the fitted ones), and the reliability diagram's bins. ``runs`` has one row
+    per run (loss, device, seed); each is scored on its seed's split (``data.for_seed``)."""
+    split = seed_splits(data)
     metrics, bins = [], []
     for run in runs.itertuples():
         model = load_model(out, run)
         if model is None:
             continue
-        test_scores = model.scores(data.test_x.cpu())
-        temperature = calibration.fit_temperature(
-            model.scores(validation.test_x), validation.test_y
-        )
+        mine = split(int(run.seed))
+        test_scores = model.scores(mine.test_x)
+        temperature = calibration.cross_fit(test_scores, mine.test_y)
         for scaled, t in (("before", 1.0), ("after", temperature)):
-            row = calibration.metrics(test_scores, data.test_y.cpu(), temperature=t)
+            row = calibration.metrics(test_scores, mine.test_y, temperature=t)
             metrics.append(
                 {"loss": run.loss, "device": run.device, "seed": run.seed, "scaling": scaled, **row}
             )
-            for b in calibration.reliability(test_scores, data.test_y.cpu(), temperature=t):
+            for b in calibration.reliability(test_scores, mine.test_y, temperature=t):
                 bins.append(
                     {
                         "loss": run.loss,
@@ -90,7 +106,8 @@ def calibration_table(out: Path, runs: pd.DataFrame, data) -> tuple[pd.DataFrame
 
 
 def confusion(model, data) -> torch.Tensor:
-    """Confusion counts (K, K): row = true class, column = predicted class, on the test set."""
+    """Confusion counts (K, K): row = true class, column = predicted class, on ``data``'s test
+    set (for a run of seed s: ``data.for_seed(s)``, the split it was trained and tested on)."""
     num_classes = data.num_classes
     predicted = model.predict(data.test_x.cpu())
     pairs = data.test_y.cpu() * num_classes + predicted
@@ -98,13 +115,15 @@ def confusion(model, data) -> torch.Tensor:
 
 
 def per_class_accuracy(out: Path, runs: pd.DataFrame, data, classes) -> pd.DataFrame:
-    """Tidy: one row per (loss, device, seed, class) with that class's test accuracy (recall)."""
+    """Tidy: one row per (loss, device, seed, class) with that class's test accuracy (recall),
+    each run scored on its seed's split (``data.for_seed``)."""
+    split = seed_splits(data)
     rows = []
     for run in runs.itertuples():
         model = load_model(out, run)
         if model is None:
             continue
-        counts = confusion(model, data)
+        counts = confusion(model, split(int(run.seed)))
         recall = counts.diag() / counts.sum(1).clamp_min(1)
         rows += [
             {

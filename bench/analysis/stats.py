@@ -94,3 +94,53 @@ def paired_differences(
             )
     columns = [*by, "loss", "reference", "seeds", "difference", "ci95", "clear"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def mcb(diff, se, df, tail) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hsu's multiple comparisons with the best (Hsu 1984; Hsu 1996, ch. 4) in a Bonferroni form:
+    simultaneous intervals [lower_i, upper_i] for μ_i − max_{j≠i} μ_j, the gap of each of K
+    treatments to the best of the others, without choosing a reference first.
+
+    ``diff[..., i, j]`` is the mean of x_i − x_j over the blocks (seeds) both have, ``se`` its
+    standard error, ``df`` its degrees of freedom (paired n − 1); NaN marks a pair with no
+    interval (fewer than two blocks, no spread). ``tail`` is the error of each one-sided
+    statement; c_ij = t_{1 − tail, df_ij}. Then, with G the candidates for best,
+
+        plus_ij = diff_ij + c_ij·se_ij,   minus_ij = diff_ij − c_ij·se_ij,
+        G = {i : min_{j≠i} plus_ij > 0},
+        lower_i = 0 if G = {i}, else min(0, min_{j∈G, j≠i} minus_ij),
+        upper_i = max({min_{j≠i} plus_ij if i ∈ G} ∪ {plus_ij : j ∈ G, j ≠ i}).
+
+    Coverage: let b be the true best and E the event that both one-sided statements
+    |diff_bj − (μ_b − μ_j)| < c·se hold for every j ≠ b: 2(K − 1) statements, so P(E) ≥
+    1 − 2(K − 1)·tail. Under E, b ∈ G (plus_bj > μ_b − μ_j ≥ 0); for i ≠ b, minus_ib < μ_i − μ_b
+    < plus_ib bounds μ_i − max_{j≠i} μ_j = μ_i − μ_b on both sides (b is among the j ∈ G); for
+    b, min_j plus_bj > μ_b − max_{j≠b} μ_j ≥ 0 ≥ lower_b. So every interval covers. upper_i < 0
+    says i is below every candidate, lower_i > −δ that it is within δ of every candidate.
+
+    A pair with no interval is left out of G's test (a larger G) and makes a bound that needs
+    it infinite (never a claim). Returns lower, upper and whether each is in G.
+    Shape: diff, se, df (..., K, K) -> lower, upper, candidate (..., K).
+    """
+    diff, se, df = (np.asarray(a, dtype=float) for a in (diff, se, df))
+    k = diff.shape[-1]
+    off = ~np.eye(k, dtype=bool)
+    ok = np.isfinite(diff) & np.isfinite(se) & np.isfinite(df) & (df >= 1) & off
+    crit = np.full(diff.shape, np.nan)
+    if ok.any() and np.ndim(tail) == 0:  # few distinct df: one quantile each
+        unique, index = np.unique(df[ok], return_inverse=True)
+        crit[ok] = stats.t.isf(float(tail), unique)[index.ravel()]
+    elif ok.any():
+        crit[ok] = stats.t.isf(
+            np.broadcast_to(np.asarray(tail, dtype=float), diff.shape)[ok], df[ok]
+        )
+    plus = np.where(ok, diff + crit * se, np.inf)
+    own = np.where(off, plus, np.inf).min(-1)
+    candidate = own > 0
+    rivals = candidate[..., None, :] & off
+    minus = np.where(ok, diff - crit * se, -np.inf)
+    lower = np.minimum(0.0, np.where(rivals, minus, np.inf).min(-1))
+    upper = np.maximum(np.where(candidate, own, -np.inf), np.where(rivals, plus, -np.inf).max(-1))
+    # G empty (no covering event allows it): nothing is bounded
+    empty = ~candidate.any(-1, keepdims=True)
+    return np.where(empty, -np.inf, lower), np.where(empty, np.inf, upper), candidate

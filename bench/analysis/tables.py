@@ -126,24 +126,49 @@ def alone_times(rows: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
 
 
 def finished_runs(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The last row of each finished run, and how many runs were left unfinished."""
-    last = rows.sort_values("epoch").groupby(RUN, as_index=False).tail(1)
+    """The last row of each finished run, and how many runs were left unfinished. Runs of one
+    seed under two validation protocols (noisy, trusted:N) are two runs."""
+    keys = RUN + [c for c in ("validation",) if c in rows]
+    last = rows.sort_values("epoch").groupby(keys, as_index=False, dropna=False).tail(1)
     done = (last["epoch"] == last["epochs"]) | (last["status"] == "diverged")
     return last[done].reset_index(drop=True), int((~done).sum())
 
 
+def run_keys(frame: pd.DataFrame) -> list[str]:
+    """What identifies a run in ``frame``: RUN, plus ``validation`` where the frame has it."""
+    return RUN + [c for c in ("validation",) if c in frame]
+
+
+def default_protocol(final: pd.DataFrame) -> pd.DataFrame:
+    """``final`` with, where a (dataset, model, noise) ran under several validation protocols,
+    only its ``noisy`` runs (a trusted:N run trains on N fewer examples, and the answer judges
+    each protocol apart); a frame without ``validation`` is returned as it is."""
+    if "validation" not in final or final.empty:
+        return final
+    protocol = final["validation"].astype(object).fillna("noisy")
+    level = [final[c] for c in (*WORKLOAD, "noise") if c in final]
+    has_noisy = (protocol == "noisy").groupby(level).transform("any")
+    return final[(protocol == "noisy") | ~has_noisy]
+
+
 def clean_runs(final: pd.DataFrame) -> pd.DataFrame:
-    """lossbench's finished runs without label noise that did not diverge."""
-    return final[
-        (final["trainer"] == "lossbench") & (final["noise"] == "none") & (final["status"] == "ok")
-    ]
+    """lossbench's finished runs without label noise that did not diverge (of the noisy
+    validation protocol where there are several: :func:`default_protocol`)."""
+    return default_protocol(
+        final[
+            (final["trainer"] == "lossbench")
+            & (final["noise"] == "none")
+            & (final["status"] == "ok")
+        ]
+    )
 
 
 def best_runs(final: pd.DataFrame) -> pd.DataFrame:
     """One clean run per (dataset, model, loss, device): its best seed."""
     mine = clean_runs(final)
     keys = [*WORKLOAD, "loss", "device"]
-    return mine.loc[mine.groupby(keys)["test_acc"].idxmax(), [*keys, "seed", "test_acc"]]
+    extra = [c for c in ("validation",) if c in mine]  # which weights are the run's
+    return mine.loc[mine.groupby(keys)["test_acc"].idxmax(), [*keys, "seed", "test_acc", *extra]]
 
 
 # The test metrics of imbalance each run records (bench.training.loop.class_metrics).
@@ -154,7 +179,7 @@ def accuracy(final: pd.DataFrame) -> pd.DataFrame:
     """Per (trainer, dataset, model, loss, device), clean runs: test accuracy mean, std, 95% CI,
     seeds, and the other final metrics; diverged runs counted apart (their accuracy is not
     averaged in)."""
-    clean = final[final["noise"] == "none"]
+    clean = default_protocol(final[final["noise"] == "none"])
     rows = []
     for key, group in clean.groupby(GROUP, sort=False):
         ok = group[group["status"] == "ok"]
@@ -251,8 +276,9 @@ def learning_speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     seconds until the test accuracy first reaches each threshold (NaN: never), and the area
     under the learning curve (mean test accuracy over epochs: 1 would be perfect from the
     first epoch)."""
-    keys = final.loc[(final["noise"] == "none") & (final["status"] == "ok"), RUN]
-    done = rows.merge(keys, on=RUN).sort_values("epoch")
+    on = run_keys(final)  # one protocol's runs (default_protocol): a run per RUN below
+    keys = default_protocol(final[(final["noise"] == "none") & (final["status"] == "ok")])[on]
+    done = rows.merge(keys, on=on).sort_values("epoch")
     per_run = []
     for key, run in done.groupby(RUN):
         steps_per_epoch = np.ceil(run["samples_per_s"] * run["epoch_s"] / run["batch_size"])
@@ -281,10 +307,12 @@ def learning_speed(rows: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
 def noise(final: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, model, loss, device, noise): clean test accuracy and memorisation, mean
     over seeds. A tuned run counts under its suite entry (``entry``: ``gce``, not the
-    ``gce:q=0.9`` that won at one level), so one loss is followed across the noise levels."""
+    ``gce:q=0.9`` that won at one level), so one loss is followed across the noise levels.
+    Where a level ran under several validation protocols, only its ``noisy`` runs count (a
+    trusted split trains on fewer examples; bench.reporting.memorisation shows both)."""
     from bench.analysis.across import entries
 
-    mine = final[(final["trainer"] == "lossbench") & (final["status"] == "ok")]
+    mine = default_protocol(final[(final["trainer"] == "lossbench") & (final["status"] == "ok")])
     mine = mine.assign(loss=entries(mine))
     return (
         mine.groupby([*WORKLOAD, "loss", "device", "noise"], sort=False)
@@ -324,8 +352,9 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # The keys of one tuning search: a loss (its suite entry) at one noise level of one workload, on
-# one device (bench.study.tune chooses per device).
-TUNING_KEYS = ["dataset", "model", "noise", "entry", "device"]
+# one device (bench.study.tune chooses per device), under one validation protocol (noisy or
+# trusted:N labels, bench.datasets.validation).
+TUNING_KEYS = ["dataset", "model", "noise", "entry", "device", "validation"]
 
 
 def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
@@ -337,7 +366,14 @@ def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("loss", "lr", "status", "val_acc", "epochs") if c not in cache]
     if missing:
         raise ValueError(f"tuning cache lacks column(s) {missing}: pass the rows of tuning.csv")
-    defaults = {"dataset": "", "model": "", "noise": "none", "entry": "", "device": ""}
+    defaults = {
+        "dataset": "",
+        "model": "",
+        "noise": "none",
+        "entry": "",
+        "device": "",
+        "validation": "noisy",
+    }
     cache = cache.assign(
         **{k: v for k, v in {**defaults, "metric": "accuracy"}.items() if k not in cache}
     ).reset_index(drop=True)
@@ -348,6 +384,7 @@ def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
         entry=entry.where(entry.notna() & (entry.astype(str) != ""), cache["loss"]),
         noise=cache["noise"].astype(str),
         device=cache["device"].astype(str),
+        validation=cache["validation"].fillna("noisy").astype(str),
         lr=pd.to_numeric(cache["lr"]),
         epochs=pd.to_numeric(cache["epochs"]).astype(int),
         val_score=score.fillna(val_acc).where(cache["status"] == "ok"),

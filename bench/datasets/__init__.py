@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.datasets import breast_cancer, digits, fashion_mnist, fashion_mnist_lt, npz  # noqa: F401
+from bench.datasets import (  # noqa: F401  (fill the registry)
+    breast_cancer,
+    digits,
+    fashion_mnist,
+    fashion_mnist_lt,
+    fashion_mnist_subset,
+    npz,
+)
 from bench.datasets.base import VALIDATION_FRACTION, DataError, Dataset, DatasetPart
 
 __all__ = ["VALIDATION_FRACTION", "DataError", "Dataset", "DatasetPart", "load", "names", "parse"]

@@ -78,6 +78,13 @@ class SoftmaxRegression:
         self.weight.addmm_(grad.T, x, alpha=-step_size)
         self.b.sub_(grad.sum(0), alpha=step_size)
 
+    def gradients(
+        self, x: torch.Tensor, grad: torch.Tensor, scale: float = 1.0
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(parameter, scale · its gradient of Σ_i g_i·o_i) in ``parameters()`` order, for the
+        score gradient g (N, K): (weight, scale·gᵀx), (b, scale·Σg); the model is unchanged."""
+        return [(self.weight, torch.mm(grad.T, x).mul_(scale)), (self.b, grad.sum(0).mul_(scale))]
+
     def grad_norm(self, x: torch.Tensor, grad: torch.Tensor) -> float:
         """‖∂(mean loss)/∂W‖ = ‖gᵀx‖ / N for the score gradient g (N, K) of the examples x."""
         return torch.linalg.vector_norm(grad.T @ x / grad.shape[0]).item()

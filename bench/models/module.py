@@ -273,6 +273,23 @@ class ModuleModel:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
+    def gradients(
+        self, x: torch.Tensor, grad: torch.Tensor, scale: float = 1.0
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(parameter, scale · ∂(Σ_i g_i·o_i)/∂parameter) for the module's parameters, from the
+        score gradient g (N, K) backpropagated through the batch's training scores (zeros for a
+        parameter the scores do not reach); the parameters are unchanged and keep no ``.grad``."""
+        if self._kept is None or self._kept[0] != _key(x):
+            self.training_scores(x)
+        scores, self._kept = self._kept[1], None
+        with torch.enable_grad():
+            scores.backward(grad * scale)
+        pairs = []
+        for p in self.module.parameters():
+            pairs.append((p, torch.zeros_like(p) if p.grad is None else p.grad))
+            p.grad = None
+        return pairs
+
     def grad_norm(self, x: torch.Tensor, grad: torch.Tensor) -> float:
         """‖∂(mean loss)/∂W‖ over the weight tensors W (parameters of 2 or more dimensions, not
         the biases), for the score gradient g (N, K) of the examples x (eval mode, as

@@ -26,6 +26,7 @@ from bench.reporting import (
     gradients,
     header,
     learning,
+    memorisation,
     microbench,
     noise,
     paired,
@@ -88,7 +89,7 @@ def sections(w: Workload) -> list[str]:
     parts = [header.comparability(w), accuracy.section(w)]
     if not w.speed_only:
         parts += [targets.section(w), paired.section(w)]
-    parts += [tuning.section(w), learning.section(w), noise.section(w)]
+    parts += [tuning.section(w), learning.section(w), noise.section(w), memorisation.section(w)]
     if w.data is None:
         return parts + [f"## Calibration, per-class errors, predictions\n\nSkipped: {w.data_note}."]
     parts += [calibration.section(w), per_class.section(w)]

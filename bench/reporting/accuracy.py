@@ -16,7 +16,13 @@ from bench.training.config import TRAINER
 
 
 def section(w: Workload) -> str:
-    """The accuracy table, the L-BFGS optimum and the peers beside it, the figures."""
+    """The accuracy table, the L-BFGS optimum and the peers beside it, the figures; a folder
+    with no finished clean run (only noisy levels) gets one line pointing to the noise section."""
+    if w.accuracy.empty:
+        return (
+            "## Accuracy\n\nNo finished run on clean labels in this folder (every run trained "
+            "on noisy labels): the accuracies are in the noise section."
+        )
     table = families.ordered(w.accuracy)
     shown, facts = accuracy_table(w, table)
     facts.update(peers(w))
@@ -117,7 +123,9 @@ def peers(w: Workload) -> dict:
 def figures_of(w: Workload, table: pd.DataFrame) -> dict[str, str]:
     """The learning curves (test accuracy and training loss per epoch, a row per family, the
     accuracy on one scale) and the final accuracies as dots with their 95% intervals."""
-    clean = w.rows.merge(w.final.loc[w.final["noise"] == "none", tables.RUN], on=tables.RUN)
+    keys = tables.run_keys(w.final)  # a trusted:N run of the same seed is another run
+    clean = tables.default_protocol(w.final[w.final["noise"] == "none"])
+    clean = w.rows.merge(clean[keys], on=keys)
     style = "device" if clean["device"].nunique() > 1 else None
     fig, axes = figures.family_rows(
         clean,
@@ -145,7 +153,9 @@ def figures_of(w: Workload, table: pd.DataFrame) -> dict[str, str]:
     figures.epoch_axes(fig, axes.flat)
     curves = figures.image("learning curves", fig, w, "curves.png")
 
-    finished = w.final[(w.final["noise"] == "none") & (w.final["status"] == "ok")]
+    finished = tables.default_protocol(
+        w.final[(w.final["noise"] == "none") & (w.final["status"] == "ok")]
+    )
     order = table.dropna(subset=["test_acc"])["run"].drop_duplicates().tolist()
     fig = figures.dots(
         finished,

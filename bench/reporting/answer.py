@@ -16,17 +16,15 @@ from types import SimpleNamespace
 import pandas as pd
 
 from bench import schema
-from bench.analysis import across, profiles, tables, verdicts
-from bench.reporting import answer_facts, answer_figures, prose
+from bench.analysis import across, early_stopping, profiles, settings, tables, verdicts
+from bench.reporting import answer_facts, answer_figures, noisy, prose, scenarios
+from bench.reporting.answer_facts import TARGET_FRACTION as TARGET_FRACTION
+from bench.reporting.scenarios import LONG_TAIL as LONG_TAIL
+from bench.reporting.scenarios import long_tailed as long_tailed
 from bench.reporting.workload import Workload
 
 TRAINER = "lossbench"
-# Long-tailed: the training label prior's largest class at least this many times its smallest
-# (the long-tail literature's imbalance ratios start at 10; breast_cancer's 1.68 is not).
-# Without the data, the ratio is read from a dataset spec's ``ratio=R``.
-LONG_TAIL = 10.0
-# The time scenario's target per workload: this share of the workload's best final mean score.
-TARGET_FRACTION = 0.95
+_NONE = pd.DataFrame()
 
 
 def section(found: list[Workload]) -> str:
@@ -36,14 +34,25 @@ def section(found: list[Workload]) -> str:
     if gathered is None:
         return ""
     final, rows, info = gathered
-    answer = verdict_frame(final, info)
+    answer = verdict_frame(final, info, rows)
     out = found[0].out
     schema.write_rows(out / "answer.csv", schema.ANSWER, answer.to_dict("records"))
     facts = answer_facts.facts(answer, final, rows, info)
-    schema.write_rows(out / "picks.csv", schema.PICKS, answer_facts.picks(facts["scenarios"]))
+    facts["tuned_blind"] = noisy.tuned_blind(searches(found))
+    schema.write_rows(out / "picks.csv", schema.PICKS, scenarios.picks(facts["scenarios"]))
     where = SimpleNamespace(out=out, prefix="")
     facts["figures"] = answer_figures.draw(facts, answer, where)
     return prose.render("answer", facts=facts, shown=answer_facts.SHOWN)
+
+
+def searches(found: list[Workload]) -> pd.DataFrame:
+    """What each workload's tuning could see (:func:`bench.reporting.tuning.seen`'s resolving
+    frame, one row per search), for the "tuned blind" note beside the verdicts."""
+    from bench.reporting import tuning  # a sibling section that reads this module's rules
+
+    frames = [tuning.seen(w)[0] for w in found if not w.caches.get("tuning", _NONE).empty]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def answerable(final: pd.DataFrame) -> bool:
@@ -62,18 +71,13 @@ def prior_ratio(w) -> float:
     return float(match.group(1)) if match else math.nan
 
 
-def long_tailed(ratio: float) -> bool:
-    """The long-tail rule: a training prior max/min of at least LONG_TAIL."""
-    return bool(ratio >= LONG_TAIL)
-
-
 def gather(found: list[Workload]):
     """Our trainer's finished runs (final rows, every epoch) on one device per dataset × model,
     with ``score`` the workload's metric, and per dataset × model: metric, prior ratio,
     long-tailed, test size, devices, device read and the Workload. None when unanswerable."""
     finals, epochs, info = [], [], []
     for w in found:
-        mine = w.final[w.final["trainer"] == TRAINER]
+        mine = scenarios.with_variant(w.final[w.final["trainer"] == TRAINER])
         if mine.empty:
             continue
         ratio = prior_ratio(w)
@@ -86,9 +90,14 @@ def gather(found: list[Workload]):
         levels = sorted(mine["noise"].unique(), key=noise_order)
         mine = mine.sort_values("noise", key=lambda s: s.map(levels.index), kind="stable")
         finals.append(mine.assign(score=mine[metric]))
-        every = w.rows.merge(mine[tables.RUN], on=tables.RUN)
+        run = [*tables.RUN, "validation"]
+        every = scenarios.with_variant(w.rows).merge(mine[run], on=run)
         epochs.append(every.assign(score=every[metric]))
         n_test = len(w.data.test_y) if w.data is not None else math.nan
+        per_seed = w.data is not None and verdicts.test_per_seed(w.data)
+        chance = (
+            verdicts.chance_level(w.data.test_y.numpy(), metric) if w.data is not None else math.nan
+        )
         info.append(
             {
                 "dataset": w.dataset,
@@ -97,6 +106,10 @@ def gather(found: list[Workload]):
                 "prior_ratio": ratio,
                 "long_tailed": tail,
                 "n_test": n_test,
+                "margin": margin(n_test, per_seed),
+                "test_per_seed": per_seed,
+                "chance": chance,
+                "looks": race_looks(w, mine),
                 "device": device,
                 "devices": sorted(counts.index),
                 "workload": w,
@@ -107,39 +120,111 @@ def gather(found: list[Workload]):
     final = pd.concat(finals, ignore_index=True)
     if not answerable(final):
         return None
-    return final, pd.concat(epochs, ignore_index=True), pd.DataFrame(info)
+    rows = pd.concat(epochs, ignore_index=True)
+    named = dict(zip(across.entries(final), settings.families(final), strict=True))
+    final["entry"] = across.entries(final).map(named)
+    rows["entry"] = across.entries(rows).map(named).fillna(rows["loss"])
+    return final, rows, pd.DataFrame(info)
 
 
-def margin(n_test: float) -> float:
-    """The unit's declared margin: :func:`verdicts.margin_for` its test size; the default when
-    the data are not loaded (the report says so)."""
-    return verdicts.MARGIN if math.isnan(n_test) else verdicts.margin_for(int(n_test))
+def margin(n_test: float, test_per_seed: bool = False) -> float:
+    """The unit's declared margin: :func:`verdicts.margin_for` its test size (a practical one
+    where the test set is drawn per seed); the default when the data are not loaded (the report
+    says so)."""
+    if math.isnan(n_test):
+        return verdicts.MARGIN
+    return verdicts.margin_for(int(n_test), test_per_seed=test_per_seed)
 
 
-def verdict_frame(final: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+def selections(final: pd.DataFrame, rows: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The scores a verdict can be on, per run: ``last`` (the final rows) and, for the runs that
+    recorded a validation accuracy every epoch, ``early_stopped`` (each run's row at the first
+    epoch of its highest validation accuracy: what early stopping on the validation split
+    gives). Without ``rows`` or such runs: ``last`` only."""
+    found = {"last": final}
+    if rows is None or "val_acc" not in rows or rows["val_acc"].isna().all():
+        return found
+    mine = rows.merge(final[[*tables.RUN, "validation"]], on=[*tables.RUN, "validation"])
+    stopped = early_stopping.selected(mine, "early_stopped")
+    if len(stopped):
+        found["early_stopped"] = stopped
+    return found
+
+
+def verdict_frame(
+    final: pd.DataFrame, info: pd.DataFrame, rows: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The rows of OUT/answer.csv (schema.ANSWER): the verdicts of every workload, each
-    dataset × model at its own margin, best first, then equivalent, undecided and worse."""
+    dataset × model at its own margin and with its race's looks (:func:`race_looks`), per
+    validation protocol (runs tuned on a noisy split and on trusted labels are compared among
+    themselves) and per score (:func:`selections`); best first, then equivalent, undecided,
+    unstable and worse. A failure column the verdicts do not give is 0."""
+    final = scenarios.with_variant(final)
     parts = []
     for r in info.itertuples():
-        mine = final[(final["dataset"] == r.dataset) & (final["model"] == r.model)]
-        scores = mine.assign(diverged=mine["status"] == "diverged")
-        scores = scores.assign(entry=across.entries(scores))
-        table = verdicts.verdicts(scores, margin(r.n_test))
+        unit = final[(final["dataset"] == r.dataset) & (final["model"] == r.model)]
+        scored = pd.concat(
+            [
+                frame.assign(selection=selection)
+                for selection, frame in selections(unit, rows).items()
+            ],
+            ignore_index=True,
+        )
+        scores = scored.assign(
+            diverged=scored["status"] == "diverged", entry=across.entries(scored)
+        )
+        if not math.isnan(r.chance):
+            scores = scores.assign(chance=r.chance)
+        table = verdicts.verdicts(scores, r.margin, looks=r.looks)
         parts.append(table.assign(metric=r.metric, n_test=r.n_test, prior_ratio=r.prior_ratio))
     answer = pd.concat(parts, ignore_index=True)
-    rank = {v: i for i, v in enumerate(("best", "equivalent", "undecided", "worse"))}
-    order = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, answer[profiles.KEYS].values)))}
+    for column in across.FAILURES:
+        if column not in answer:
+            answer[column] = 0
+    units = {
+        k: i for i, k in enumerate(dict.fromkeys(zip(info["dataset"], info["model"], strict=True)))
+    }
+    rank = {v: i for i, v in enumerate(("best", "equivalent", "undecided", "unstable", "worse"))}
     answer = answer.assign(
-        _w=[order[tuple(k)] for k in answer[profiles.KEYS].to_numpy()],
+        _w=[
+            (
+                units[(d, m)],
+                noise_order(n),
+                *scenarios.variant_order(v, "validation"),
+                *scenarios.variant_order(s, "selection"),
+            )
+            for d, m, n, v, s in answer[[*profiles.KEYS, *scenarios.VARIANT]].to_numpy()
+        ],
         _v=answer["verdict"].map(rank),
     ).sort_values(["_w", "_v", "diff"], ascending=[True, True, False], kind="stable")
     return answer.drop(columns=["_w", "_v"])[list(schema.ANSWER)].reset_index(drop=True)
+
+
+def race_looks(w, mine: pd.DataFrame) -> dict[str, int]:
+    """Per noise level, the looks of the seed race that ran it (the verdicts spend α over them):
+    run.json's record where its command logged one (``verdicts.looks``), else from the seeds the
+    losses ran: 1 + ⌈(most − fewest) / seed round⌉ (the round from run.json's config, 2 when it
+    is not there)."""
+    logged = {}
+    for command in w.meta.get("commands", []):
+        said = command.get("verdicts", {}).get("looks")
+        if said and (command.get("dataset"), command.get("model")) == (w.dataset, w.model):
+            logged.update(said)
+    step = int(w.meta.get("config", {}).get("seed_round") or 2)
+    seeds = mine.groupby(["noise", "loss"])["seed"].nunique().groupby("noise")
+    found = {noise: verdicts.looks(int(n.min()), step, int(n.max())) for noise, n in seeds}
+    return {**found, **{k: int(v) for k, v in logged.items()}}
 
 
 def read(out: Path) -> pd.DataFrame:
     """OUT/answer.csv as written by :func:`section` (booleans and numbers parsed)."""
     answer = pd.read_csv(Path(out) / "answer.csv", keep_default_na=False, na_values=["nan", ""])
     answer["no_spread"] = answer["no_spread"].astype(str).eq("True")
+    for column in across.FAILURES:  # an answer.csv written before collapses were counted
+        if column not in answer:
+            answer[column] = 0
+    answer = scenarios.with_variant(answer)
+    answer["entry"] = settings.families(answer)  # older folders wrote the suite spec
     return answer
 
 

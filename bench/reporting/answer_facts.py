@@ -11,93 +11,115 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.analysis import across, profiles, stats, verdicts
-from bench.reporting import calibration, families
+from bench.analysis import across, profiles, settings, verdicts
+from bench.analysis import calibration as measures
+from bench.reporting import calibration, families, noisy, scenarios
 from bench.reporting.markdown import markdown_table
 
 KEYS = profiles.KEYS
-MARKS = {"best": "best", "equivalent": "≈", "worse": "worse", "undecided": "?"}
+VARIANT = list(scenarios.VARIANT)
+# The time scenario's target per workload: this share of the workload's best final mean score.
+TARGET_FRACTION = 0.95
 # Times to the target within this factor of each other are practically the same (timings on
 # a shared 2-core machine vary by about this much from run to run).
 TIME_MARGIN = 1.25
 # A scenario's set is named in full up to this many entries; the answer table links the rest.
 SHOWN = 8
-# The heading each scenario is worded under in the template (its Markdown anchor).
-ANCHORS = {
-    "clean": "clean-labels",
-    "noisy": "noisy-labels",
-    "long_tailed": "long-tailed-data",
-    "calibrated_before": "calibrated-probabilities",
-    "calibrated_after": "calibrated-probabilities",
-    "fastest": "fastest-to-the-target",
-}
+# A figure's row names this many of a family's settings; the rest are counted.
+LABELLED = 2
 
 
-def picks(scenarios: list[dict]) -> list[dict]:
-    """The rows of OUT/picks.csv (schema.PICKS), one per scenario of :func:`scenarios`."""
-    return [
-        {
-            "scenario": s["name"],
-            "anchor": ANCHORS[s["name"]],
-            "measured": s["measured"],
-            "pick": s.get("pick") or "",
-            "set": ";".join(s.get("set", [])),
-            "workloads": len(s.get("workloads", [])),
-            "seeds": s.get("seeds", 0),
-            "undecided": s.get("undecided", 0),
-            "seeds_needed": s.get("seeds_needed", math.nan),
-        }
-        for s in scenarios
-    ]
+def primary(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the default protocol: a noisy validation split and, for verdicts, the last
+    epoch's score. The aggregates, profiles, calibration and times are read on these, so runs
+    of another protocol never pair with them."""
+    frame = scenarios.with_variant(frame)
+    keep = frame["validation"] == scenarios.DEFAULTS["validation"]
+    if "verdict" in frame:
+        keep &= frame["selection"] == scenarios.DEFAULTS["selection"]
+    return frame[keep]
 
 
 def facts(answer: pd.DataFrame, final: pd.DataFrame, rows: pd.DataFrame, info) -> dict:
     """Everything the answer template words (see the template for how)."""
-    from bench.reporting import answer as section  # the constants the prose quotes
-
+    answer = scenarios.with_variant(answer)
     answer = answer.assign(entry=across.entries(answer))
-    keys = answer[KEYS].drop_duplicates()
+    main, final, rows = primary(answer), primary(final), primary(rows)
     scores = final.assign(diverged=final["status"] == "diverged", entry=across.entries(final))
     table = profiles.means(profiles.seed_scores(final))
-    duplicates = across.near_duplicates(answer)
-    order = list(answer.groupby("entry")["diff"].mean().sort_values(ascending=False).index)
+    duplicates = across.near_duplicates(main)
+    order = list(main.groupby("entry")["diff"].mean().sort_values(ascending=False).index)
     order.sort(key=lambda e: e != across.REFERENCE)  # ce stays itself: the reference of P(>ce)
     counted = across.representatives(duplicates, order)
-    arrays, unit_table, dropped = across.unit_runs(scores, answer)
+    arrays, unit_table, dropped = across.unit_runs(scores, main)
     kept = {e: a for e, a in arrays.items() if counted.get(e, e) == e}
     unit_table = unit_table[[c for c in unit_table.columns if c in kept]]
+    found = scenario_facts(answer, scores, rows, table, info)
     return {
-        "workloads": len(keys),
+        "workloads": len(main[KEYS].drop_duplicates()),
         # the fewest seeds any workload's best ran: at 3 or fewer most verdicts stay undecided
         "fewest_seeds": int(answer.groupby(KEYS)["seeds"].max().min()),
         "undecided": int((answer["verdict"] == "undecided").sum()),
+        "failed_runs": failed_runs(answer),
         "alpha": verdicts.ALPHA,
         "margin_default": verdicts.MARGIN,
         "margin_se": verdicts.MARGIN_SE,
-        "long_tail": section.LONG_TAIL,
-        "target_fraction": section.TARGET_FRACTION,
+        "margin_practical": verdicts.PRACTICAL,
+        "reference_text": verdicts.REFERENCE_TEXT,
+        "long_tail": scenarios.LONG_TAIL,
+        "target_fraction": TARGET_FRACTION,
         "time_margin": TIME_MARGIN,
         "bins": ece_bins(),
-        "units": units(answer, info),
+        "ece_margin": measures.ECE_MARGIN,
+        "cross_fit_folds": measures.CROSS_FIT_FOLDS,
+        "units": units(main, info),
         "guessed_margins": [
             f"{r.dataset} · {r.model}" for r in info.itertuples() if math.isnan(r.n_test)
         ],
+        "variants": variants(answer),
         "workload_table": markdown_table(workload_view(answer)),
-        "loss_table": markdown_table(loss_view(answer)),
+        "loss_table": markdown_table(loss_view(main)),
+        "row_labels": row_labels(answer),
         "counts": verdict_counts(answer),
-        "scenarios": scenarios(answer, scores, rows, table, info),
+        "scenarios": found,
+        "finding": [s for s in found if s["measured"] and s["name"] in ACCURACY],
+        "noisy_answers": noisy.answers(answer),
+        "closed": noisy.closed_by_early_stopping(answer),
         "duplicates": duplicates.to_dict("records"),
         "counted_as": {e: c for e, c in counted.items() if e != c},
         "aggregate": aggregate(kept, unit_table, dropped),
-        **entry_profiles(final, rows, section.TARGET_FRACTION),
+        **entry_profiles(final, rows, TARGET_FRACTION),
     }
 
 
+ACCURACY = ("noisy_memorising", "clean", "noisy_linear", "long_tailed")
+
+
+def variants(answer: pd.DataFrame) -> dict:
+    """Which validation protocols and score selections the frame holds (the template shows a
+    column or a sentence for a variant only where there is more than one)."""
+    return {
+        "validation": sorted(
+            answer["validation"].unique(), key=lambda v: scenarios.variant_order(v, "validation")
+        ),
+        "selection": sorted(
+            answer["selection"].unique(), key=lambda v: scenarios.variant_order(v, "selection")
+        ),
+    }
+
+
+def failed_runs(answer: pd.DataFrame) -> dict:
+    """Failed runs over the frame's last-epoch verdicts, by kind (diverged, collapsed, at
+    chance): counted, never averaged into a score."""
+    last = answer[answer["selection"] == "last"]
+    return {c: int(last[c].fillna(0).sum()) for c in across.FAILURES if c in last}
+
+
 def entry_profiles(final: pd.DataFrame, rows: pd.DataFrame, fraction: float) -> dict:
-    """``gaps`` and ``ratios`` of the performance profiles, per suite entry: a profile is a
-    share of all workloads, so each loss is followed across them by its entry (``gce``), not by
-    the setting that won tuning on one (``gce:q=0.7`` here, ``gce:q=0.3`` there), which would
-    cap its profile at the share of workloads where that setting won."""
+    """``gaps`` and ``ratios`` of the performance profiles, per family (``entry``): a profile
+    is a share of all workloads, so each loss is followed across them by its family (``gce``),
+    not by the setting that won tuning on one (``gce:q=0.3`` here, ``gce:q=0.5`` there), which
+    would cap its profile at the share of workloads where that setting won."""
     final = final.assign(loss=across.entries(final))
     table = profiles.means(profiles.seed_scores(final))
     times = profiles.time_to_target(rows.assign(loss=across.entries(rows)), table, fraction)
@@ -109,6 +131,8 @@ def units(answer: pd.DataFrame, info) -> list[dict]:
     out = []
     for r in info.itertuples():
         mine = answer[(answer["dataset"] == r.dataset) & (answer["model"] == r.model)]
+        if mine.empty:
+            continue
         seeds = mine.groupby("noise", sort=False)["seeds"].max()
         out.append(
             {
@@ -118,6 +142,7 @@ def units(answer: pd.DataFrame, info) -> list[dict]:
                 "noise": list(seeds.index),
                 "seeds": [int(s) for s in seeds],
                 "margin": float(mine["margin"].iloc[0]),
+                "looks": int(max(r.looks.values(), default=1)),
                 "n_test": r.n_test,
                 "prior_ratio": r.prior_ratio,
                 "long_tailed": bool(r.long_tailed),
@@ -127,40 +152,82 @@ def units(answer: pd.DataFrame, info) -> list[dict]:
 
 
 def workload_view(answer: pd.DataFrame) -> pd.DataFrame:
-    """One row per workload: metric, seeds, δ, the best with its score, and the verdict counts
-    (diverged runs beside)."""
+    """One row per workload (and validation protocol and score, where the frame has more than
+    one): metric, seeds, δ, the best setting with its score, the verdict counts and the failed
+    runs beside (diverged, collapsed, at chance)."""
+    several = {c: answer[c].nunique() > 1 for c in VARIANT}
     rows = []
-    for key, group in answer.groupby(KEYS, sort=False):
-        best = group[group["verdict"] == "best"]
+    for key, group in answer.groupby([*KEYS, *VARIANT], sort=False):
+        best = noisy.top(group)
         count = group["verdict"].value_counts()
+        words = scenarios.variant_words(key[3], key[4])
         rows.append(
             {
-                "workload": workload_name(key),
+                "workload": workload_name(key[:3]),
+                **{c: words[c] for c in VARIANT if several[c]},
                 "score": group["metric"].iloc[0],
                 "seeds": int(group["seeds"].max()),
                 "δ (points)": f"{100 * group['margin'].iloc[0]:.2g}",
                 "best": f"{best['loss'].iloc[0]} ({best['score'].iloc[0]:.4f})"
                 if len(best)
                 else "—",
-                **{v: int(count.get(v, 0)) for v in ("equivalent", "worse", "undecided")},
-                "diverged runs": int(group["diverged"].sum()),
+                **{
+                    v: int(count.get(v, 0))
+                    for v in ("equivalent", "worse", "undecided", "unstable")
+                },
+                **{
+                    f"{c} runs": int(group[c].fillna(0).sum())
+                    for c in across.FAILURES
+                    if c in group
+                },
             }
         )
-    return pd.DataFrame(rows)
+    view = pd.DataFrame(rows)
+    # collapses and chance are columns only where some run had one (diverged always shows)
+    quiet = [f"{c} runs" for c in across.FAILURES[1:] if f"{c} runs" in view]
+    return view.drop(columns=[c for c in quiet if not view[c].any()])
+
+
+def row_labels(answer: pd.DataFrame) -> dict[str, str]:
+    """{family: its label in a figure}: the family with each setting that trained and on how
+    many workloads, the most frequent LABELLED first, "gce: q=0.3 (6), q=0.5 (4)", then how
+    many more; the family alone when it ran as written."""
+    trained = settings.per_workload(answer, KEYS)
+    trained = trained[trained["tuned"] != ""]
+    said = trained.groupby("entry", sort=False).apply(
+        lambda g: ", ".join(
+            [
+                f"{t.replace(':', ' ')} ({n})"
+                for t, n in zip(g["tuned"][:LABELLED], g["workloads"][:LABELLED], strict=True)
+            ]
+            + ([f"{len(g) - LABELLED} more"] if len(g) > LABELLED else [])
+        ),
+        include_groups=False,
+    )
+    return {e: f"{e}: {text}" for e, text in said.items()}
 
 
 def loss_view(answer: pd.DataFrame) -> pd.DataFrame:
-    """One row per entry: its family, the workloads where it is best, equivalent, worse,
-    undecided, its runs diverged, and its median gap to the best in points."""
+    """One row per family: the settings that trained (with the workloads each), the workloads
+    it ran of all, where it is best, equivalent, worse, undecided, its failed runs and its
+    median gap to the best in points."""
+    total = len(answer[KEYS].drop_duplicates())
+    trained = settings.per_workload(answer, KEYS)
     rows = []
     for entry, group in answer.groupby("entry", sort=False):
         count = group["verdict"].value_counts()
+        mine = trained[(trained["entry"] == entry) & (trained["tuned"] != "")]
         rows.append(
             {
                 "loss": entry,
+                "settings that trained": ", ".join(
+                    f"{t} ({n})" for t, n in zip(mine["tuned"], mine["workloads"], strict=True)
+                )
+                or "as written",
                 "family": families.family(entry),
+                "ran": f"{len(group)} of {total}",
                 **{v: int(count.get(v, 0)) for v in verdicts.VERDICTS},
-                "diverged runs": int(group["diverged"].sum()),
+                "failed runs": int(across.failures(group).sum()),
                 "median gap (points)": f"{100 * group['diff'].median():+.2f}",
             }
         )
@@ -171,54 +238,36 @@ def loss_view(answer: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_counts(answer: pd.DataFrame) -> dict:
-    """{workload name: {verdict: count}} over the frame."""
+    """{workload name: {verdict: count}} over the frame's last-epoch, noisy-validation rows."""
     return {
         workload_name(k): {v: int((g["verdict"] == v).sum()) for v in verdicts.VERDICTS}
-        for k, g in answer.groupby(KEYS, sort=False)
+        for k, g in primary(answer).groupby(KEYS, sort=False)
     }
 
 
-def scenario_keys(answer: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The workloads (rows of KEYS) of each accuracy scenario, from the verdict frame alone:
-    clean (no noise, not long-tailed), noisy (each dataset × model's strongest symmetric noise),
-    long-tailed (no noise, ``prior_ratio`` ≥ the answer's LONG_TAIL)."""
-    from bench.reporting import answer as section
-
-    keys = answer[[*KEYS, "prior_ratio"]].drop_duplicates(KEYS)
-    tailed = keys["prior_ratio"].map(section.long_tailed)
-    keys = keys[KEYS]
-    clean = keys[(keys["noise"] == "none") & ~tailed]
-    symmetric = keys[keys["noise"].str.startswith("sym:")]
-    level = symmetric["noise"].str.split(":").str[1].astype(float)
-    strongest = level.groupby([symmetric["dataset"], symmetric["model"]]).transform("max")
-    return {
-        "clean": clean,
-        "noisy": symmetric[level == strongest],
-        "long_tailed": keys[(keys["noise"] == "none") & tailed],
-    }
-
-
-def scenarios(answer, scores, rows, table, info) -> list[dict]:
-    """The picks, each :func:`across.scenario`'s facts with its ``name``, ``measured``, the
-    workloads' ``names`` and their distinct ``bests``."""
-    out = []
-    for name, keys in scenario_keys(answer).items():
-        found = across.scenario(answer, keys) if len(keys) else {}
-        out.append({"name": name, "measured": bool(len(keys)), **found})
+def scenario_facts(answer, scores, rows, table, info) -> list[dict]:
+    """The scenarios: :func:`scenarios.accuracy`'s, then calibration before and after
+    temperature scaling and the time to the target, each with ``names`` (its workloads in
+    words) and ``bests`` (their distinct best families)."""
+    out = scenarios.accuracy(answer)
     for scaling in ("before", "after"):
-        ece = with_entries(ece_answer(info, scaling), scores)
+        ece = with_entries(calibration.ece_verdicts(info, scaling), scores)
         found = across.scenario(ece, ece[KEYS]) if len(ece) else {}
         if found:
-            found["ece"] = lowest_ece(ece, info, scaling)
+            found["ece"] = lowest_ece(ece)
         out.append({"name": f"calibrated_{scaling}", "measured": bool(len(ece)), **found})
     times = with_entries(time_answer(rows, table), scores)
     found = across.scenario(times, times[KEYS]) if len(times) else {}
     if found:
-        first = times[times["verdict"] == "best"]["loss"].value_counts()
+        first = times[times["verdict"] == "best"]["entry"].value_counts()
         found["first"] = {k: int(v) for k, v in first.items()}
     out.append({"name": "fastest", "measured": bool(len(times)), **found})
     for s in out:
-        s["names"] = [workload_name(k) for k in s.get("workloads", [])]
+        s["anchor"] = scenarios.ANCHORS[s["name"]]
+        s.setdefault("validation", scenarios.DEFAULTS["validation"])
+        s.setdefault("selection", scenarios.DEFAULTS["selection"])
+        s["said"] = scenarios.variant_words(s["validation"], s["selection"])
+        s["names"] = [workload_name(k[:3]) for k in s.get("workloads", [])]
         s["bests"] = list(dict.fromkeys(s.get("best", {}).values()))
     return out
 
@@ -233,57 +282,22 @@ def with_entries(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     return frame.merge(specs, on=[*KEYS, "loss"], how="left")
 
 
-def ece_runs(info) -> pd.DataFrame:
-    """ECE of each clean run with saved weights (the calibration section's measurement), on the
-    device each dataset × model is read on: workload columns, loss, seed, scaling, ece."""
-    parts = []
-    for r in info.itertuples():
-        measured = calibration.measured(r.workload)
-        if measured is None:
-            continue
-        metrics = measured[0]
-        metrics = metrics[metrics["device"] == r.device]
-        parts.append(metrics.assign(dataset=r.dataset, model=r.model, noise="none"))
-    columns = [*KEYS, "loss", "seed", "scaling", "ece"]
-    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-
-
-def ece_answer(info, scaling: str) -> pd.DataFrame:
-    """Verdicts on ECE (lower is better: the score is −ECE) of the clean workloads, at the same
-    margin as the workload's accuracy (an ECE is an average of accuracy gaps on the same test
-    set, so the test set resolves it no finer)."""
-    runs = ece_runs(info)
-    runs = runs[runs["scaling"] == scaling]
-    if runs.empty:
-        return pd.DataFrame(columns=[*KEYS, "loss", "verdict"])
-    parts = []
-    for r in info.itertuples():
-        mine = runs[(runs["dataset"] == r.dataset) & (runs["model"] == r.model)]
-        if mine.empty:
-            continue
-        margin = verdicts.MARGIN if math.isnan(r.n_test) else verdicts.margin_for(int(r.n_test))
-        parts.append(verdicts.verdicts(mine.assign(score=-mine["ece"], diverged=False), margin))
-    answer = pd.concat(parts, ignore_index=True)
-    answer["score"] = -answer["score"]  # back to ECE for the facts
-    return answer
-
-
-def lowest_ece(ece: pd.DataFrame, info, scaling: str) -> list[dict]:
-    """Per clean workload: the lowest-ECE loss, its mean ECE and 95% t interval over seeds."""
-    runs = ece_runs(info)
-    runs = runs[runs["scaling"] == scaling]
+def lowest_ece(ece: pd.DataFrame) -> list[dict]:
+    """Per clean workload of an ECE verdict frame (:func:`calibration.ece_verdicts`): the
+    lowest-mean-ECE loss (its top mean of −ECE), its mean ECE and bootstrap interval."""
     out = []
-    for key, group in ece[ece["verdict"] == "best"].groupby(KEYS, sort=False):
-        loss = group["loss"].iloc[0]
-        mine = runs.merge(pd.DataFrame([key], columns=KEYS), on=KEYS)
-        mean, _, half = stats.mean_ci(mine.loc[mine["loss"] == loss, "ece"])
+    for key, group in ece.groupby(KEYS, sort=False):
+        row = noisy.top(group)
+        if row.empty:
+            continue
+        row = row.iloc[0]
         out.append(
             {
                 "workload": workload_name(key),
-                "loss": loss,
-                "ece": mean,
-                "lower": mean - half,
-                "upper": mean + half,
+                "loss": row["loss"],
+                "ece": float(row["ece"]),
+                "lower": float(row["ece_lower"]),
+                "upper": float(row["ece_upper"]),
             }
         )
     return out
@@ -292,9 +306,7 @@ def lowest_ece(ece: pd.DataFrame, info, scaling: str) -> list[dict]:
 def time_answer(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Verdicts on the time to the target (the score is −log seconds; a run that never reaches
     it counts as a failure), margin log TIME_MARGIN."""
-    from bench.reporting import answer as section
-
-    runs = profiles.run_seconds(rows, table, section.TARGET_FRACTION)
+    runs = profiles.run_seconds(rows, table, TARGET_FRACTION)
     if runs.empty:
         return pd.DataFrame(columns=[*KEYS, "loss", "verdict"])
     never = ~np.isfinite(runs["seconds"])
@@ -334,11 +346,7 @@ def aggregate(arrays: dict, unit_table: pd.DataFrame, dropped: list) -> dict:
 
 
 def ece_bins() -> int:
-    from bench.analysis import calibration as measures
-
     return measures.BINS
 
 
-def workload_name(key) -> str:
-    dataset, model, noise = key
-    return f"{dataset} · {model} · {'clean' if noise == 'none' else noise}"
+workload_name = scenarios.workload_name

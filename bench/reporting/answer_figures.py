@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 from autorank import plot_stats
 
-from bench.analysis import profiles
+from bench.analysis import across, profiles
 from bench.reporting import families, figures
 
 KEYS = profiles.KEYS
+VARIANT = ["validation", "selection"]
 # Gaps beyond this many accuracy points share the darkest colour (the number is still written).
 GAP_CAP = 10.0
-MARKS = {"best": "★", "equivalent": "≈", "worse": "✗", "undecided": "?"}
+MARKS = {"best": "★", "equivalent": "≈", "worse": "✗", "undecided": "?", "unstable": "!"}
 DELTA_MAX, TAU_MAX = 0.10, 10.0
 # Lines in one axis of the profile figure at most (STYLE.md: more becomes small multiples).
 PROFILE_LINES = 8
@@ -31,7 +32,10 @@ def draw(facts: dict, answer: pd.DataFrame, where) -> dict:
     """{figure: Markdown image} for the template; a figure with nothing to show is left out."""
     shown = {
         "heatmap": figures.image(
-            "gap to the best by verdict", heatmap(answer), where, "answer_heatmap.png"
+            "gap to the best by verdict",
+            heatmap(answer, facts.get("row_labels")),
+            where,
+            "answer_heatmap.png",
         )
     }
     result = facts["aggregate"]["cd"]
@@ -55,24 +59,35 @@ def draw(facts: dict, answer: pd.DataFrame, where) -> dict:
     return shown
 
 
-def heatmap(answer: pd.DataFrame):
-    """Losses (rows, by family) × workloads (columns): the gap to the workload's best mean score
-    in accuracy points (colour, capped at GAP_CAP), with the verdict's mark and the number of
-    diverged runs written in each cell."""
+def heatmap(answer: pd.DataFrame, labels: dict | None = None):
+    """Losses (rows, by family) × workloads (columns; a workload's early-stopped or trusted-label
+    answer is a column of its own): the gap to the workload's top mean score in accuracy points
+    (colour, capped at GAP_CAP), with the verdict's mark and the failed runs (diverged,
+    collapsed, at chance) written in each cell. ``labels`` names each family's row (the
+    settings that trained); the family alone by default."""
     answer = answer.assign(
-        entry=answer["entry"].fillna(answer["loss"]) if "entry" in answer else answer["loss"],
-        column=[_short(k) for k in answer[KEYS].itertuples(index=False)],
+        entry=across.entries(answer),
+        column=[_short(k) for k in answer[[*KEYS, *VARIANT]].itertuples(index=False)],
+        failed=across.failures(answer),
     )
-    best = answer[answer["verdict"] == "best"].set_index("column")["score"]
+    top = answer[answer["loss"] == answer["best"]].drop_duplicates("column")
+    best = top.set_index("column")["score"]
     answer["gap"] = 100 * (best.reindex(answer["column"]).to_numpy() - answer["score"])
     columns = list(dict.fromkeys(answer["column"]))
     mean_gap = answer.groupby("entry")["gap"].mean()
     rows = sorted(mean_gap.index, key=lambda e: (families.rank(families.family(e)), mean_gap[e]))
     gap = answer.pivot(index="entry", columns="column", values="gap").reindex(rows)[columns]
     mark = answer.pivot(index="entry", columns="column", values="verdict").reindex(rows)[columns]
-    lost = answer.pivot(index="entry", columns="column", values="diverged").reindex(rows)[columns]
+    lost = answer.pivot(index="entry", columns="column", values="failed").reindex(rows)[columns]
+    labels = labels or {}
+    names = [f"{labels.get(e, e)}  ({families.family(e)})" for e in rows]
+    # room for the rotated column labels below and the row labels at the left (about 0.06
+    # inch a character at these font sizes), so constrained layout never collapses the axes
+    below = 0.045 * max(map(len, columns))
+    left = 0.055 * max(map(len, names))
     fig, ax = plt.subplots(
-        figsize=(4.0 + 0.62 * len(columns), 2.0 + 0.3 * len(rows)), layout="constrained"
+        figsize=(max(4.0 + 0.62 * len(columns) + left, 9.0), 2.0 + 0.3 * len(rows) + below),
+        layout="constrained",
     )
     image = ax.imshow(
         gap.clip(upper=GAP_CAP).to_numpy(dtype=float),
@@ -93,7 +108,7 @@ def heatmap(answer: pd.DataFrame):
                 else (f"{MARKS[verdict]}{value:.1f}" if math.isfinite(value) else MARKS[verdict])
             )
             if lost.iat[i, j] > 0:
-                text += f" d{int(lost.iat[i, j])}"
+                text += f" f{int(lost.iat[i, j])}"
             dark = math.isfinite(value) and value > 0.6 * GAP_CAP
             ax.text(
                 j,
@@ -105,13 +120,13 @@ def heatmap(answer: pd.DataFrame):
                 color="white" if dark else "black",
             )
     ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), [f"{e}  ({families.family(e)})" for e in rows], fontsize=7)
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.grid(False)
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
-    bar.set_label(f"points below the best (capped at {GAP_CAP:g})", fontsize=8)
+    bar.set_label(f"points below the top mean (capped at {GAP_CAP:g})", fontsize=8)
     ax.set_title(
-        "Gap to each workload's best: ★ best, ≈ equivalent, ? undecided, ✗ worse "
-        "(d: diverged runs)",
+        "Gap to each workload's top mean\n★ best, ≈ equivalent, ? undecided, ! unstable, "
+        "✗ worse (f: failed runs)",
         fontsize=9,
     )
     return fig
@@ -210,7 +225,19 @@ def profile_columns(gaps: pd.DataFrame, size: int | None = None) -> list[tuple[s
 
 
 def _short(key) -> str:
-    dataset, model, noise = key
-    model = model.replace("mlp:hidden=", "mlp")
+    """A heatmap column: "fmnist·linear·sym:0.4", with "·es" for the early-stopped score and
+    "·t1000" for 1,000 trusted validation labels."""
+    dataset, model, noise, *variant = key
+    model = model.replace("mlp:hidden=", "mlp").replace(":layers=", "×")
+    if model.startswith("module:"):  # module:path/file.py:Class -> Class
+        model = model.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+    if dataset.startswith("npz:"):  # npz:path=dir/name.npz -> name
+        dataset = dataset.rsplit("/", 1)[-1].removeprefix("npz:path=").removesuffix(".npz")
     dataset = dataset.replace("fashion_mnist", "fmnist").replace("breast_cancer", "bcancer")
-    return f"{dataset}·{model}·{'clean' if noise == 'none' else noise}"
+    text = f"{dataset}·{model}·{'clean' if noise == 'none' else noise}"
+    validation, selection = (variant + ["noisy", "last"][len(variant) :])[:2]
+    if str(validation).startswith("trusted:"):
+        text += "·t" + str(validation).split(":", 1)[1]
+    if selection == "early_stopped":
+        text += "·es"
+    return text

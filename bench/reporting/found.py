@@ -1,10 +1,13 @@
 """``python -m bench.reporting.found OUT [--readme README.md]``: the README's "What it found" table.
 
-One row per scenario (clean, noisy, long-tailed, calibrated, fastest): the loss to use where the
-evidence separates one, else the set that cannot be told apart, with the evidence in a few words,
-each linking to the scenario's heading in OUT/README.md. The accuracy scenarios are recomputed
-from OUT/answer.csv (so the table is true of it); calibration and speed, which need the saved
-weights and every epoch, are read from OUT/picks.csv, written beside it by the same report.
+One row per scenario and answer (validation protocol × score), the noisy-label answer of a
+network that memorises first where the folder has one, with the linear model's noisy labels kept
+as the low-capacity case: the losses recommended (never worse than the best where they ran, and
+best or equivalent on most of those workloads), each named by the settings that trained, with
+the evidence in a few words and the undecided ones counted apart, each row linking to the
+scenario's heading in OUT/README.md. The accuracy scenarios are recomputed from OUT/answer.csv
+(so the table is true of it); calibration and speed, which need the saved weights and every
+epoch, are read from OUT/picks.csv, written beside it by the same report.
 The table replaces what lies between ``<!-- found:begin -->`` and ``<!-- found:end -->``.
 """
 
@@ -18,14 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis import across
-from bench.reporting import answer, answer_facts
+from bench.reporting import answer, prose, scenarios
 from bench.reporting.markdown import markdown_table
 
 BEGIN, END = "<!-- found:begin -->", "<!-- found:end -->"
 LABELS = {
+    "noisy_memorising": "Noisy labels, a network that memorises",
     "clean": "Clean labels",
-    "noisy": "Noisy labels",
+    "noisy_linear": "Noisy labels, a linear model (low capacity)",
     "long_tailed": "Long-tailed data",
     "calibrated_before": "Calibrated (before temperature scaling)",
     "calibrated_after": "Calibrated (after temperature scaling)",
@@ -36,23 +39,19 @@ NAMED = 3
 
 
 def rows(out: Path) -> list[dict]:
-    """One fact row per scenario: scenario, anchor, measured, pick, set, workloads, seeds,
-    undecided, seeds_needed (the columns of OUT/picks.csv)."""
-    table = answer.read(out)
-    found = []
-    for name, keys in answer_facts.scenario_keys(table).items():
-        facts = across.scenario(table, keys) if len(keys) else {}
-        facts = {"name": name, "measured": bool(len(keys)), **facts}
-        found.append(answer_facts.picks([facts])[0])
+    """One fact row per scenario × validation × selection: the columns of OUT/picks.csv."""
+    found = scenarios.picks(scenarios.accuracy(answer.read(out)))
     picks = Path(out) / "picks.csv"
     if picks.exists():
         saved = pd.read_csv(
             picks,
-            dtype={"pick": str, "set": str},
+            dtype=str,
             keep_default_na=False,
-            na_values={"seeds_needed": ["nan", ""]},
         )
         saved["measured"] = saved["measured"].astype(str).eq("True")
+        for column in ("workloads", "seeds", "undecided"):
+            saved[column] = saved[column].astype(int)
+        saved["seeds_needed"] = pd.to_numeric(saved["seeds_needed"], errors="coerce")
         computed = {f["scenario"] for f in found}
         found += [r for r in saved.to_dict("records") if r["scenario"] not in computed]
     return found
@@ -60,37 +59,74 @@ def rows(out: Path) -> list[dict]:
 
 def render(out: Path, base: Path = Path(".")) -> str:
     """The Markdown table of :func:`rows`, linking into OUT/README.md by a path relative to
-    ``base`` (the folder of the README the table goes into)."""
+    ``base`` (the folder of the README the table goes into). The memorising network's rows lead
+    where the folder has one (and are left out where it has none); a scenario answered more
+    than once says which validation protocol and score each row is on."""
     link = Path(os.path.relpath(Path(out) / "README.md", base))
+    found = [r for r in rows(out) if r["measured"] or r["scenario"] != "noisy_memorising"]
+    answers = pd.Series([r["scenario"] for r in found]).value_counts()
     shown = []
-    for r in rows(out):
-        label = f"[{LABELS.get(r['scenario'], r['scenario'])}]({link.as_posix()}#{r['anchor']})"
-        shown.append({"scenario": label, "use": use(r), "evidence": evidence(r)})
+    for r in found:
+        label = LABELS.get(r["scenario"], r["scenario"])
+        said = variant(r) if answers[r["scenario"]] > 1 else ""
+        label = f"[{label}]({link.as_posix()}#{r['anchor']})" + (f", {said}" if said else "")
+        shown.append(
+            {
+                "scenario": label,
+                "use (never worse than the best where it ran)": use(r),
+                "evidence": evidence(r),
+            }
+        )
     return markdown_table(pd.DataFrame(shown))
+
+
+def variant(r: dict) -> str:
+    """The answer's protocol in words where it is not the default: "1,000 trusted labels",
+    "early-stopped"."""
+    said = []
+    validation = str(r.get("validation") or "noisy")
+    if validation.startswith("trusted:"):
+        said.append(f"{int(validation.split(':', 1)[1]):,} trusted labels")
+    elif r["scenario"].startswith("noisy") and r.get("measured"):
+        said.append("noisy labels only")
+    selection = str(r.get("selection") or "last")
+    if selection == "early_stopped":
+        said.append("early-stopped")
+    elif r["scenario"].startswith("noisy") and r.get("measured"):
+        said.append("last epoch")
+    return ", ".join(said)
 
 
 def use(r: dict) -> str:
     if not r["measured"]:
         return "not measured"
-    if r["pick"]:
-        return f"`{r['pick']}`"
-    names = [n for n in str(r["set"]).split(";") if n]
+    names = [n for n in str(r.get("settings") or r["set"]).split(";") if n]
     if not names:
-        return "no loss is in contention everywhere"
-    head = ", ".join(f"`{n}`" for n in names[:NAMED])
-    return f"{len(names)} cannot be told apart: {head}" + (", …" if len(names) > NAMED else "")
+        return "no loss recommended"
+    head = ", ".join(code(n) for n in names[:NAMED])
+    more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
+    return head + more
+
+
+def code(label: str) -> str:
+    """A picks.csv label as Markdown: "gce (q=0.3 on 5 of 5)" -> "`gce` (q=0.3 on 5 of 5)"."""
+    name, _, rest = label.partition(" (")
+    return f"`{name}` ({rest}" if rest else f"`{name}`"
 
 
 def evidence(r: dict) -> str:
     if not r["measured"]:
         return "no such workload here"
-    seeds = f"{r['seeds']} seed{'s' if r['seeds'] != 1 else ''}"
-    text = f"{r['workloads']} workload{'s' if r['workloads'] != 1 else ''}, {seeds}"
-    if r["undecided"]:
-        text += f"; {r['undecided']} undecided"
-        needed = r["seeds_needed"]
-        if isinstance(needed, float) and math.isfinite(needed):
-            text += f" (~{needed:.0f} seeds would decide half)"
+    text = f"{prose.count(r['workloads'], 'workload')}, {prose.count(r['seeds'], 'seed')}"
+    apart = [n for n in str(r.get("apart") or "").split(";") if n]
+    failed = [n for n in str(r.get("failed") or "").split(";") if n]
+    if apart:
+        text += f"; {prose.count(len(apart), 'loss', 'losses')} undecided, listed apart"
+    if failed:
+        text += f"; {prose.count(len(failed), 'loss', 'losses')} with failed runs"
+    needed = r.get("seeds_needed")
+    if (apart or r["undecided"]) and isinstance(needed, float) and math.isfinite(needed):
+        text += f" (~{needed:.0f} seeds would decide half)"
     return text
 
 

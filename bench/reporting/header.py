@@ -9,7 +9,6 @@ from pathlib import PurePath
 import pandas as pd
 
 import losses
-from bench import environment as machine
 from bench.reporting import prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
@@ -28,13 +27,16 @@ def facts(meta: dict, workloads: list[Workload]) -> dict:
         what = f"{len(workloads)} workloads (dataset × model), each under its losses"
     return {
         "what": f"{what} on {', '.join(config.get('devices', []))}",
-        "protocol": protocol(config, grid=len(workloads) == 1),
+        "protocol": protocol(config, grid=len(workloads) == 1, ran=workloads),
         "finished": sum(len(w.final) for w in workloads),
         "unfinished": sum(w.unfinished for w in workloads),
         "version": env.get("lossbench"),
         "commit": short(env.get("commit")),
         "provenance": provenance(env),
-        "machine": machine.describe(env),
+        "cpu": env.get("cpu"),
+        "threads": env.get("threads"),
+        "cuda": env.get("cuda"),
+        "torch": env.get("torch"),
         "speed_only": bool(workloads) and all(w.speed_only for w in workloads),
     }
 
@@ -62,12 +64,29 @@ def provenance(env: dict) -> str:
     return prose.render("provenance", version=env.get("lossbench"), commit=short(env.get("commit")))
 
 
-def protocol(config: dict, *, grid: bool = True) -> str:
+def optimizers(config: dict, workloads: list[Workload] | None = None) -> list[dict]:
+    """The optimisers the folder's runs trained with (results.csv's ``optimizer``, else
+    run.json's config; plain SGD before either recorded one), each as its name and parameters:
+    [{"name": "momentum", "params": {"beta": "0.9", "wd": "0.0005"}}]."""
+    specs = []
+    for w in workloads or []:
+        if "optimizer" in w.final:
+            specs += [str(s) for s in w.final["optimizer"].dropna().unique() if str(s)]
+    specs = list(dict.fromkeys(specs)) or [str(config.get("optimizer") or "sgd")]
+    out = []
+    for spec in specs:
+        name, *pairs = spec.split(":")
+        out.append({"name": name, "params": dict(p.split("=", 1) for p in pairs if "=" in p)})
+    return out
+
+
+def protocol(config: dict, *, grid: bool = True, ran: list[Workload] | None = None) -> str:
     """The protocol every run of the folder shares, in words; with ``grid`` also its epochs,
     seeds and noise levels (a folder of several workloads states those per workload)."""
     return prose.render(
         "protocol",
         grid=grid,
+        optimizers=optimizers(config, ran),
         epochs=config.get("epochs"),
         batch_size=config.get("batch_size"),
         schedule=config.get("schedule"),

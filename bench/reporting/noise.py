@@ -6,11 +6,14 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analysis import tables
+from bench.analysis.across import entries
 from bench.reporting import families, figures, prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
 KINDS = {"sym": "symmetric", "pairs": "class-conditional"}
+# The noise table's columns of shares of flipped labels (the rest are test accuracies).
+SHARES = ("memorised", "corrected")
 
 
 def rates(table: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -30,8 +33,8 @@ def section(w: Workload) -> str:
     table = tables.noise(w.final)
     if table["noise"].nunique() < 2:
         return ""
-    wide = tables.noise_wide(table)
-    levels = [c for c in wide.columns if c != "loss" and not c.startswith("memorised")]
+    wide = with_corrected(tables.noise_wide(table), w.final)
+    levels = [c for c in wide.columns if c != "loss" and not c.startswith(SHARES)]
     wide = families.ordered(wide, by=levels[-1])
     drawn = [
         figure(w, table, kind, name)
@@ -44,6 +47,29 @@ def section(w: Workload) -> str:
         table=markdown_table(wide),
         figures=[d for d in drawn if d],
     )
+
+
+def with_corrected(wide: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+    """:func:`bench.analysis.tables.noise_wide`'s table with, after each ``memorised LEVEL``
+    column, ``corrected LEVEL``: the share of flipped training labels the loss predicts as
+    their true label at the last epoch (mean over its finished seeds; NaN where not measured)."""
+    if "corrected" not in final:
+        return wide
+    mine = final[(final["trainer"] == "lossbench") & (final["status"] == "ok")]
+    means = mine.assign(loss=entries(mine)).pivot_table(
+        index="loss", columns="noise", values="corrected", aggfunc="mean"
+    )
+    columns = []
+    for column in wide.columns:
+        columns.append(column)
+        if column.startswith("memorised "):
+            level = column.removeprefix("memorised ")
+            name = f"corrected {level}"
+            wide = wide.assign(
+                **{name: wide["loss"].map(means[level]) if level in means else float("nan")}
+            )
+            columns.append(name)
+    return wide[columns]
 
 
 def figure(w: Workload, table: pd.DataFrame, kind: str, name: str) -> str:

@@ -45,11 +45,18 @@ def section(w: Workload) -> str:
         return "## Paired comparisons\n\nNeeds at least two seeds per loss."
     device = mine["device"].value_counts().index[0]
     mine = mine[mine["device"] == device]
+    if "validation" in mine:  # the noisy-validation runs (a trusted split trains on fewer)
+        mine = mine[mine["validation"].astype(object).fillna("noisy") == "noisy"]
     data = getattr(w, "data", None)
     n_test = len(data.test_y) if data is not None else None
-    margin = verdicts.margin_for(n_test) if n_test else verdicts.MARGIN
+    per_seed = verdicts.test_per_seed(data) if data is not None else False
+    margin = verdicts.margin_for(n_test, test_per_seed=per_seed) if n_test else verdicts.MARGIN
     table = verdicts.verdicts(mine.assign(score=mine["test_acc"], diverged=False), margin)
-    best = table.loc[table["verdict"] == "best", "loss"].iloc[0]
+    top = table["best"].dropna()
+    if top.empty:
+        return "## Paired comparisons\n\nEvery loss failed a clean run: no best to compare with."
+    best = top.iloc[0]
+    declared = bool((table["verdict"] == "best").any())
     table = families.ordered(table[table["loss"] != best], by="diff")
     shown = pd.DataFrame(
         {
@@ -61,13 +68,21 @@ def section(w: Workload) -> str:
             "verdict": table["verdict"],
         }
     )
+    named = (
+        f"the best, **{best}**"
+        if declared
+        else f"**{best}**, the highest mean (not declared best: its own interval reaches past "
+        "−δ, so it is undecided)"
+    )
     return (
         "## Paired comparisons\n\n"
-        f"Clean runs on {device}, each loss against the best, **{best}**, seed by seed: runs "
+        f"Clean runs on {device}, each loss against {named}, seed by seed: runs "
         "with the same seed share their initial weights and batch order, so the per-seed "
-        "difference removes the seed's own effect. The interval is the answer's (each bound "
-        f"one-sided at 1 − {ALPHA:g}/{len(table)}), the verdict against δ = "
-        f"{100 * margin:.2g} points: equivalent inside ±δ, worse below −δ, else undecided. "
+        "difference removes the seed's own effect. The difference is the paired mean gap to "
+        f"{best}; the interval is the answer's ({verdicts.REFERENCE_TEXT}) of the gap to the best "
+        "of the others, the verdict against δ = "
+        f"{100 * margin:.2g} points: equivalent when the interval's lower end lies above −δ, "
+        "worse when its upper end lies below −δ, unstable with a failed run, else undecided. "
         "Grouped by loss family, closest to the best first.\n\n" + markdown_table(shown)
     )
 

@@ -24,7 +24,7 @@ def section(w: Workload) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
     for ax, run in zip(axes, [found["best"], found["worst"]], strict=True):
         model = evaluation.load_model(w.out, run)
-        counts = evaluation.confusion(model, w.data).numpy()
+        counts = evaluation.confusion(model, w.data.for_seed(int(run["seed"]))).numpy()
         sns.heatmap(
             counts,
             annot=len(classes) <= ANNOTATED,
@@ -60,7 +60,7 @@ def facts(w: Workload) -> dict | None:
     if best_runs.empty:
         return None
     recall = evaluation.per_class_accuracy(
-        w.out, tables.clean_runs(w.final)[tables.RUN], w.data, w.data.classes
+        w.out, tables.clean_runs(w.final)[tables.run_keys(w.final)], w.data, w.data.classes
     )
     ranked = best_runs.sort_values("test_acc", ascending=False)
     best, worst = ranked.iloc[0], ranked.iloc[-1]

@@ -46,9 +46,11 @@ def best_run(w: Workload) -> pd.Series | None:
 
 
 def grid(w: Workload, model, best):
-    """The first SHOWN test images, true / predicted class above each; wrong ones in red."""
-    shown = min(SHOWN, len(w.data.test_y))
-    images, labels = w.data.test_x[:shown].cpu(), w.data.test_y[:shown].cpu()
+    """The first SHOWN test images of the run's own split (``for_seed``), true / predicted
+    class above each; wrong ones in red."""
+    data = w.data.for_seed(int(best["seed"]))
+    shown = min(SHOWN, len(data.test_y))
+    images, labels = data.test_x[:shown].cpu(), data.test_y[:shown].cpu()
     predicted = model.predict(images)
     classes = w.data.classes
     rows = math.ceil(shown / COLUMNS)

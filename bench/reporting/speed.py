@@ -43,6 +43,12 @@ def section(w: Workload, title: str = "Speed") -> str:
     """The speed section under ``title``: step times per loss, the textbook loop, step anatomy,
     batch sizes."""
     ours = families.ordered(w.speed[w.speed["trainer"] == TRAINER], by="step_us", ascending=True)
+    if ours.empty:  # e.g. a folder of noisy levels only: no table, no figure
+        parts = [
+            f"## {title}\n\nNo step times to show: the speed table takes finished clean runs "
+            "timed with the machine to themselves, and this folder has none."
+        ]
+        return "\n\n".join(p for p in [*parts, batch_sizes(w)] if p)
     fig = figures.bars(
         ours,
         y="run",

@@ -1,13 +1,16 @@
 """Tuning: the setting of its own hyperparameters and the rate that won each loss's search, per
-noise level, and the searches as a figure (a row of panels per loss family, a column per noise
-level)."""
+noise level, the searches as a figure (a row of panels per loss family, a column per noise
+level), what the validation split could resolve at each level in clean-accuracy points, and how
+well the screening rung ranked the settings that ran in full (bench.analysis.resolving)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bench.analysis import tables
+from bench import schema
+from bench.analysis import resolving, tables
+from bench.datasets import validation as protocols
 from bench.reporting import answer, families, figures, prose
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
@@ -51,6 +54,8 @@ def facts(w: Workload) -> dict:
         "screen_epochs": int(levels[0]) if len(levels) > 1 else None,
         "kept": int(full.max()),
         "held_out": w.held_out(),
+        # the trusted-label protocols searched beside the noisy split (bench.datasets.validation)
+        "trusted": [protocols.parse(v).size for v in trials["validation"].unique() if v != "noisy"],
         "stacked_skipped": w.skipped("stacked tuning"),
     }
 
@@ -61,10 +66,18 @@ def winners(chosen: pd.DataFrame) -> pd.DataFrame:
 
     Shape: chosen (S, 12) -> (entries, 1 + noise levels [+ 1])."""
     cells = chosen.assign(cell=chosen["loss"] + " @ " + chosen["lr"].map("{:.2g}".format))
+    validation = cells["validation"] if "validation" in cells else pd.Series("noisy", cells.index)
+    # a search on trusted labels gets a column of its own beside the noisy one
+    column = [_level_name(n, v) for n, v in zip(cells["noise"], validation, strict=True)]
+    order = {
+        c: (v != "noisy", answer.noise_order(n))
+        for c, n, v in zip(column, cells["noise"], validation, strict=True)
+    }
+    cells = cells.assign(column=column)
     index = ["entry", "device"] if cells["device"].nunique() > 1 else ["entry"]
-    wide = cells.pivot_table(index=index, columns="noise", values="cell", aggfunc="first")
-    levels = sorted(wide.columns, key=answer.noise_order)
-    wide = wide[levels].rename(columns={"none": "clean"}).reset_index()
+    wide = cells.pivot_table(index=index, columns="column", values="cell", aggfunc="first")
+    levels = sorted(wide.columns, key=order.get)
+    wide = wide[levels].reset_index()
     wide.columns.name = None
     first = {e: i for i, e in enumerate(dict.fromkeys(chosen["entry"]))}
     order = wide["entry"].map(lambda e: (families.rank(families.family(e)), first[e]))
@@ -77,13 +90,105 @@ def section(w: Workload) -> str:
     if not found["tuned"]:
         return prose.render("tuning", tuned=False)
     chosen = found.pop("chosen")
+    searches_seen, screens = seen(w)
+    levels = resolving.by_level(searches_seen)
     return prose.render(
         "tuning",
         table=markdown_table(winners(chosen)),
         figure=figure(w),
+        resolving=_resolving_facts(levels),
+        resolving_table=markdown_table(resolving_table(levels)) if len(levels) else "",
+        screen_table=markdown_table(screen_table(screens)) if len(screens) else "",
+        blind_se=resolving.BLIND_SE,
+        blind_clean=100 * resolving.BLIND_CLEAN,
         metric_words=[METRIC_WORDS.get(m, m) for m in found["metrics"]],
         verdict_words=METRIC_WORDS.get(found["verdicts_by"]),
         **found,
+    )
+
+
+def seen(w: Workload) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What this workload's searches could see: OUT/resolving.csv's and OUT/screening.csv's rows
+    of it, or where the study predates them, the same computed from tuning.csv and the data."""
+    saved = [
+        tables.of_workload(tables.read_cache(w.out / name, columns), w.dataset, w.model)
+        for name, columns in (
+            ("resolving.csv", schema.RESOLVING),
+            ("screening.csv", schema.SCREENING),
+        )
+    ]
+    if not saved[0].empty or w.data is None:
+        return saved[0], saved[1]
+    cache = w.caches["tuning"]
+    keys = cache.assign(
+        validation=cache.get("validation", pd.Series("noisy", index=cache.index)).fillna("noisy")
+    )[["validation", "noise"]].drop_duplicates()
+    slopes, sizes = {}, {}
+    for spec, level in keys.itertuples(index=False):
+        key = (w.dataset, spec, level)
+        slopes[key] = resolving.noise_slope(w.data, level, spec)
+        sizes[key] = resolving.validation_size(w.data, spec, level)
+    return resolving.frame(cache, slopes, sizes), resolving.screen_ranks(cache)
+
+
+def _level_name(level: str, validation: str) -> str:
+    name = "clean" if level == "none" else level
+    return name if validation == "noisy" else f"{name}, {validation}"
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-level rows, the noisy protocol first, then clean first within each."""
+    key = frame["noise"].map(answer.noise_order)
+    return frame.assign(key=key).sort_values(["validation", "key"], kind="stable")
+
+
+def _resolving_facts(levels: pd.DataFrame) -> list[dict]:
+    """Per level (clean first): its name, the slope, one standard error and the resolvable
+    difference in clean points, and the searches tuned blind of all."""
+    if levels.empty:
+        return []
+    return [
+        {
+            "level": _level_name(row.noise, row.validation),
+            "slope": row.slope,
+            "se_points": 100 * row.se_clean,
+            "resolvable_points": 100 * row.resolvable,
+            "blind": int(row.blind),
+            "losses": int(row.losses),
+        }
+        for row in _ordered(levels).itertuples(index=False)
+    ]
+
+
+def resolving_table(levels: pd.DataFrame) -> pd.DataFrame:
+    """One row per level: the slope of the validation score in clean accuracy, one standard
+    error and the smallest difference the split resolves (medians over losses, clean points),
+    and the losses tuned blind."""
+    facts = _resolving_facts(levels)
+    return pd.DataFrame(
+        {
+            "level": [f["level"] for f in facts],
+            "slope": [f"{f['slope']:.2f}" for f in facts],
+            "1 SE (clean points)": [f"{f['se_points']:.2f}" for f in facts],
+            "resolvable (clean points)": [f"{f['resolvable_points']:.1f}" for f in facts],
+            "tuned blind": [f"{f['blind']} of {f['losses']}" for f in facts],
+        }
+    )
+
+
+def screen_table(screens: pd.DataFrame) -> pd.DataFrame:
+    """One row per level: the screen's and full training's epochs, Spearman's ρ between their
+    scores within a loss (mean) and pooled, and the share of losses whose screen-best won."""
+    rows = _ordered(screens)
+    return pd.DataFrame(
+        {
+            "level": [_level_name(r.noise, r.validation) for r in rows.itertuples()],
+            "epochs": [f"{r.screen_epochs} → {r.full_epochs}" for r in rows.itertuples()],
+            "ρ within a loss": [f"{r:.2f}" for r in rows["rho_within"]],
+            "ρ pooled": [f"{r:.2f}" for r in rows["rho_pooled"]],
+            "screen's best won": [f"{100 * s:.0f}%" for s in rows["screen_best_won"]],
+            "candidates": rows["candidates"].astype(int).tolist(),
+        }
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import schema
 from bench.options import built_in_rates, check_losses
-from bench.study import grid, rounds, runner, stages, tune
+from bench.study import grid, rounds, runner, stages, sweeps, tune
 from bench.study.results import Results
 from bench.training.config import TRAINER
 
@@ -26,16 +26,27 @@ def steps(n_train: int, batch_size: int, epochs: int) -> dict[str, int]:
 
 def choose(study, specs, levels, data, model_spec, devices, stop, cluster, clock):
     """(noise, entry) -> the Trial (setting, rate) each run trains with: tuned per noise level,
-    the built-in rates (``--no-tune``) or one rate (``--lr``) at each entry's own setting."""
+    the built-in rates (``--no-tune``) or one rate (``--lr``) at each entry's untuned setting
+    (``sweeps.default_setting``: what it writes, its class's defaults for the rest)."""
     if study.rate_mode == "fixed":
-        return {(lv, s): tune.Trial(s, study.lr) for lv in levels for s in specs}
+        return {
+            (lv, s): tune.Trial(sweeps.default_setting(s), study.lr) for lv in levels for s in specs
+        }
     if study.rate_mode == "defaults":
         rates = built_in_rates(specs)
-        return {(lv, s): tune.Trial(s, rates[s]) for lv in levels for s in specs}
+        return {
+            (lv, s): tune.Trial(sweeps.default_setting(s), rates[s]) for lv in levels for s in specs
+        }
     # every setting once on a random batch first: a setting that fails is one line, not a
     # failed task in the middle of the search
     check_losses(
-        list(dict.fromkeys(t.spec for s in specs for t in tune.candidates(s, study.tune_budget))),
+        list(
+            dict.fromkeys(
+                t.spec
+                for s in specs
+                for t in tune.candidates(s, study.tune_budget, study.rate_decades)
+            )
+        ),
         data.num_classes,
         data.prior,
     )
@@ -53,10 +64,13 @@ def choose(study, specs, levels, data, model_spec, devices, stop, cluster, clock
             schedule=study.schedule,
             retune=study.retune,
             budget=study.tune_budget,
+            decades=study.rate_decades,
             cluster=cluster,
             data_root=study.data,
             imports=study.imports,
             screen_epochs=study.tune_screen_epochs,
+            validation=study.validation,
+            optimizer=study.optimizer,
         )
 
 
@@ -153,6 +167,7 @@ def carry_out(
         ]
 
     plan = rounds.first(levels, specs, clean=study.seeds, noisy=study.noise_seeds)
+    judging = _judging(data, metric, plan, study)
     with clock.phase("training"):
         plan = rounds.race(
             train,
@@ -162,6 +177,8 @@ def carry_out(
             cap=study.seed_cap or 0,
             verdicts=rounds.default_verdicts(),
             n_test=len(data.test_y),
+            test_per_seed=judging["test_per_seed"],
+            chance=judging["chance"],
         )
     if cluster is not None:
         cluster.close()  # the rest is timed: nothing else may run beside it
@@ -216,6 +233,25 @@ def carry_out(
         "tune_trial_epochs": sum(int(r["epochs"]) for r in tuned),
         "run_epochs": sum(plan.values()) * study.epochs,
         **steps(len(data.train_y), study.batch_size, study.epochs),
+        "verdicts": judging,
+    }
+
+
+def _judging(data, metric: str, plan: rounds.Plan, study) -> dict:
+    """What the verdicts of this workload are made with, for run.json (the report reads it):
+    the race's ``looks`` per noise level, whether the test set is drawn per seed, the margin δ,
+    the constant predictor's score (``chance``) and the reference rule."""
+    try:
+        from bench.analysis import verdicts
+    except ImportError:
+        return {"looks": {}, "test_per_seed": False, "chance": None, "margin": None}
+    per_seed = verdicts.test_per_seed(data)
+    return {
+        "looks": rounds.level_looks(plan, study.seed_round, study.seed_cap or 0),
+        "test_per_seed": per_seed,
+        "margin": verdicts.margin_for(len(data.test_y), test_per_seed=per_seed),
+        "chance": verdicts.chance_level(data.test_y.cpu().numpy(), metric),
+        "reference_rule": verdicts.REFERENCE_RULE,
     }
 
 

@@ -34,6 +34,7 @@ def slug(config: RunConfig) -> str:
     the default workload (Fashion-MNIST, softmax regression) are prefixed with theirs."""
     key = f"{config.loss}__{config.device}__seed{config.seed}"
     key += "" if config.noise == "none" else f"__{config.noise}"
+    key += "" if config.validation == "noisy" else f"__{config.validation}"
     if (config.dataset, config.model) != (schema.UPGRADE["dataset"], schema.UPGRADE["model"]):
         key = f"{config.dataset}__{config.model}__{key}"
     return key.replace(":", "_").replace("=", "-").replace("/", "-")
@@ -52,10 +53,15 @@ def run_key(row: dict) -> RunConfig:
 
 
 def _convert(value, kind):
-    kind = {"str": str, "int": int, "float": float}[
+    kind = {"str": str, "int": int, "float": float, "bool": _truth}[
         kind if isinstance(kind, str) else kind.__name__
     ]
     return kind(value)
+
+
+def _truth(value) -> bool:
+    """A truth value as a CSV cell holds it ("True"/"False") or as Python does."""
+    return value if isinstance(value, bool) else str(value).strip().lower() == "true"
 
 
 class Results:
@@ -236,4 +242,5 @@ def _identity(config: RunConfig) -> tuple:
         config.device,
         config.seed,
         config.noise,
+        config.validation,
     )

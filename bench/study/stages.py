@@ -90,6 +90,9 @@ def tune(
     data_root=None,
     imports=(),
     screen_epochs: int | None = None,
+    validation: str = "noisy",
+    optimizer: str = "sgd",
+    decades: tuple[float, float] = tune_.RATES,
 ) -> dict[tuple[str, str], tune_.Trial]:
     """Each loss's setting and rate per noise level from the validation search (bench.study.
     tune), cached in OUT/tuning.csv; on ``cluster`` (bench.study.parallel) each rung of one
@@ -106,6 +109,9 @@ def tune(
         budget=budget,
         screen_epochs=screen_epochs,
         metric=tune_.metric_for(data.prior),
+        validation=validation,
+        optimizer=optimizer,
+        decades=decades,
     )
     jobs = tuner.todo(entries, levels, device)
     if jobs:
@@ -132,7 +138,26 @@ def tune(
             f"{level:<10} {trial.spec:<44} lr {trial.lr:<6g} (best validation "
             f"{tuner.metric} of {entry})"
         )
+    searches, screens = tuner.resolving(entries, levels, data, device)
+    _replace(out / "resolving.csv", schema.RESOLVING, searches, [*RESOLVED, "entry"])
+    _replace(out / "screening.csv", schema.SCREENING, screens, RESOLVED)
     return chosen
+
+
+# What OUT/resolving.csv and OUT/screening.csv rows are of (bench.analysis.resolving).
+RESOLVED = ["dataset", "model", "validation", "noise"]
+
+
+def _replace(path: Path, columns: tuple[str, ...], frame, keys: list[str]) -> None:
+    """Write ``frame``'s rows into ``path`` in place of the rows with the same ``keys``."""
+    try:
+        rows = schema.read_rows(path, columns)
+    except schema.SchemaError:  # a cache of what tuning.csv says: recomputed, never refused
+        rows = []
+    new = frame.to_dict("records")
+    fresh = {tuple(str(row[k]) for k in keys) for row in new}
+    kept = [row for row in rows if tuple(row[k] for k in keys) not in fresh]
+    schema.write_rows(path, columns, kept + new)
 
 
 def batch_size_sweep(

@@ -3,13 +3,17 @@ validation split, never on the test set, and cached.
 
 Per (loss, noise level), the search has one budget of trials, the same for every loss
 (``budget``, :data:`BUDGET` by default): a loss with H settings of its own hyperparameters
-(bench.study.sweeps) tries each at ``budget // H`` rates, log-spaced over :data:`RATES`; a loss
-with none spends the budget on a finer rate grid. The training labels carry the noise level's
-noise (seed 0) *before* a stratified share (``bench.datasets.VALIDATION_FRACTION``) is held out,
-so the validation labels are as noisy as the training labels: a user with noisy labels has no
-clean ones. A trial is scored by the metric the verdicts use (:func:`metric_for`): balanced
-accuracy on long-tailed data (training prior's largest class ≥ LONG_TAIL × its smallest),
-accuracy elsewhere.
+(bench.study.sweeps: only the parameters its entry does not write; ``gce:q=0.7`` has one
+setting, ``gce`` four) tries each at ``budget // H`` rates, log-spaced over :data:`RATES`; a
+loss with none spends the budget on a finer rate grid. The validation protocol
+(bench.datasets.validation) says what the trials are scored on: ``noisy`` (default) flips the
+training labels with the noise level's noise (seed 0) *before* a stratified share
+(``bench.datasets.VALIDATION_FRACTION``) is held out, so the validation labels are as noisy as
+the training labels: a user with noisy labels has no clean ones; ``trusted:N`` holds out N
+examples with their true labels instead, excluded from training. Trials of the two protocols
+are kept apart in tuning.csv (its ``validation`` column). A trial is scored by the metric the
+verdicts use (:func:`metric_for`): balanced accuracy on long-tailed data (training prior's
+largest class ≥ LONG_TAIL × its smallest), accuracy elsewhere.
 
 With ``screen_epochs`` S the search is successive halving in two rungs: every trial trains S
 epochs (the same schedule, compressed), and only the ``keep`` best go on to the full epochs; the
@@ -27,12 +31,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+import pandas as pd
 import torch
 
 from bench import models, schema
-from bench.datasets import VALIDATION_FRACTION, Dataset, noise
+from bench.analysis import resolving
+from bench.datasets import VALIDATION_FRACTION, Dataset
+from bench.datasets import validation as protocols
 from bench.study import sweeps
-from bench.training import loop, stacked
+from bench.training import loop, optimizers, stacked
 from bench.training.config import RunConfig
 
 # The rates' range in decades of 10 (DESIGN.md: 0.001 to 30): a grid of R rates is log-spaced
@@ -68,17 +75,33 @@ def metric_for(prior: torch.Tensor) -> str:
     return "balanced_acc" if (present.max() / present.min()).item() >= LONG_TAIL else "accuracy"
 
 
-def rate_grid(count: int) -> tuple[float, ...]:
-    """``count`` rates log-spaced over RATES, to 2 significant digits."""
+def rate_grid(count: int, decades: tuple[float, float] = RATES) -> tuple[float, ...]:
+    """``count`` rates log-spaced over ``decades`` (RATES by default), to 2 significant digits;
+    one rate alone is the range's geometric middle."""
     if count < 1:
         raise ValueError(f"a rate grid needs at least 1 rate, got {count}")
-    low, high = RATES
+    low, high = decades
     exponents = [low + (high - low) * i / max(1, count - 1) for i in range(count)]
-    return tuple(float(f"{10**e:.2g}") for e in (exponents if count > 1 else [low + 3]))
+    middle = low + 3 if decades == RATES else (low + high) / 2
+    return tuple(float(f"{10**e:.2g}") for e in (exponents if count > 1 else [middle]))
 
 
-def candidates(entry: str, budget: int = BUDGET) -> list[Trial]:
-    """The first rung's trials of ``entry``: each setting at ``budget // H`` rates (H settings).
+def rate_decades(low: float, high: float) -> tuple[float, float]:
+    """The decades (log10) of a rate range ``low`` < ``high`` (``--tune-rates LOW,HIGH``);
+    ValueError for a range that is not two positive rates in increasing order."""
+    if not (0 < low < high and math.isfinite(high)):
+        raise ValueError(
+            f"a rate range must be two positive rates, the lower first, got {low:g},{high:g}: "
+            "e.g. --tune-rates 0.003,0.3"
+        )
+    return (math.log10(low), math.log10(high))
+
+
+def candidates(
+    entry: str, budget: int = BUDGET, decades: tuple[float, float] = RATES
+) -> list[Trial]:
+    """The first rung's trials of ``entry``: each setting at ``budget // H`` rates (H settings),
+    log-spaced over ``decades``.
 
     A budget below H is an error: every setting must get at least one trial."""
     settings = sweeps.settings(entry)
@@ -87,7 +110,7 @@ def candidates(entry: str, budget: int = BUDGET) -> list[Trial]:
             f"a tuning budget of {budget} trials cannot try the {len(settings)} "
             f"settings of {entry}: use --tune-budget {len(settings)} or more"
         )
-    rates = rate_grid(budget // len(settings))
+    rates = rate_grid(budget // len(settings), decades)
     return [Trial(spec, lr) for spec in settings for lr in rates]
 
 
@@ -110,14 +133,24 @@ class Tuner:
         screen_epochs: int | None = None,
         keep: int = KEEP,
         metric: str = "accuracy",
+        validation: str = protocols.DEFAULT,
+        optimizer: str = optimizers.DEFAULT,
+        decades: tuple[float, float] = RATES,
     ):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
         self.path = None if path is None else Path(path)
         self.validation_fraction = validation_fraction
-        self.workload = {"dataset": dataset, "model": model}
-        self.protocol = {"epochs": epochs, "batch_size": batch_size, "schedule": schedule}
+        self.validation = protocols.canonical(validation)
+        self.workload = {"dataset": dataset, "model": model, "validation": self.validation}
+        self.protocol = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "schedule": schedule,
+            "optimizer": optimizers.canonical(optimizer),
+        }
         self.budget, self.keep, self.metric = budget, keep, metric
+        self.decades = tuple(decades)
         self.screen_epochs = screen_epochs if screen_epochs and screen_epochs < epochs else None
         if retune and self.path is not None and self.path.exists():
             others = [row for row in self.rows() if not self._ours(row)]
@@ -134,7 +167,7 @@ class Tuner:
         full, jobs = self.protocol["epochs"], []
         for level in levels:
             for entry in entries:
-                trials, epochs = candidates(entry, self.budget), full
+                trials, epochs = candidates(entry, self.budget, self.decades), full
                 if self.screen_epochs is not None:
                     screened = self._scores(rows, entry, level, device, self.screen_epochs)
                     epochs = self.screen_epochs
@@ -166,12 +199,10 @@ class Tuner:
         return self.chosen(entries, levels, device)
 
     def split(self, data: Dataset, level: str) -> Dataset:
-        """The validation split of ``data`` whose labels, train and validation alike, carry
-        ``level``'s noise (flipped with seed 0 before the split)."""
-        if level != "none":
-            noisy = noise.flip(data.train_y, level, 0, data.num_classes, data.pairs)
-            data = dataclasses.replace(data, train_y=noisy)
-        return data.validation_split(self.validation_fraction)
+        """The split of ``data`` a trial trains and is scored on: training labels with
+        ``level``'s noise (seed 0), the held-out examples as "test", labelled as the protocol
+        gives them (noisy, or true for ``trusted:N``)."""
+        return protocols.tuning_set(data, self.validation, level, fraction=self.validation_fraction)
 
     def train(
         self,
@@ -180,16 +211,16 @@ class Tuner:
         device: str,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> list[dict]:
-        """Train one rung ``job`` on the noisy validation split of ``data``; its rows for
+        """Train one rung ``job`` on the validation split of ``data``; its rows for
         tuning.csv (recorded by :meth:`record`, in the driver)."""
         protocol = {**self.protocol, "epochs": job.epochs}
         part = self.split(data, job.noise)
         config = RunConfig(
             loss=job.trials[0].spec, device=device, seed=0, **protocol, **self.workload
         )
-        if models.parse(config.model).linear:
+        if models.parse(config.model).linear and optimizers.is_plain(config.optimizer):
             results = stacked.train_trials(config, list(job.trials), part)
-        else:  # a hidden layer has no single matmul to stack
+        else:  # a hidden layer has no single matmul to stack; a stack steps with plain SGD
             results = [self._train_one(config, trial, part, should_stop) for trial in job.trials]
         column = METRICS[self.metric]
         return [
@@ -237,6 +268,7 @@ class Tuner:
             **self.protocol,
             **self.workload,
             "budget": self.budget,
+            "decades": self.decades,
             "keep": self.keep,
             "validation_fraction": self.validation_fraction,
             "metric": self.metric,
@@ -270,6 +302,36 @@ class Tuner:
         usable = [t for t, s in scores.items() if not math.isnan(s)]
         return sorted(usable, key=lambda t: (-scores[t], t.lr, order[t]))[:count]
 
+    def resolving(self, entries: list[str], levels: list[str], data: Dataset, device: str):
+        """What these searches could see (bench.analysis.resolving): (one row per (noise, entry)
+        search: the winner's standard error and the candidates' spreads in clean points; one
+        row per noise level: the screen's rank correlation with full training)."""
+        full, screen = self.protocol["epochs"], self.screen_epochs
+        rungs = {e for e in (full, screen) if e}
+        same = {k: str(v) for k, v in self.protocol.items() if k != "epochs"}
+        allowed = {entry: set(candidates(entry, self.budget, self.decades)) for entry in entries}
+        kept = [
+            row
+            for row in self.rows()
+            if row["entry"] in allowed
+            and row["noise"] in levels
+            and row["device"] == device
+            and row["metric"] == self.metric
+            and self._ours(row)
+            and int(row["epochs"]) in rungs
+            and all(row[k] == v for k, v in same.items())
+            and Trial(row["loss"], float(row["lr"])) in allowed[row["entry"]]
+        ]
+        frame = pd.DataFrame(kept, columns=list(schema.TUNING))
+        slopes, sizes = {}, {}
+        for level in levels:
+            key = (self.workload["dataset"], self.validation, level)
+            slopes[key] = resolving.noise_slope(data, level, self.validation)
+            sizes[key] = resolving.validation_size(
+                data, self.validation, level, self.validation_fraction
+            )
+        return resolving.frame(frame, slopes, sizes), resolving.screen_ranks(frame)
+
     def _ours(self, row: dict) -> bool:
         return all(row[k] == str(v) for k, v in self.workload.items())
 
@@ -279,7 +341,7 @@ class Tuner:
         """{trial: validation score (NaN when diverged)} of the cached trials of ``entry`` at
         ``level`` among today's candidates, at ``epochs``, scored by this tuner's metric."""
         want = {k: str(v) for k, v in {**self.protocol, "epochs": epochs}.items()}
-        allowed = set(candidates(entry, self.budget))
+        allowed = set(candidates(entry, self.budget, self.decades))
         found = {}
         for row in rows:
             if not (

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from bench.datasets import noise
+from bench.datasets import noise, validation
+from bench.training import optimizers
 
 SCHEDULES = ("cosine", "constant")
 # How steps run: "eager" (Python hands each step its rows and rate), "device" (the same step
@@ -36,9 +37,20 @@ class RunConfig:
     # the suite spec this run's loss was tuned from (``gce:q=0.7`` for a run of ``gce:q=0.9``):
     # one loss followed across noise levels; "" for a run that is its own entry
     entry: str = ""
+    # the validation protocol (bench.datasets.validation): "noisy", or "trusted:N" (N training
+    # examples held out with their true labels, excluded from training)
+    validation: str = "noisy"
+    # early stopping: hold out the validation split (by ``validation``) from training and
+    # record ``val_acc`` every epoch, so the epoch it would choose can be scored
+    early_stop: bool = False
+    # the optimiser (bench.training.optimizers): "sgd", or a spec such as
+    # "momentum:beta=0.9:wd=0.0005"; written canonical (every parameter)
+    optimizer: str = "sgd"
 
     def __post_init__(self) -> None:
         noise.parse(self.noise)  # raises ValueError naming a bad spec
+        validation.parse(self.validation)
+        object.__setattr__(self, "optimizer", optimizers.canonical(self.optimizer))
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:

@@ -31,9 +31,8 @@ import torch
 
 import losses
 from bench import models
-from bench.datasets import noise
 from bench.schema import one_line
-from bench.training import loop
+from bench.training import loop, optimizers
 from bench.training.config import TRAINER, RunConfig, learning_rate
 
 STACKED = "stacked"  # the step_mode of a run trained in a stack of losses
@@ -69,6 +68,11 @@ def train_trials(config: RunConfig, trials: list[tuple[str, float]], data) -> li
     part = models.parse(config.model)
     if not part.linear:
         raise ValueError(f"stacked tuning needs a linear model, not {config.model}")
+    if not optimizers.is_plain(config.optimizer):
+        raise ValueError(
+            f"stacked tuning carries plain SGD only, not optimizer {config.optimizer}: "
+            "train the trials one at a time"
+        )
     device = torch.device(config.device)
     prior = data.prior.to(device)
     parsed = {spec: losses.parse(spec).with_prior(prior) for spec, _ in trials}
@@ -165,10 +169,15 @@ def stack_key(config: RunConfig) -> tuple:
 
 
 def stackable(config: RunConfig) -> bool:
-    """Whether :func:`train_losses` can train this run: our trainer on a linear model (not on a
-    model that is not registered here: that run fails on its own, with its reason)."""
+    """Whether :func:`train_losses` can train this run: our trainer on a linear model with plain
+    SGD (not on a model that is not registered here: that run fails on its own, with its
+    reason)."""
     try:
-        return config.trainer == TRAINER and models.parse(config.model).linear
+        return (
+            config.trainer == TRAINER
+            and models.parse(config.model).linear
+            and optimizers.is_plain(config.optimizer)
+        )
     except ValueError:
         return False
 
@@ -201,18 +210,14 @@ def train_losses(
         raise ValueError("a stack's runs must differ only in their loss and rate")
     first = configs[0]
     part = models.parse(first.model)
-    if not part.linear or first.trainer != TRAINER:
+    if not part.linear or first.trainer != TRAINER or not optimizers.is_plain(first.optimizer):
         raise ValueError(
-            f"a stack of losses needs our trainer on a linear model, not "
-            f"{first.trainer} on {first.model}"
+            f"a stack of losses needs our trainer on a linear model with plain SGD, not "
+            f"{first.trainer} on {first.model} with {first.optimizer}"
         )
     device = torch.device(first.device)
     prior = data.prior.to(device)
-    flipped = None
-    if first.noise != "none":
-        noisy = noise.flip(data.train_y, first.noise, first.seed, data.num_classes, data.pairs)
-        flipped = noisy != data.train_y
-        data = dataclasses.replace(data, train_y=noisy)
+    data, flips, val = loop.prepare(first, data)  # the noise and hold-out a single run has
     n, d, k = data.train_x.shape[0], data.train_x.shape[1], data.num_classes
     batch = first.batch_size
     steps, total = math.ceil(n / batch), first.epochs * math.ceil(n / batch)
@@ -282,7 +287,8 @@ def train_losses(
             [alive[m]["loss"] for m in finite],
             finite,
             data,
-            flipped,
+            flips,
+            val,
             train=epoch in passes,
         )
         keep = []
@@ -327,7 +333,8 @@ def _evaluate(
     run_losses: list,
     blocks: list[int],
     data,
-    flipped,
+    flips,
+    val,
     *,
     train: bool,
 ) -> dict[int, dict[str, float]]:
@@ -337,16 +344,27 @@ def _evaluate(
     if not blocks:
         return {}
     weight, bias = _blocks(weight, bias, blocks, k)
-    test = torch.addmm(bias.unsqueeze(1), weight, data.test_x.T)  # (B·K, N test)
-    predicted = test.view(len(blocks), k, -1).argmax(1)
+
+    def predict(x):  # (B, N): each block's predictions on x (N, D)
+        return torch.addmm(bias.unsqueeze(1), weight, x.T).view(len(blocks), k, -1).argmax(1)
+
+    predicted = predict(data.test_x)
     out = {m: loop.test_metrics(predicted[i], data) for i, m in enumerate(blocks)}
+    if flips is not None:
+        predicted = predict(flips.x)
+        for i, m in enumerate(blocks):
+            out[m] |= loop.flip_metrics(predicted[i], flips)
+    if val is not None:
+        predicted = predict(val[0])
+        for i, m in enumerate(blocks):
+            out[m]["val_acc"] = loop.accuracy(predicted[i], val[1])
     if not train:
         return out
     scores = torch.addmm(bias.unsqueeze(1), weight, data.train_x.T)  # (B·K, N train)
     grads = torch.empty_like(scores)
     for i, (m, loss) in enumerate(zip(blocks, run_losses, strict=True)):
         block = slice(i * k, (i + 1) * k)
-        measured, grad = loop.train_metrics(loss, scores[block].T, data.train_y, flipped)
+        measured, grad = loop.train_metrics(loss, scores[block].T, data.train_y)
         grads[block] = grad.T
         out[m] |= measured
     # ‖∂(mean loss)/∂W‖ = ‖gᵀx‖ / N per run, as SoftmaxRegression.grad_norm

@@ -57,6 +57,8 @@ def test_unknown_loss_parameter(capsys, tmp_path):
         (["--frobnicate"], "unrecognized arguments"),
         (["--devices", "cpu", "--step-mode", "cuda-graph"], "--step-mode cuda-graph needs CUDA"),
         (["--step-mode", "turbo"], "invalid choice: 'turbo'"),
+        (["--optimizer", "rmsprop"], "--optimizer: unknown optimizer 'rmsprop'"),
+        (["--optimizer", "momentum:beta=2"], "--optimizer: optimizer momentum: beta must lie"),
     ],
 )
 def test_bad_arguments(capsys, tmp_path, argv, words):
@@ -306,7 +308,7 @@ def test_tuning_noise_sweep_reference_and_textbook_end_to_end(fashion_mnist, tmp
         key = (trial["noise"], trial["entry"])
         if trial["status"] == "ok" and float(trial["val_score"]) > chosen.get(key, ("", -1))[1]:
             chosen[key] = (trial["loss"], float(trial["val_score"]))
-    margin = "margin:kind=crammer_singer:delta=1"
+    margin = "margin"  # the entry as written; its runs name the setting that won
     assert {(r["trainer"], r["entry"], r["loss"], r["noise"]) for r in rows} == {
         ("lossbench", "ce", "ce", "none"),
         ("lossbench", margin, chosen[("none", margin)][0], "none"),
@@ -537,3 +539,137 @@ def test_run_json_logs_each_command_with_its_runs_and_time_by_phase(tmp_path):
     provenance = json.loads((out / "run.json").read_text())["environment"]
     assert provenance["lossbench"] == environment.version()
     assert provenance["commit"] == environment.commit()
+
+
+def test_a_written_parameter_is_kept_a_bare_name_tuned_and_both_protocols_coexist(tmp_path):
+    out = tmp_path / "out"
+    argv = [
+        "--losses",
+        "gce:q=0.7,gce",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--tune-budget",
+        "4",
+        "--noise",
+        "sym:0.4",
+        "--noise-seeds",
+        "1",
+        "--devices",
+        "cpu",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--out",
+        str(out),
+        "--no-report",
+    ]
+    assert main(argv) == 0
+    assert main([*argv, "--validation", "trusted:100"]) == 0
+    with open(out / "tuning.csv") as f:
+        trials = list(csv.DictReader(f))
+    noisy = [t for t in trials if t["validation"] == "noisy"]
+    # gce:q=0.7 spends its 4 trials on rates at q = 0.7; gce tries each q at one rate
+    assert [t["loss"] for t in noisy if t["entry"] == "gce:q=0.7"] == ["gce:q=0.7"] * 4
+    assert {t["loss"] for t in noisy if t["entry"] == "gce"} == {
+        f"gce:q={q}" for q in ("0.3", "0.5", "0.7", "0.9")
+    }
+    assert len([t for t in trials if t["validation"] == "trusted:100"]) == 8
+    rows = read_rows(out)
+    assert {(r["entry"], r["validation"]) for r in rows} == {
+        (e, v) for e in ("gce:q=0.7", "gce") for v in ("noisy", "trusted:100")
+    }
+    assert {r["loss"] for r in rows if r["entry"] == "gce:q=0.7"} == {"gce:q=0.7"}
+    # what tuning could see, per search and protocol
+    with open(out / "resolving.csv") as f:
+        seen = list(csv.DictReader(f))
+    assert sorted((r["validation"], r["entry"]) for r in seen) == [
+        ("noisy", "gce"),
+        ("noisy", "gce:q=0.7"),
+        ("trusted:100", "gce"),
+        ("trusted:100", "gce:q=0.7"),
+    ]
+    assert {r["n_val"] for r in seen if r["validation"] == "trusted:100"} == {"100"}
+    assert {float(r["slope"]) for r in seen if r["validation"] == "trusted:100"} == {1.0}
+
+
+def test_early_stop_holds_out_a_split_records_it_every_epoch_resumes_and_reports(tmp_path):
+    out = tmp_path / "stop"
+    argv = [
+        "--losses",
+        "ce,gce:q=0.7",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+        "--noise",
+        "none,sym:0.4",
+        "--noise-seeds",
+        "2",
+        "--lr",
+        "0.5",
+        "--early-stop",
+        "--devices",
+        "cpu",
+        "--no-textbook",
+        "--reference-iters",
+        "0",
+        "--out",
+        str(out),
+        "--no-report",
+    ]
+    assert main(argv) == 0
+    rows = read_rows(out)
+    ours = [r for r in rows if r["trainer"] == "lossbench"]
+    assert ours and {r["early_stop"] for r in ours} == {"True"}
+    for row in ours:
+        assert 0 <= float(row["val_acc"]) <= 1
+        shares = float(row["memorised"]) + float(row["corrected"])
+        assert 0 <= shares <= 1 if row["noise"] != "none" else shares != shares  # NaN if clean
+    assert json.loads((out / "run.json").read_text())["config"]["early_stop"] is True
+    assert main(argv) == 0  # every run finished: the flag's column rebuilds each run's key
+    assert len(read_rows(out)) == len(rows)
+    # the memorisation section reads the folder as the report does: both scores of each run
+    from bench.reporting import memorisation, workload
+
+    (found,) = workload.load(out, json.loads((out / "run.json").read_text()))
+    table = memorisation.facts(found)["table"]
+    assert set(table["entry"]) == {"ce", "gce:q=0.7"} and table["early_stopped"].notna().all()
+    assert "memorisation_sym_0.4.png" in memorisation.section(found)
+
+
+def test_the_optimizer_trains_tunes_and_is_recorded(tmp_path):
+    out = tmp_path / "out"
+    argv = [
+        "--losses",
+        "ce",
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp:hidden=8:layers=2",
+        "--optimizer",
+        "momentum:wd=5e-4",
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--tune-budget",
+        "2",
+        "--devices",
+        "cpu",
+        "--no-textbook",
+        "--out",
+        str(out),
+        "--no-report",
+    ]
+    assert main(argv) == 0
+    spec = "momentum:beta=0.9:wd=0.0005"
+    for table in ("results.csv", "tuning.csv"):
+        with open(out / table) as f:
+            assert {row["optimizer"] for row in csv.DictReader(f)} == {spec}
+    assert json.loads((out / "run.json").read_text())["config"]["optimizer"] == spec

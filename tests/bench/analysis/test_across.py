@@ -35,33 +35,66 @@ def verdict_rows(table: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-A, B = ("d", "linear", "none"), ("e", "linear", "none")
+A, B, C = ("d", "linear", "none"), ("e", "linear", "none"), ("f", "linear", "none")
 
 
-def test_a_pick_only_when_every_other_loss_is_out_somewhere():
+def test_recommended_means_never_worse_where_it_ran_and_best_or_equivalent_on_most():
     answer = verdict_rows(
         {
-            A: {"a": ("best", 0.9), "b": ("worse", 0.8), "c": ("undecided", 0.89)},
-            B: {"a": ("undecided", 0.7), "b": ("best", 0.72), "c": ("worse", 0.6)},
-        }
-    )
-    both = across.scenario(answer, answer[KEYS])
-    assert both["set"] == ["a"] and both["pick"] == "a"  # b worse on A, c worse on B
-    only_a = across.scenario(answer, answer[answer["dataset"] == "d"][KEYS])
-    assert only_a["set"] == ["a", "c"] and only_a["pick"] is None
-    assert only_a["undecided"] == 1 and only_a["seeds_needed"] == 8.0
-    assert only_a["best"] == {A: "a"}
-
-
-def test_a_diverged_loss_is_out_of_contention_and_a_missing_one_too():
-    answer = verdict_rows(
-        {
-            A: {"a": ("best", 0.9), "b": ("undecided", 0.89, 1)},
-            B: {"a": ("undecided", 0.7), "b": ("best", 0.72), "c": ("best", 0)},
+            A: {
+                "a": ("best", 0.9),
+                "b": ("worse", 0.8),
+                "c": ("equivalent", 0.899),
+                "d": ("undecided", 0.89),
+            },
+            B: {
+                "a": ("equivalent", 0.7),
+                "b": ("best", 0.72),
+                "c": ("undecided", 0.69),
+                "d": ("undecided", 0.71),
+            },
+            C: {"a": ("best", 0.5), "c": ("equivalent", 0.499), "e": ("equivalent", 0.498)},
         }
     )
     found = across.scenario(answer, answer[KEYS])
-    assert found["set"] == ["a"]  # b diverged once on A; c never ran on A
+    # a: 3 of 3 best or equivalent; c: 2 of 3 (undecided on B); e ran on C alone, equivalent
+    # there; b is worse on A; d is best or equivalent nowhere (undecided on both it ran)
+    assert sorted(found["set"]) == ["a", "c", "e"] and found["pick"] is None
+    assert found["coverage"]["e"] == [1, 3] and found["coverage"]["d"] == [2, 3]
+    assert [r["entry"] for r in found["apart"]] == ["d"] and found["apart"][0]["undecided"] == 2
+    assert found["undecided"] == 1  # c on B
+    assert found["failed"] == [] and found["best"] == {A: "a", B: "b", C: "a"}
+    only_b = across.scenario(answer, pd.DataFrame([B], columns=KEYS))
+    # on B alone a is equivalent (1 of 1) and c, d undecided on their only workload
+    assert sorted(only_b["set"]) == ["a", "b"]
+    assert sorted(r["entry"] for r in only_b["apart"]) == ["c", "d"]
+
+
+def test_a_loss_with_a_failed_run_is_listed_apart_and_never_recommended():
+    answer = verdict_rows(
+        {
+            A: {"a": ("best", 0.9), "b": ("unstable", 0.91), "c": ("equivalent", 0.899)},
+            B: {"a": ("equivalent", 0.7), "b": ("best", 0.72), "c": ("unstable", 0.7)},
+        }
+    ).assign(collapsed=0, chance=0)
+    answer.loc[(answer["dataset"] == "d") & (answer["loss"] == "b"), "collapsed"] = 3
+    answer.loc[(answer["dataset"] == "e") & (answer["loss"] == "c"), "chance"] = 1
+    found = across.scenario(answer, answer[KEYS])
+    assert found["set"] == ["a"] and found["pick"] == "a"
+    failed = {f["entry"]: f for f in found["failed"]}
+    assert set(failed) == {"b", "c"} and found["apart"] == []
+    assert (failed["b"]["collapsed"], failed["b"]["chance"], failed["b"]["seeds"]) == (3, 0, 10)
+    assert (failed["c"]["collapsed"], failed["c"]["chance"]) == (0, 1)
+    assert across.failures(answer).tolist() == [0, 3, 0, 0, 0, 1]
+
+
+def test_a_scenario_is_read_per_validation_protocol_and_selection():
+    rows = verdict_rows({A: {"a": ("best", 0.9), "b": ("worse", 0.8)}})
+    early = rows.assign(selection="early_stopped", verdict=["equivalent", "best"])
+    answer = pd.concat([rows.assign(selection="last"), early], ignore_index=True)
+    keys = pd.DataFrame([[*A, "early_stopped"]], columns=[*KEYS, "selection"])
+    found = across.scenario(answer, keys)
+    assert sorted(found["set"]) == ["a", "b"] and found["workloads"] == [(*A, "early_stopped")]
 
 
 def test_near_duplicates_are_within_the_margin_on_every_shared_workload():

@@ -78,3 +78,23 @@ def test_holm_matches_a_hand_computed_case_and_leaves_nan_out():
     assert adjusted["a"] == pytest.approx(0.04)
     assert math.isnan(adjusted["c"])
     assert stats.holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_mcb_bounds_each_gap_to_the_best_of_the_others():
+    import numpy as np
+    from scipy.stats import t as student
+
+    # A 0.2 points above B, 1.0 above C; B 0.8 above C; every se 0.1 points, 9 df
+    diff = np.array([[0, 0.002, 0.010], [-0.002, 0, 0.008], [-0.010, -0.008, 0]])
+    se = np.full((3, 3), 0.001)
+    c = student.isf(0.01, 9) * 0.001  # 0.002821
+    lower, upper, candidate = stats.mcb(diff, se, np.full((3, 3), 9.0), 0.01)
+    assert list(candidate) == [True, True, False]  # C is below both A and B: not the best
+    assert lower == pytest.approx([0.002 - c, -0.002 - c, -0.010 - c])
+    assert upper == pytest.approx([0.002 + c, -0.002 + c, -0.008 + c])
+    # a pair without an interval is no claim: C's bounds against candidate B are unknown (C is
+    # still no candidate: its pair with A shows it below A)
+    se[2, 1] = se[1, 2] = np.nan
+    lower, upper, candidate = stats.mcb(diff, se, np.full((3, 3), 9.0), 0.01)
+    assert lower[2] == -np.inf and upper[2] == np.inf and not candidate[2]
+    assert lower[0] == pytest.approx(0.002 - c)

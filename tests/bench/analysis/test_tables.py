@@ -135,6 +135,39 @@ def test_noise_table_follows_a_tuned_loss_by_its_entry_across_levels():
     assert noisy.to_dict() == {("gce", "none"): 0.84, ("gce", "sym:0.4"): 0.78}
 
 
+def test_noise_table_keeps_the_noisy_protocol_where_a_level_ran_under_two():
+    # sym:0.4 ran under noisy and trusted:100 (a trusted split trains on fewer examples);
+    # idn:0.4 under trusted:100 only: that level keeps its trusted runs
+    rows = frame(
+        curve("ce", 0, [0.70, 0.74, 0.76], noise="sym:0.4", validation="noisy")
+        + curve("ce", 0, [0.70, 0.74, 0.60], noise="sym:0.4", validation="trusted:100")
+        + curve("ce", 0, [0.70, 0.74, 0.50], noise="idn:0.4", validation="trusted:100")
+    )
+    final, _ = tables.finished_runs(rows)
+    noisy = tables.noise(final).set_index(["loss", "noise"])
+    assert noisy["test_acc"].to_dict() == {("ce", "sym:0.4"): 0.76, ("ce", "idn:0.4"): 0.50}
+    assert noisy["seeds"].tolist() == [1, 1]
+
+
+def test_clean_runs_and_accuracy_keep_the_noisy_protocol_where_there_are_two():
+    rows = frame(
+        curve("ce", 0, [0.70, 0.74, 0.80], validation="noisy")
+        + curve("ce", 1, [0.70, 0.74, 0.82], validation="noisy")
+        + curve("ce", 0, [0.70, 0.74, 0.60], validation="trusted:100")
+        + curve("ce", 1, [0.70, 0.74, 0.62], validation="trusted:100")
+    )
+    final, _ = tables.finished_runs(rows)
+    assert len(final) == 4  # two protocols: four runs
+    assert tables.clean_runs(final)["validation"].tolist() == ["noisy", "noisy"]
+    best = tables.best_runs(final)  # names the protocol: the weights to load are that run's
+    assert best[["seed", "validation"]].values.tolist() == [[1, "noisy"]]
+    accuracy = tables.accuracy(final).set_index("loss")
+    assert accuracy.loc["ce", "seeds"] == 2
+    assert accuracy.loc["ce", "test_acc"] == pytest.approx(0.81)
+    learning = tables.learning_speed(rows, final).set_index("loss")
+    assert learning.loc["ce", "auc"] == pytest.approx((0.70 + 0.74 + 0.80 + 0.70 + 0.74 + 0.82) / 6)
+
+
 def test_runs_of_two_workloads_are_never_merged():
     # the same loss, device and seeds on another dataset: another run, another row
     rows = pd.concat([ROWS, ROWS.assign(dataset="digits", test_acc=ROWS["test_acc"] - 0.1)])
@@ -242,6 +275,7 @@ def _trial(noise, loss, lr, score, epochs=30, status="ok"):
         "val_acc": 0.5,  # the plain accuracy: never read where the metric's score is there
         "metric": "balanced_acc",
         "val_score": score,
+        "validation": "noisy",
     }
 
 
@@ -268,6 +302,7 @@ def test_tuning_chooses_each_losss_setting_per_noise_level(tmp_path):
             "noise": ["none", "sym:0.8", "none", "sym:0.8"],
             "entry": ["gce", "gce", "ce", "ce"],
             "device": "cpu",
+            "validation": "noisy",
             "loss": ["gce:q=0.3", "gce:q=0.9", "ce", "ce"],
             "lr": [0.1, 0.1, 0.3, 1.0],
             "val_score": [0.90, 0.70, 0.88, 0.60],

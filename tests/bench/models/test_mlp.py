@@ -200,3 +200,65 @@ def test_cuda_graph_steps_train_like_the_eager_loop(make_data):
     assert [r["step_mode"] for r in graph_rows] == ["cuda-graph"] * 2
     for a, b in zip(eager.parameters(), graph.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=5e-5)
+
+
+def test_layers_default_to_one_and_the_spec_omits_it():
+    assert str(models.parse("mlp:hidden=64:layers=1")) == "mlp:hidden=64"
+    assert models.canonical("mlp:layers=2") == "mlp:hidden=256:layers=2"
+    assert "2 hidden ReLU layers of 256 units" in models.parse("mlp:layers=2").describe()
+    for spec in ("mlp:layers=0", "mlp:layers=1.5"):
+        with pytest.raises(ValueError, match="layers .* must be an integer") as error:
+            models.parse(spec)
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("spec", ["ce", "l2"])
+def test_two_hidden_layers_step_equals_autograd_and_torch_sgd(spec):
+    loss = losses.parse(spec)
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(16, D, generator=g, dtype=torch.float64) - 0.5
+    y = torch.randint(0, K, (16,), generator=g)
+    shapes = ((D, H), (H,), (H, 5), (5,), (5, K), (K,))
+    params = [torch.randn(*shape, generator=g, dtype=torch.float64) for shape in shapes]
+    ours = MultilayerPerceptron.from_weights(*params)
+    reference = [p.clone().requires_grad_() for p in params]
+    optimizer = torch.optim.SGD(reference, lr=0.5)
+
+    def forward(x, W1, b1, W2, b2, W3, b3):
+        return torch.relu(torch.relu(x @ W1 + b1) @ W2 + b2) @ W3 + b3
+
+    for _ in range(3):
+        torch.testing.assert_close(
+            ours.scores(x), forward(x, *reference).detach(), atol=1e-12, rtol=0
+        )
+        value = sgd_step(ours, loss, x, y, lr=0.5)
+        expected = REFERENCE_LOSSES[spec](forward(x, *reference), y)
+        optimizer.zero_grad()
+        expected.mean().backward()
+        optimizer.step()
+        torch.testing.assert_close(value, expected.detach(), rtol=0, atol=1e-12)
+    state = ours.state_dict()
+    assert list(state) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for key, tensor in zip(state, reference, strict=True):
+        torch.testing.assert_close(state[key], tensor.detach(), rtol=0, atol=1e-12)
+
+
+def test_two_hidden_layers_state_round_trip_and_init():
+    part = models.parse("mlp:hidden=5:layers=2")
+    model = part.init(0, D, K)
+    assert [tuple(p.shape) for p in model.parameters()] == [
+        (5, D),
+        (5,),
+        (5, 5),
+        (5,),
+        (K, 5),
+        (K,),
+    ]
+    # the first layers draw what one hidden layer draws: the same W1 from the same seed
+    assert torch.equal(model.W1, models.parse("mlp:hidden=5").init(0, D, K).W1)
+    model.update(torch.rand(3, D), torch.randn(3, K), 0.5)
+    restored = part.from_state(model.state_dict())
+    x = torch.rand(4, D)
+    torch.testing.assert_close(restored.scores(x), model.scores(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="2 hidden layers, not 1"):
+        models.parse("mlp:hidden=5").from_state(model.state_dict())

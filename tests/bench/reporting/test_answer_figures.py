@@ -50,3 +50,39 @@ def test_profiles_follow_each_loss_by_its_entry_across_workloads():
     assert share[("gce:q=0.7", 0.0)] == 1.0 and share[("ce", 0.0)] == 0.0
     assert share[("ce", 0.1)] == 1.0  # 0.1 below the best on both
     assert set(found["ratios"]["loss"]) == {"gce:q=0.7", "ce"}
+
+
+def test_the_heatmap_of_a_custom_model_and_dataset_keeps_its_layout(recwarn):
+    # long part specs (a module: model, an npz: dataset) once collapsed the constrained layout
+    # and matplotlib warned on every such report; an early-stopped answer is a column of its own
+    answer = pd.DataFrame(
+        {
+            "dataset": "npz:path=examples/data/blobs.npz",
+            "model": "module:examples/custom_model.py:TwoLayerNet",
+            "noise": "none",
+            "validation": "noisy",
+            "selection": ["last", "last", "early_stopped", "early_stopped"],
+            "loss": ["ce", "gce:q=0.3", "ce", "gce:q=0.3"],
+            "entry": ["ce", "gce", "ce", "gce"],
+            "verdict": ["best", "worse", "equivalent", "best"],
+            "best": ["ce", "ce", "gce:q=0.3", "gce:q=0.3"],
+            "score": [0.9, 0.8, 0.88, 0.885],
+            "diverged": 0,
+            "collapsed": [0, 2, 0, 0],
+            "chance": 0,
+        }
+    )
+    fig = answer_figures.heatmap(answer, {"gce": "gce: q=0.3 (1)"})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "blobs·TwoLayerNet·clean",
+        "blobs·TwoLayerNet·clean·es",
+    ]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "ce  (textbook)",
+        "gce: q=0.3 (1)  (noise-robust)",
+    ]
+    cells = sorted(t.get_text() for t in ax.texts)
+    assert cells == sorted(["★", "★", "≈0.5", "✗10.0 f2"])
+    assert not [w for w in recwarn if "constrained_layout" in str(w.message)]

@@ -59,7 +59,7 @@ def holm_case():
             "ce": ce,
             "l2:on=probs": [a - 0.05 + 0.0001 * i for i, a in enumerate(ce)],
             "focal:gamma=2": np.subtract(ce, (0.002, 0.010, 0.001, 0.006, 0.004)).tolist(),
-            "gce:q=0.7": np.add(ce, (0.003, -0.004, 0.002, -0.002, 0.001)).tolist(),
+            "gce:q=0.7": np.add(ce, (0.001, -0.001, 0.0005, -0.0005, 0.0)).tolist(),
         }
     )
 
@@ -79,16 +79,31 @@ def test_paired_section_gives_verdicts_at_the_margin_grouped_by_family():
     final = holm_case()
     w = SimpleNamespace(final=final, accuracy=labelled(tables.accuracy(final)))
     text = paired.section(w)
+    assert "test acc − ce" in text and "not declared best" not in text
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")][1:]
     assert [r[1] for r in rows] == ["textbook", "ce-variant", "noise-robust"]
     verdict = {r[0].lstrip("| "): r[-1].rstrip(" |") for r in rows}
     # l2 is 5 points below on every seed (spread 0.0004): worse; focal −0.46 points, sd 0.0038:
-    # its interval at 1 − 0.05/3 per bound reaches past −δ (undecided); gce 0 ± 0.003: inside
+    # its MCB interval reaches past −δ (undecided); gce 0 ± 0.0008: inside (ce declared best)
     assert verdict == {
         "l2:on=probs": "worse",
         "focal:gamma=2": "undecided",
         "gce:q=0.7": "equivalent",
     }
+
+
+def test_paired_section_without_a_declared_best_compares_with_the_top_mean():
+    # gce tops ce by 0.06 points on average with a 1.7-point seed sd: MCB declares no best
+    ce = [0.80, 0.81, 0.82, 0.83, 0.84]
+    final = final_rows(
+        {"ce": ce, "gce:q=0.7": np.add(ce, (0.02, -0.02, 0.015, -0.015, 0.003)).tolist()}
+    )
+    w = SimpleNamespace(final=final, accuracy=labelled(tables.accuracy(final)))
+    text = paired.section(w)
+    assert "test acc − gce:q=0.7" in text  # the top mean is the reference column
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")][1:]
+    assert [(r[0].lstrip("| "), r[-1].rstrip(" |")) for r in rows] == [("ce", "undecided")]
+    assert "not declared best" in text
 
 
 def test_family_order_then_accuracy_within_a_family():

@@ -54,3 +54,58 @@ def test_a_missing_template_or_fact_is_an_error_not_a_blank():
         prose.render("provenance", version="0.1.0", commit="abc1234")
         == "lossbench 0.1.0 (commit abc1234)"
     )
+
+
+def test_counts_of_one_and_tiny_costs_read_right_in_the_header_and_the_cost():
+    header = prose.render(
+        "header",
+        finished=3,
+        unfinished=0,
+        what="x",
+        protocol="y",
+        speed_only=False,
+        provenance="lossbench 0.1.0",
+        cpu="a CPU",
+        threads=1,
+        cuda="no CUDA device",
+        torch="2.14.1",
+    )
+    assert "1 thread," in header and "1 threads" not in header
+    full = {
+        "seeds": 5,
+        "symmetric": ["sym:0.2"],
+        "pairs": ["pairs:0.2"],
+        "workloads": [("toy · linear", 1)],
+        "core_seconds": 90.0,
+        "cores": 1,
+        "workers": 64,
+        "command": "make study-full",
+    }
+    cost = prose.render("cost", commands="", seconds=1.0, runs=1, grid=None, full=full)
+    assert "about 2 core-minutes" in cost and "0.0 core-hours" not in cost
+    assert "with the 1 thread these runs used" in cost and "1-core" not in cost
+    assert "1 runs" not in cost
+
+
+def test_the_protocol_names_each_optimiser_the_runs_used():
+    def said(*optimizers):
+        return prose.render(
+            "protocol",
+            grid=False,
+            optimizers=list(optimizers),
+            epochs=60,
+            batch_size=128,
+            schedule="cosine",
+            rates="tuned",
+            lr=None,
+            seeds=3,
+            noise=["none"],
+        )
+
+    assert said({"name": "sgd", "params": {}}).startswith("minibatch SGD, batch 128")
+    both = said(
+        {"name": "sgd", "params": {}},
+        {"name": "momentum", "params": {"beta": "0.9", "wd": "0.0005"}},
+    )
+    assert "minibatch SGD or minibatch SGD with momentum 0.9 and weight decay 0.0005" in both
+    assert "(per workload" in both

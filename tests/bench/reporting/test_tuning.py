@@ -94,3 +94,54 @@ def test_facts_of_an_old_cache_on_long_tailed_data():
     assert (found["levels"], found["untuned"]) == (["none"], ["sym:0.4"])
     assert (found["settings"], found["fewest"], found["most"], found["kept"]) == (1, 2, 2, 2)
     assert found["chosen"]["lr"].tolist() == [0.3, 0.3]
+
+
+def test_the_resolving_table_is_in_clean_points_per_level_clean_first():
+    levels = pd.DataFrame(
+        {
+            "dataset": "d",
+            "model": "linear",
+            "validation": ["noisy", "noisy", "trusted:1000"],
+            "noise": ["sym:0.8", "none", "sym:0.8"],
+            "losses": [35, 35, 35],
+            "blind": [19, 0, 0],
+            "slope": [1 / 9, 1.0, 1.0],
+            "se_clean": [0.034, 0.0036, 0.013],
+            "resolvable": [0.094, 0.01, 0.036],
+            "top5_spread_se": [0.9, 3.3, 2.0],
+        }
+    )
+    table = tuning.resolving_table(levels)
+    expected = pd.DataFrame(
+        {
+            "level": ["clean", "sym:0.8", "sym:0.8, trusted:1000"],
+            "slope": ["1.00", "0.11", "1.00"],
+            "1 SE (clean points)": ["0.36", "3.40", "1.30"],
+            "resolvable (clean points)": ["1.0", "9.4", "3.6"],
+            "tuned blind": ["0 of 35", "19 of 35", "0 of 35"],
+        }
+    )
+    pd.testing.assert_frame_equal(table, expected)
+
+
+def test_the_screen_table_per_level():
+    screens = pd.DataFrame(
+        {
+            "dataset": "d",
+            "model": "linear",
+            "validation": "noisy",
+            "noise": ["sym:0.4", "none"],
+            "screen_epochs": [3, 3],
+            "full_epochs": [30, 30],
+            "losses": [35, 35],
+            "candidates": [105, 105],
+            "rho_pooled": [0.57, 0.49],
+            "rho_within": [0.34, 0.32],
+            "screen_best_won": [0.514, 0.486],
+        }
+    )
+    table = tuning.screen_table(screens)
+    assert table["level"].tolist() == ["clean", "sym:0.4"]
+    assert table["epochs"].tolist() == ["3 → 30", "3 → 30"]
+    assert table["ρ within a loss"].tolist() == ["0.32", "0.34"]
+    assert table["screen's best won"].tolist() == ["49%", "51%"]

@@ -220,3 +220,17 @@ def test_a_results_file_of_the_previous_version_is_upgraded(tmp_path):
     assert {(r["dataset"], r["model"], r["grad"]) for r in results.rows()} == {
         ("fashion_mnist", "linear", "analytic")
     }
+
+
+def test_runs_under_both_validation_protocols_coexist_and_resume_apart(tmp_path):
+    results = runs.Results(tmp_path)
+    results.prepare(meta())
+    trusted = RunConfig("ce", seed=0, epochs=2, lr=0.3, validation="trusted:1000")
+    for r in (row(A, 1), row(A, 2), row(trusted, 1), row(trusted, 2)):
+        results.append(r)
+    # the trusted run at another rate is no stale version of the noisy one: both are kept
+    assert results.resume([A, trusted]) == {A, trusted}
+    assert results.resume([A]) == {A}
+    assert sorted({r["validation"] for r in results.rows()}) == ["noisy", "trusted:1000"]
+    assert runs.slug(trusted) == "ce__cpu__seed0__trusted_1000"
+    assert runs.slug(A) == "ce__cpu__seed0"

@@ -13,7 +13,7 @@ def stand_in(open_until: dict[str, int], best: str = "a"):
     """A verdict function: ``best`` is best; a loss in ``open_until`` stays undecided while it has
     fewer seeds than its number there; any other is worse."""
 
-    def verdicts(scores: pd.DataFrame, margin: float) -> pd.DataFrame:
+    def verdicts(scores: pd.DataFrame, margin: float, looks=1) -> pd.DataFrame:
         rows = []
         for (dataset, model, noise, loss), group in scores.groupby(
             ["dataset", "model", "noise", "loss"]
@@ -124,7 +124,7 @@ def test_the_race_stops_when_every_verdict_is_decided():
         metric="test_acc",
         step=2,
         cap=10,
-        verdicts=(stand_in({"b": 9}), lambda n: 0.005),
+        verdicts=(stand_in({"b": 9}), lambda n, test_per_seed=False: 0.005),
         n_test=100,
     )
     assert [p[("none", "b")] for p in trained] == [5, 7, 9]  # decided once it has 9
@@ -138,7 +138,7 @@ def test_the_race_stops_when_every_verdict_is_decided():
         metric="test_acc",
         step=2,
         cap=0,
-        verdicts=(stand_in({"b": 9}), lambda n: 0.005),
+        verdicts=(stand_in({"b": 9}), lambda n, test_per_seed=False: 0.005),
         n_test=100,
     )
     assert len(trained) == 1
@@ -167,7 +167,7 @@ QUICK = [
 
 
 def test_a_study_killed_mid_round_resumes_it(tmp_path, monkeypatch):
-    verdicts = (stand_in({"nce": 4}, best="ce"), lambda n: 0.005)
+    verdicts = (stand_in({"nce": 4}, best="ce"), lambda n, test_per_seed=False: 0.005)
     monkeypatch.setattr(rounds, "default_verdicts", lambda: verdicts)
     out = ["--out", str(tmp_path)]
     from bench.study import runner
@@ -231,3 +231,96 @@ def test_scores_read_the_final_epoch_by_the_metric_and_count_divergence(metric, 
         ["gce", 1, True],
     ]
     assert got["score"].iloc[0] == expected and pd.isna(got["score"].iloc[1])
+
+
+def test_candidates_for_best_get_seeds_beside_the_undecided():
+    # MCB judges an undecided loss against every candidate for best: those get seeds too;
+    # an unstable loss (a failed run) and a decided non-candidate get none
+    plan = rounds.first(["none"], ["a", "b", "c", "u"], clean=5, noisy=3)
+
+    def judge(scores, margin, looks=1):
+        verdict = {"a": "best", "b": "equivalent", "c": "undecided", "u": "unstable"}
+        return pd.DataFrame(
+            [
+                {
+                    "noise": "none",
+                    "validation": "noisy",
+                    "loss": loss,
+                    "verdict": v,
+                    "candidate": loss in ("a", "b"),
+                }
+                for loss, v in verdict.items()
+            ]
+        )
+
+    after = rounds.next_plan(plan, frame(plan), judge, 0.005, step=2, cap=10)
+    assert after == {("none", "a"): 7, ("none", "b"): 7, ("none", "c"): 7, ("none", "u"): 5}
+
+
+def test_the_race_passes_its_looks_margin_and_chance_to_the_verdicts():
+    seen = []
+
+    def judge(scores, margin, looks=1):
+        seen.append(
+            (
+                margin,
+                looks,
+                set(scores["validation"]),
+                set(scores["selection"]),
+                set(scores["chance"]),
+            )
+        )
+        return stand_in({})(scores, margin)
+
+    def margin_for(n_test, test_per_seed=False):
+        return 0.01 if test_per_seed else 0.005
+
+    def train(plan):
+        return [
+            {
+                "trainer": "lossbench",
+                "dataset": "d",
+                "model": "m",
+                "noise": level,
+                "entry": entry,
+                "loss": entry,
+                "seed": seed,
+                "status": "ok",
+                "epoch": 2,
+                "epochs": 2,
+                "test_acc": 0.5,
+            }
+            for (level, entry), n in plan.items()
+            for seed in range(n)
+        ]
+
+    plan = rounds.first(["none", "sym:0.4"], ["a", "b"], clean=5, noisy=3)
+    rounds.race(
+        train,
+        plan,
+        metric="test_acc",
+        step=2,
+        cap=10,
+        verdicts=(judge, margin_for),
+        n_test=450,
+        test_per_seed=True,
+        chance=0.1,
+    )
+    # clean: 5 → 7 → 9 → 10 is 4 looks; noisy: 3 → 5 → 7 → 9 → 10 is 5
+    assert seen == [(0.01, {"none": 4, "sym:0.4": 5}, {"noisy"}, {"last"}, {0.1})]
+    assert rounds.looks(5, 2, 10) == 4 and rounds.looks(3, 2, 6) == 3
+    assert rounds.looks(5, 2, 5) == 1 and rounds.looks(5, 5, 30) == 6
+
+
+def test_the_race_is_run_per_validation_protocol():
+    plan = rounds.first(["none"], ["a", "b"], clean=3, noisy=3)
+    scores = frame(plan).assign(validation="trusted:500")
+    judged = []
+
+    def judge(scores, margin, looks=1):
+        judged.append(set(scores["validation"]))
+        table = stand_in({"b": 99})(scores, margin)
+        return table.assign(validation="trusted:500")
+
+    after = rounds.next_plan(plan, scores, judge, 0.005, step=2, cap=6)
+    assert judged == [{"trusted:500"}] and after[("none", "b")] == 5

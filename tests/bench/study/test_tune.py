@@ -22,13 +22,56 @@ def test_every_suite_loss_gets_the_same_budget_within_one_trial_per_setting():
         assert len({tuple(v) for v in per_setting.values()}) == 1, entry
     # a loss with nothing of its own to tune spends the budget on a finer rate grid
     assert [t.spec for t in tune.candidates("ce", 40)] == ["ce"] * 40
-    assert len(tune.candidates("gce:q=0.7", 40)) == 40
-    assert {t.spec for t in tune.candidates("gce:q=0.7", 40)} == {
+    # a bare name tunes its own hyperparameter; a written one is kept and only the rate tuned
+    assert {t.spec for t in tune.candidates("gce", 40)} == {
         "gce:q=0.3",
         "gce:q=0.5",
         "gce:q=0.7",
         "gce:q=0.9",
     }
+    assert [t.spec for t in tune.candidates("gce:q=0.7", 40)] == ["gce:q=0.7"] * 40
+
+
+def test_written_parameters_are_kept_and_the_others_tuned():
+    assert sweeps.settings("focal:gamma=2") == ["focal:gamma=2"]
+    # kind written, δ tuned (Crammer–Singer's sweep over delta)
+    assert sweeps.settings("margin:kind=crammer_singer") == [
+        f"margin:kind=crammer_singer:delta={d}" for d in ("0.5", "1", "2", "4")
+    ]
+    assert sweeps.settings("margin:kind=crammer_singer:delta=2") == [
+        "margin:kind=crammer_singer:delta=2"
+    ]
+    # bi_tempered writes t1 only: its t2 is still tuned
+    assert sweeps.settings("bi_tempered:t1=0.8") == [
+        "bi_tempered:t1=0.8:t2=1.2",
+        "bi_tempered:t1=0.8:t2=2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "entry"),
+    [
+        ("gce", "gce"),
+        ("gce:q=.70", "gce:q=0.7"),
+        ("nce + rce", "nce+rce"),
+        ("1*nce+1*rce", "1*nce+1*rce"),
+        ("nce+0.5*l1", "1*nce+0.5*l1"),
+        ("huber:delta=0.10", "huber:delta=0.1"),
+    ],
+)
+def test_an_entry_is_the_spec_as_written_in_canonical_spelling(written, entry):
+    assert sweeps.entry_form(written) == entry
+
+
+def test_the_default_suite_is_bare_and_every_entry_reaches_its_rate():
+    specs = suite.default_specs()
+    for bare in ("gce", "sce", "nce+rce", "nce+l1", "nce+nnce"):
+        assert bare in specs
+    assert not [s for s in specs if "*" in s]  # no sum with its weights written
+    assert suite.built_in_rate("nce+rce") == 0.003  # the rate of its first pair, 1 + 100
+    assert sweeps.default_setting("nce+rce") == "1*nce+100*rce:a=-4"
+    assert suite.built_in_rate("1*nce+100*rce") == 0.003
+    assert suite.built_in_rate("gce:q=0.9") == suite.built_in_rate("gce") == 1.0
 
 
 def test_the_rate_grid_and_a_budget_too_small():
@@ -38,12 +81,24 @@ def test_the_rate_grid_and_a_budget_too_small():
         tune.candidates("sce", 7)
 
 
-def test_sum_weights_come_from_the_table():
-    assert sweeps.settings("1*nce+100*rce") == [
+def test_sum_weights_come_from_the_table_for_bare_sums_only():
+    assert sweeps.settings("nce+rce") == [
         "1*nce+100*rce:a=-4",
         "1*nce+1*rce:a=-4",
         "10*nce+0.1*rce:a=-4",
     ]
+    assert sweeps.settings("nce+l1") == [
+        "1*nce+50*l1:on=probs",
+        "1*nce+0.5*l1:on=probs",
+        "10*nce+0.05*l1:on=probs",
+    ]
+    assert sweeps.settings("nce+nnce") == [
+        "1*nce+1*nnce:min_prob=1e-07",
+        "5*nce+5*nnce:min_prob=1e-07",
+    ]
+    # weights written: kept
+    assert sweeps.settings("1*nce+100*rce") == ["1*nce+100*rce:a=-4"]
+    assert sweeps.settings("1*nce+1*rce") == ["1*nce+1*rce:a=-4"]
 
 
 def test_long_tailed_priors_select_by_balanced_accuracy():
@@ -149,6 +204,38 @@ def test_the_validation_split_carries_the_noise_of_training(labelled):
     assert 0.35 < (truth(noisy.train_x) != noisy.train_y).float().mean().item() < 0.65
 
 
+def test_trusted_validation_scores_on_true_labels_held_out_of_training(tmp_path, labelled):
+    tuner = tune.Tuner(
+        tmp_path / "t.csv", epochs=1, batch_size=64, schedule="cosine", validation="trusted:60"
+    )
+    part = tuner.split(labelled, "sym:0.5")
+    truth = lambda x: (x[:, 0] * 10).round().long()  # noqa: E731
+    assert part.test_y.shape == (60,)
+    assert torch.equal(truth(part.test_x), part.test_y)  # the true labels
+    assert part.train_y.shape == (540,)  # the 60 are not trained on
+    assert 0.35 < (truth(part.train_x) != part.train_y).float().mean().item() < 0.65
+
+
+def test_trials_of_the_two_protocols_are_kept_apart(tmp_path, labelled, monkeypatch):
+    monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
+    monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
+    path = tmp_path / "tuning.csv"
+    common = {"epochs": 1, "batch_size": 64, "schedule": "cosine", "budget": 4}
+    noisy = tune.Tuner(path, **common).run(["gce"], ["sym:0.5"], labelled, "cpu")
+    trusted = tune.Tuner(path, validation="trusted:100", **common)
+    assert [len(j.trials) for j in trusted.todo(["gce"], ["sym:0.5"], "cpu")] == [4]
+    chosen = trusted.run(["gce"], ["sym:0.5"], labelled, "cpu")
+    # the noisy split cannot see that q=0.3 is better; the true labels can (fake_trials)
+    assert noisy[("sym:0.5", "gce")].spec == "gce:q=0.9"
+    assert chosen[("sym:0.5", "gce")].spec == "gce:q=0.3"
+    rows = tune.schema.read_rows(path, tune.schema.TUNING)
+    assert sorted({r["validation"] for r in rows}) == ["noisy", "trusted:100"]
+    assert len(rows) == 8
+    # --retune of one protocol keeps the other's trials
+    tune.Tuner(path, validation="trusted:100", retune=True, **common)
+    assert {r["validation"] for r in tune.schema.read_rows(path, tune.schema.TUNING)} == {"noisy"}
+
+
 def test_stacked_trials_of_several_settings_match_and_diverge_alone(tmp_path, make_data):
     data = make_data(n_train=600).validation_split()
     config = tune.RunConfig(loss="ce", epochs=1, batch_size=64)
@@ -167,3 +254,50 @@ def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data, monkeypatch
     tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant", budget=1)
     with pytest.raises(ValueError, match="every trial diverged"):
         tuner.run(["l2:on=scores"], ["none"], make_data(n_train=3000), "cpu")
+
+
+def test_what_the_searches_could_see_is_one_row_per_search_and_level(
+    tmp_path, labelled, monkeypatch
+):
+    monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
+    monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
+    tuner = tune.Tuner(
+        tmp_path / "t.csv",
+        epochs=2,
+        batch_size=64,
+        schedule="cosine",
+        budget=10,
+        screen_epochs=1,
+        keep=3,
+    )
+    tuner.run(["gce"], ["none", "sym:0.5"], labelled, "cpu")
+    searches, screens = tuner.resolving(["gce"], ["none", "sym:0.5"], labelled, "cpu")
+    searches = searches.set_index("noise")
+    # a sixth of each class of 600, as Dataset.validation_split holds out
+    assert searches.loc["none", "n_val"] == len(labelled.validation_split().test_y) == 101
+    assert searches.loc["none", "slope"] == 1.0
+    assert searches.loc["sym:0.5", "slope"] == pytest.approx(1 - 0.5 * 10 / 9)
+    assert searches.loc["none", "final_count"] == 3
+    assert list(screens["noise"]) == ["none", "sym:0.5"]
+    assert (screens["candidates"] == 3).all()
+
+
+def test_a_rate_range_narrows_the_grid_and_keeps_the_budget():
+    decades = tune.rate_decades(0.003, 0.3)
+    assert tune.rate_grid(3, decades) == (0.003, 0.03, 0.3)
+    assert tune.rate_grid(1, decades) == (0.03,)  # one rate: the range's geometric middle
+    trials = tune.candidates("gce", 8, decades)
+    assert len(trials) == 8 and {t.lr for t in trials} == {0.003, 0.3}
+    assert tune.candidates("gce", 8) != trials  # the default range is the wide one
+    for low, high in ((0.3, 0.003), (0.0, 0.1), (-1.0, 1.0)):
+        with pytest.raises(ValueError, match="--tune-rates"):
+            tune.rate_decades(low, high)
+
+
+def test_the_cli_refuses_a_bad_rate_range_in_one_line(capsys):
+    from bench.__main__ import main
+
+    for bad in ("0.3,0.003", "0.1"):
+        assert main(["--tune-rates", bad, "--losses", "ce"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "--tune-rates" in line

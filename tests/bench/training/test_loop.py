@@ -8,13 +8,16 @@ import pytest
 import torch
 
 import losses
+from bench.datasets import noise, validation
 from bench.models.linear import SoftmaxRegression
 from bench.training import timers
 from bench.training.config import RunConfig, learning_rate
 from bench.training.loop import (
+    Flips,
     Interrupted,
     class_metrics,
     evaluate,
+    prepare,
     sgd_step,
     train,
     train_pass_epochs,
@@ -194,23 +197,48 @@ def test_cpu_step_timer_measures_each_step():
     assert timer.read().shape == (0,)  # read resets
 
 
-def test_memorisation_is_the_share_of_flipped_examples_predicted_as_their_wrong_label():
-    # a hand-built model: two inputs, two classes, scores = x, so it predicts argmax(x)
-    model = SoftmaxRegression.from_weights(torch.eye(2), torch.zeros(2))
-    x = torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1], [1, 0]])  # predicted 0, 0, 1, 1, 0
-    flipped = torch.tensor([False, True, False, True, True])
-    noisy = torch.tensor([0, 0, 1, 0, 1])  # as trained: of the flipped 1, 3, 4 only 1 is fitted
+def test_memorised_and_corrected_are_shares_of_flipped_examples_predicted_as_noisy_and_true():
+    # a hand-built model: two inputs, three classes, scores = (x0, x1, 0.5): it predicts
+    # argmax(x0, x1, 0.5), so [1, 0] -> 0, [0, 1] -> 1, [0, 0] -> 2
+    model = SoftmaxRegression.from_weights(
+        torch.tensor([[1.0, 0, 0], [0, 1, 0]]), torch.tensor([0, 0, 0.5])
+    )
+    x = torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 0]])  # 0, 0, 1, 1, 0, 2
+    true = torch.tensor([0, 1, 1, 0, 0, 1])
+    noisy = torch.tensor([0, 0, 1, 1, 2, 0])  # rows 1, 3, 4, 5 flipped
+    flips = Flips.of(x, noisy, true)
+    assert flips.total == 4 and flips.x.shape == (4, 2)
     ce = losses.parse("ce")
-    assert evaluate(model, ce, make_dataset(x, noisy), flipped)["memorised"] == pytest.approx(1 / 3)
-    fitted = torch.tensor([0, 0, 1, 1, 0])  # every flipped label is the one predicted
-    assert evaluate(model, ce, make_dataset(x, fitted), flipped)["memorised"] == 1.0
-    assert math.isnan(evaluate(model, ce, make_dataset(x, noisy))["memorised"])  # no flips
+    data = make_dataset(x, noisy, classes=3)
+    metrics = evaluate(model, ce, data, flips, train=False)
+    # flipped rows predict 0, 1, 0, 2: noisy labels 0, 1, 2, 0 -> 2 of 4; true 1, 0, 0, 1 -> 1
+    assert metrics["memorised"] == pytest.approx(2 / 4)
+    assert metrics["corrected"] == pytest.approx(1 / 4)
+    assert math.isnan(metrics["val_acc"]) and math.isnan(metrics["train_acc"])
+    clean = evaluate(model, ce, data, Flips.of(x, true, true))  # nothing flipped: no flips
+    assert math.isnan(clean["memorised"]) and math.isnan(clean["corrected"])
+    held = evaluate(model, ce, data, val=(x[:3], torch.tensor([0, 1, 1])))
+    assert held["val_acc"] == pytest.approx(2 / 3)
 
 
-def make_dataset(x, y):
+def test_flips_beyond_the_sample_size_are_a_seeded_sample_in_training_order():
+    true = torch.zeros(50, dtype=torch.int64)
+    noisy = torch.ones(50, dtype=torch.int64)
+    noisy[::5] = 0  # 40 flipped
+    x = torch.arange(50.0).unsqueeze(1)
+    flips = Flips.of(x, noisy, true, seed=3, most=10)
+    assert flips.total == 40 and flips.x.shape == (10, 1)
+    rows = flips.x.squeeze(1)
+    assert (rows.diff() > 0).all() and not (rows % 5 == 0).any()
+    assert torch.equal(Flips.of(x, noisy, true, seed=3, most=10).x, flips.x)
+    assert not torch.equal(Flips.of(x, noisy, true, seed=4, most=10).x, flips.x)
+
+
+def make_dataset(x, y, classes=2):
     from bench.datasets import Dataset
 
-    return Dataset(train_x=x, train_y=y, test_x=x, test_y=y, classes=("a", "b"))
+    names = tuple("abcdefghij"[:classes])
+    return Dataset(train_x=x, train_y=y, test_x=x, test_y=y, classes=names)
 
 
 @pytest.mark.realdata
@@ -256,3 +284,91 @@ def test_a_run_records_test_metrics_every_epoch_and_train_metrics_at_the_pass_ep
     model = train(RunConfig("ce", epochs=10, lr=0.3, batch_size=32), make_data())
     again = evaluate(model, losses.parse("ce"), make_data())
     assert again["train_acc"] == rows[-1]["train_acc"] and again["test_acc"] == rows[-1]["test_acc"]
+
+
+# Rows of two runs made by the loop before early stopping and memorisation-every-epoch existed
+# (commit 99c0564): (epoch, train_loss, test_acc, train_acc, memorised). The flag off must leave
+# them as they were; memorised at the pass epochs is the same share it was.
+BEFORE = {
+    "noisy": [
+        (1, 1.3513162422180176, 0.5375000238418579, 0.3700000047683716, 0.189873417721519),
+        (2, 1.2675585746765137, 1.0, 0.6050000190734863, 0.0),
+        (3, 1.1871059703826905, 1.0, 0.6050000190734863, 0.0),
+    ],
+    "mlp": [
+        (1, 1.3900595474243165, 0.2874999940395355, 0.26499998569488525, math.nan),
+        (2, 1.384663429260254, 0.2874999940395355, 0.26499998569488525, math.nan),
+        (3, 1.3758517694473267, 0.2874999940395355, 0.26499998569488525, math.nan),
+    ],
+}
+PINNED = {
+    "noisy": RunConfig("ce", epochs=3, lr=0.5, batch_size=32, noise="sym:0.4", seed=1),
+    "mlp": RunConfig("ce", epochs=3, lr=0.5, batch_size=32, seed=0, model="mlp:hidden=16"),
+}
+
+
+def small(make_data):
+    return make_data(n_train=200, n_test=80, features=20, classes=4, pairs=((0, 1),))
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_without_early_stop_rows_are_those_the_loop_wrote_before(name, make_data):
+    rows = []
+    train(PINNED[name], small(make_data), on_epoch=rows.append)
+    got = [
+        (r["epoch"], r["train_loss"], r["test_acc"], r["train_acc"], r["memorised"]) for r in rows
+    ]
+    for row, before in zip(got, BEFORE[name], strict=True):
+        assert row == pytest.approx(before, rel=1e-5, nan_ok=True)
+    assert all(math.isnan(r["val_acc"]) for r in rows) and not rows[0]["early_stop"]
+
+
+def test_a_noisy_run_records_memorised_and_corrected_every_epoch_a_clean_one_never(make_data):
+    noisy, clean = [], []
+    config = RunConfig("ce", epochs=5, lr=0.5, batch_size=32, noise="sym:0.4", seed=1)
+    train(config, small(make_data), on_epoch=noisy.append)
+    train(dataclasses.replace(config, noise="none"), small(make_data), on_epoch=clean.append)
+    for row in noisy:
+        assert 0 <= row["memorised"] and 0 <= row["corrected"]
+        assert row["memorised"] + row["corrected"] <= 1
+    assert all(math.isnan(r["memorised"]) and math.isnan(r["corrected"]) for r in clean)
+    # the last epoch's shares match a fresh look at the flipped examples with the final model
+    data = small(make_data)
+    model = train(config, data)
+    noisy_y = noise.flip(data.train_y, "sym:0.4", 1, 4, ((0, 1),))
+    flipped = noisy_y != data.train_y
+    predicted = model.predict(data.train_x[flipped])
+    assert noisy[-1]["memorised"] == pytest.approx((predicted == noisy_y[flipped]).double().mean())
+    assert noisy[-1]["corrected"] == pytest.approx(
+        (predicted == data.train_y[flipped]).double().mean()
+    )
+
+
+@pytest.mark.parametrize("protocol", ["noisy", "trusted:20"])
+def test_early_stop_holds_out_the_split_and_records_val_acc_every_epoch(protocol, make_data):
+    data = small(make_data)
+    config = RunConfig(
+        "ce",
+        epochs=4,
+        lr=0.5,
+        batch_size=32,
+        noise="sym:0.4",
+        seed=2,
+        validation=protocol,
+        early_stop=True,
+    )
+    prepared = prepare(config, data)
+    part = validation.holdout(data, protocol, "sym:0.4", seed=2, split_seed=2)
+    held = len(part.val_y)
+    assert held == (20 if protocol != "noisy" else pytest.approx(200 / 6, abs=4))
+    assert prepared.data.train_x.shape[0] == 200 - held  # the held-out examples never train
+    assert torch.equal(prepared.val[1], part.val_y)
+    rows = []
+    model = train(config, data, on_epoch=rows.append)
+    assert [r["epoch"] for r in rows if 0 <= r["val_acc"] <= 1] == [1, 2, 3, 4]
+    assert rows[-1]["early_stop"] and rows[-1]["validation"] == protocol
+    expected = (model.predict(part.val_x) == part.val_y).double().mean().item()
+    assert rows[-1]["val_acc"] == pytest.approx(expected)
+    # a trusted split keeps its true labels: none of its examples carries a flipped label
+    if protocol != "noisy":
+        assert torch.equal(part.val_y, data.train_y[part.held])

@@ -43,7 +43,9 @@ def assert_same_run(stacked_run, rows, state):
             if key in TIMES:
                 continue
             if isinstance(value, float):  # float32 sums in another order: the last bits differ
-                assert got[key] == pytest.approx(value, rel=1e-4, abs=2e-3, nan_ok=True), key
+                # (grad_norm sums the whole training set's gradient: its drift is the largest)
+                rel = 1e-3 if key == "grad_norm" else 1e-4
+                assert got[key] == pytest.approx(value, rel=rel, abs=2e-3, nan_ok=True), key
             else:
                 assert got[key] == value, key
     if state is None:
@@ -150,3 +152,26 @@ def test_stacks_group_by_everything_but_loss_and_rate_and_cut_evenly():
     assert stacked.stackable(base) and not stacked.stackable(RunConfig("ce", model="mlp"))
     assert not stacked.stackable(RunConfig("ce", trainer="d2l-textbook"))
     assert not stacked.stackable(RunConfig("ce", model="no_such_model"))
+
+
+@pytest.mark.parametrize("protocol", ["noisy", "trusted:60"])
+def test_a_stack_that_holds_out_a_validation_split_writes_its_single_runs_rows(make_data, protocol):
+    data = make_data(n_train=640, n_test=300, seed=1)
+    configs = [
+        RunConfig(
+            spec,
+            epochs=3,
+            batch_size=64,
+            seed=3,
+            lr=lr,
+            noise="sym:0.4",
+            validation=protocol,
+            early_stop=True,
+        )
+        for spec, lr in zip(SPECS[:3], RATES[:3], strict=True)
+    ]
+    runs = stacked.train_losses(configs, data)
+    for run, config in zip(runs, configs, strict=True):
+        assert_same_run(run, *single(config, data))
+        assert all(0 <= row["val_acc"] <= 1 for row in run["rows"])
+        assert all(0 <= row["corrected"] <= 1 for row in run["rows"])
