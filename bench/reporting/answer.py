@@ -9,7 +9,6 @@ a single-seed speed study) gets no answer section and no answer.csv.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +21,9 @@ from bench.reporting.answer_facts import TARGET_FRACTION as TARGET_FRACTION
 from bench.reporting.scenarios import LONG_TAIL as LONG_TAIL
 from bench.reporting.scenarios import long_tailed as long_tailed
 from bench.reporting.workload import Workload
+from bench.reporting.workload import name as name
+from bench.reporting.workload import noise_order as noise_order
+from bench.reporting.workload import prior_ratio as prior_ratio
 
 TRAINER = "lossbench"
 _NONE = pd.DataFrame()
@@ -59,16 +61,6 @@ def answerable(final: pd.DataFrame) -> bool:
     """Whether some workload's losses ran at least two seeds (an answer needs a spread)."""
     seeds = final.groupby([*profiles.KEYS, "loss"])["seed"].nunique()
     return bool(len(seeds) and seeds.max() >= across.MIN_SEEDS)
-
-
-def prior_ratio(w) -> float:
-    """The training prior's largest class ÷ its smallest: from the data when loaded, else a
-    dataset spec's ``ratio=R``; NaN when neither says."""
-    if w.data is not None:
-        prior = w.data.prior
-        return float(prior.max() / prior.min())
-    match = re.search(r"ratio=([0-9.]+)", w.dataset)
-    return float(match.group(1)) if match else math.nan
 
 
 def gather(found: list[Workload]):
@@ -226,18 +218,3 @@ def read(out: Path) -> pd.DataFrame:
     answer = scenarios.with_variant(answer)
     answer["entry"] = settings.families(answer)  # older folders wrote the suite spec
     return answer
-
-
-def noise_order(noise: str) -> tuple:
-    """Clean first, then each protocol by rising level: none, pairs:0.2, sym:0.2, sym:0.4."""
-    kind, _, level = noise.partition(":")
-    try:
-        return (noise != "none", kind, float(level), noise)
-    except ValueError:
-        return (noise != "none", kind, math.inf, noise)
-
-
-def name(key) -> str:
-    """A workload in words: "fashion_mnist · linear · clean" or "... · sym:0.4"."""
-    dataset, model, noise = key
-    return f"{dataset} · {model} · {'clean' if noise == 'none' else noise}"

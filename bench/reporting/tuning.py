@@ -11,7 +11,8 @@ import pandas as pd
 from bench import schema
 from bench.analysis import resolving, tables
 from bench.datasets import validation as protocols
-from bench.reporting import answer, families, figures, prose
+from bench.reporting import families, figures, prose, scenarios
+from bench.reporting import workload as workloads
 from bench.reporting.markdown import markdown_table
 from bench.reporting.workload import Workload
 
@@ -38,15 +39,15 @@ def facts(w: Workload) -> dict:
     first = trials[trials["epochs"] == levels[0]].groupby(tables.TUNING_KEYS).size()
     full = trials[trials["epochs"] == levels[-1]].groupby(tables.TUNING_KEYS).size()
     metrics = sorted(chosen["metric"].unique())
-    verdicts_by = "balanced_acc" if answer.long_tailed(answer.prior_ratio(w)) else "accuracy"
+    verdicts_by = "balanced_acc" if scenarios.long_tailed(workloads.prior_ratio(w)) else "accuracy"
     return {
         "tuned": True,
         "chosen": chosen,
         "metrics": metrics,
         "verdicts_by": verdicts_by,
         "same_score": metrics == [verdicts_by],
-        "levels": sorted(chosen["noise"].unique(), key=answer.noise_order),
-        "untuned": sorted(set(w.final["noise"]) - set(chosen["noise"]), key=answer.noise_order),
+        "levels": sorted(chosen["noise"].unique(), key=workloads.noise_order),
+        "untuned": sorted(set(w.final["noise"]) - set(chosen["noise"]), key=workloads.noise_order),
         "settings": int(searches["loss"].nunique().max()),
         "fewest": int(first.min()),
         "most": int(first.max()),
@@ -70,7 +71,7 @@ def winners(chosen: pd.DataFrame) -> pd.DataFrame:
     # a search on trusted labels gets a column of its own beside the noisy one
     column = [_level_name(n, v) for n, v in zip(cells["noise"], validation, strict=True)]
     order = {
-        c: (v != "noisy", answer.noise_order(n))
+        c: (v != "noisy", workloads.noise_order(n))
         for c, n, v in zip(column, cells["noise"], validation, strict=True)
     }
     cells = cells.assign(column=column)
@@ -138,7 +139,7 @@ def _level_name(level: str, validation: str) -> str:
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-level rows, the noisy protocol first, then clean first within each."""
-    key = frame["noise"].map(answer.noise_order)
+    key = frame["noise"].map(workloads.noise_order)
     return frame.assign(key=key).sort_values(["validation", "key"], kind="stable")
 
 
@@ -202,7 +203,7 @@ def searches(cache: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     cache = tables.tuning_trials(cache)
     first = cache[cache["epochs"] == cache["epochs"].min()]
     best = first.groupby(["noise", "entry", "lr"], sort=False)["val_score"].max().reset_index()
-    levels = sorted(best["noise"].unique(), key=answer.noise_order)
+    levels = sorted(best["noise"].unique(), key=workloads.noise_order)
     wide = best.rename(columns={"entry": "loss"})
     for level in levels:
         wide[f"score {level}"] = wide["val_score"].where(wide["noise"] == level)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 from pathlib import Path
 
@@ -245,3 +246,28 @@ def _first_line(error: Exception) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+
+
+def prior_ratio(w) -> float:
+    """The training prior's largest class ÷ its smallest: from the data when loaded, else a
+    dataset spec's ``ratio=R``; NaN when neither says."""
+    if w.data is not None:
+        prior = w.data.prior
+        return float(prior.max() / prior.min())
+    match = re.search(r"ratio=([0-9.]+)", w.dataset)
+    return float(match.group(1)) if match else math.nan
+
+
+def noise_order(noise: str) -> tuple:
+    """Clean first, then each protocol by rising level: none, pairs:0.2, sym:0.2, sym:0.4."""
+    kind, _, level = noise.partition(":")
+    try:
+        return (noise != "none", kind, float(level), noise)
+    except ValueError:
+        return (noise != "none", kind, math.inf, noise)
+
+
+def name(key) -> str:
+    """A workload in words: "fashion_mnist · linear · clean" or "... · sym:0.4"."""
+    dataset, model, noise = key
+    return f"{dataset} · {model} · {'clean' if noise == 'none' else noise}"
