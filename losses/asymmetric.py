@@ -4,8 +4,10 @@ Labels", ICML; official code github.com/hitcszx/ALFs): losses of p_y alone, robu
 Each is f(p_y) with ∇ₒ = w(p_y)·(p − e_y), w = −p_y·f′(p_y) (``losses.true_class``). The
 defaults are the official code's CIFAR-10 settings (``config.py``, CIFAR10_CONFIG); the sweeps
 take its MNIST and CIFAR-10 settings (the product of the two values of each parameter). The
-official code clamps p at 1e-7 and multiplies by a ``scale``; neither is in the paper's
-definition, and neither is here (scale the loss with a weighted sum, ``2*agce``).
+official code (``lnl/losses.py``: AGCELoss, AUELoss, AExpLoss) multiplies each loss by a
+``scale``, which is not in the paper's definition and not here (scale the loss with a weighted
+sum, ``2*agce``). It clamps nothing: AGCELoss and AUELoss store an ``eps`` = 1e-7 that their
+forward never reads, and AExpLoss has none; nothing is clamped here either.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import dataclasses
 import torch
 
 from losses.true_class import TrueClassLoss, set_number
+
+PAPER = 'Zhou et al. 2021, "Asymmetric Loss Functions for Learning with Noisy Labels", ICML'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +33,9 @@ class AsymmetricGeneralizedCrossEntropy(TrueClassLoss, name="agce"):
 
     a: float = 0.6
     q: float = 0.6
+    paper = PAPER
+    code = "github.com/hitcszx/ALFs, lnl/losses.py (AGCELoss); settings in config.py"
+    departures = ("the official scale factor is a weighted sum here: 2*agce",)
     family = "noise-robust"
     sweep = {"a": (0.6, 4.0), "q": (0.2, 0.6)}
 
@@ -56,6 +63,9 @@ class AsymmetricUnhingedLoss(TrueClassLoss, name="aul"):
 
     a: float = 5.5
     q: float = 3.0
+    paper = PAPER
+    code = "github.com/hitcszx/ALFs, lnl/losses.py (AUELoss); settings in config.py"
+    departures = ("the official scale factor is a weighted sum here: 2*aul",)
     family = "noise-robust"
     sweep = {"a": (3.0, 5.5), "q": (0.1, 3.0)}
 
@@ -82,6 +92,9 @@ class AsymmetricExponentialLoss(TrueClassLoss, name="ael"):
     """
 
     a: float = 2.5
+    paper = PAPER
+    code = "github.com/hitcszx/ALFs, lnl/losses.py (AExpLoss); settings in config.py"
+    departures = ("the official scale factor is a weighted sum here: 2*ael",)
     family = "noise-robust"
     sweep = {"a": (2.5, 3.5)}
 

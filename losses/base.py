@@ -5,7 +5,8 @@ per-example loss (N,) and its gradient with respect to the scores (N, K). A loss
 **either** :meth:`Loss.compute` (value and analytic gradient, side by side) **or** only
 :meth:`Loss.value` (the gradient then comes from autograd, ``grad_source == "autograd"``);
 validation, dtype and shape checks live here, once. Nothing here imports the figures
-(``losses.plots``): the protocol is a leaf.
+(``losses.plots``) or the criteria (``losses.functional``, which imports this): the protocol
+reaches autograd through ``losses.analytic`` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import ClassVar
 
 import torch
 
-from losses import targets
+from losses import analytic, targets
 
 REGISTRY: dict[str, type[Loss]] = {}
 
@@ -155,13 +156,11 @@ class Loss:
         """Per-example loss, shape (N,), differentiable where ``scores`` require grad.
 
         There, ``loss(scores, target).mean().backward()`` gives the analytic gradient through
-        ``losses.functional.AnalyticLoss`` (a value-only loss keeps its own autograd graph); under
+        ``losses.analytic.AnalyticLoss`` (a value-only loss keeps its own autograd graph); under
         no_grad, or for scores that need none, it is ``value_and_grad``'s value, as the trainer's.
         """
         if isinstance(scores, torch.Tensor) and scores.requires_grad and torch.is_grad_enabled():
-            from losses import functional
-
-            return functional.per_example(self, scores, target, check=check)
+            return per_example(self, scores, target, check=check)
         return self.value_and_grad(scores, target, check=check)[0]
 
     def grad(
@@ -222,6 +221,32 @@ class Loss:
             "reduction": "per example; mean over the batch",
             "gradient": self.grad_source,
         }
+
+
+def per_example(
+    the_loss: Loss,
+    scores: torch.Tensor,
+    target: torch.Tensor,
+    factor: torch.Tensor | None = None,
+    denominator: torch.Tensor | float | None = None,
+    reduction: str = "none",
+    *,
+    check: bool = True,
+) -> torch.Tensor:
+    """factor ⊙ L(scores, target), reduced: Σ/denominator (mean), Σ (sum), or as is (none).
+
+    What ``Loss.__call__`` runs on scores that require grad (no factor, no reduction) and what
+    ``losses.functional.loss`` runs: the loss's analytic gradient through
+    ``losses.analytic.AnalyticLoss``, or, for a loss that writes only ``value()``, autograd
+    through its formula. ``check`` is ``value_and_grad``'s.
+    Shape: scores (N, K); target (N,) or (N, K); factor (N,) or None -> (N,) for ``none``,
+    else a scalar.
+    """
+    if type(the_loss).compute is Loss.compute:
+        return analytic.by_autograd(the_loss, scores, target, factor, denominator, reduction, check)
+    return analytic.AnalyticLoss.apply(
+        scores, target, factor, denominator, the_loss, reduction, check
+    )
 
 
 def format_value(value: object) -> str:

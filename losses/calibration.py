@@ -28,6 +28,12 @@ class MarginLabelSmoothing(Loss, name="mbls"):
 
     margin: float = 10.0
     lam: float = 0.1
+    paper = (
+        'Liu, Ben Ayed, Galdran & Dolz 2022, "The Devil is in the Margins: '
+        'Margin-based Label Smoothing for Network Calibration", CVPR'
+    )
+    code = "github.com/by-liu/MbLS, calibrate/losses/logit_margin_l1.py (LogitMarginL1)"
+    departures = ("its optional schedule of λ (off by default, unused for the paper's results)",)
     applied_to = "log_probs"
     family = "calibration"
     target_encoding = "one-hot or probability rows"
@@ -64,6 +70,12 @@ class LogitNorm(Loss, name="logitnorm"):
     """
 
     t: float = 0.04
+    paper = (
+        'Wei, Xie, Cheng, Feng, An & Li 2022, "Mitigating Neural Network '
+        'Overconfidence with Logit Normalization", ICML'
+    )
+    code = "github.com/hongxin001/logitnorm_ood, common/loss_function.py (LogitNormLoss)"
+    departures = ()
     applied_to = "log_probs"
     family = "calibration"
     target_encoding = "one-hot or probability rows"
@@ -95,6 +107,9 @@ class DualFocal(Loss, name="dual_focal"):
     """
 
     gamma: float = 5.0
+    paper = 'Tao, Dong & Xu 2023, "Dual Focal Loss for Calibration", ICML'
+    code = "github.com/Linwei94/ICML2023-DualFocalLoss, Losses/dual_focal_loss.py (DualFocalLoss)"
+    departures = ()
     applied_to = "log_probs"
     family = "calibration"
     target_encoding = "class label"

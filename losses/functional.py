@@ -5,10 +5,12 @@
     LF.loss("gce", logits, labels, reduction="none")                       # (N, d1, ...)
 
 The loss's own :meth:`~losses.base.Loss.value_and_grad` runs once in the forward pass, under
-no_grad, inside a :class:`torch.autograd.Function` that keeps the (N, K) gradient it returns and
-scales it in the backward pass: no autograd graph through the formula. A loss that writes only
+no_grad, inside :class:`losses.analytic.AnalyticLoss`, which keeps the (N, K) gradient it returns
+and scales it in the backward pass: no autograd graph through the formula. Probability rows that
+require grad get their gradient, and ``create_graph=True`` differentiates the analytic gradient
+(double backward), both through autograd on those paths alone. A loss that writes only
 ``value()`` (``grad_source == "autograd"``) is called on the live tensor instead and keeps its
-graph, so higher-order gradients work for it.
+graph. This module imports ``losses.base``, never the other way round.
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ import dataclasses
 
 import torch
 
-from losses.base import Loss
+from losses.base import REGISTRY, Loss, per_example
 
 REDUCTIONS = ("none", "mean", "sum")
 HALF = (torch.float16, torch.bfloat16)
+# losses linear in their target, ℓ(o, u) = −Σ_c u_c log p_c(o), whose compute is exact for rows
+# of any sum (gradient (Σu)·p − u): weighted rows u = w ⊙ t reach them unnormalised, so any class
+# weights, negative or summing to 0, give torch's formula
+LINEAR_IN_TARGET = ("ce",)
+PARSED: dict[str, Loss] = {}  # spec string -> its loss (see parsed)
+MAX_PARSED = 1024
 
 
 def loss(
@@ -41,13 +49,17 @@ def loss(
       over the examples not ignored (NaN when all are, as torch);
     - probability rows t (soft targets, for losses with ``accepts_soft_targets``): the weights
       act per class inside the row, u = w ⊙ t, and l_i = s_i·L(o_i, u_i / s_i), s_i = Σ_c u_ic;
-      ``mean`` divides by the number of examples. For ``ce`` that is −Σ_c w_c t_c log p_c,
-      torch's formula, also for rows that do not sum to 1;
+      ``mean`` divides by the number of examples. For ``ce`` (linear in its target) that is
+      −Σ_c w_c t_c log p_c, torch's formula, for any rows and any weights, negative ones
+      included; another loss refuses negative weights with probability rows (its u / s would
+      not be a probability row). Rows that require grad get their gradient;
     - ``label_smoothing`` ε > 0 (losses with ``accepts_soft_targets`` only): labels become the
       rows (1 − ε)·e_y + ε/C, then as above, with ``mean`` still dividing by Σ w_{y_i} and
       ignored labels still 0: exactly ``F.cross_entropy`` (weights also act on the smoothing
       term, pytorch#73205).
 
+    Differentiable twice: ``create_graph=True`` gives the Hessian-vector products of the loss
+    (autograd through its analytic gradient, on that path alone).
     float16 and bfloat16 scores are computed in float32; the loss comes back in float32 (as
     ``F.cross_entropy`` under autocast) and the gradient in the scores' dtype.
     Out-of-range labels raise ValueError in eager mode, read back with one reduction (aminmax);
@@ -67,125 +79,96 @@ def loss(
     scores, target, spatial = flatten(input, target)
     if input.dtype in HALF:
         scores = scores.float()
-    soft = target.is_floating_point()
-    if soft and not the_loss.accepts_soft_targets:
-        raise ValueError(
-            f"{the_loss.name} needs integer class labels, not probability rows: "
-            "pass labels, or use a loss that accepts soft targets"
-        )
     num_classes = scores.shape[1]
     weight = check_weight(weight, num_classes, scores)
-    if soft:
+    linear = type(the_loss).name in LINEAR_IN_TARGET
+    if target.is_floating_point():
+        if not the_loss.accepts_soft_targets:
+            raise ValueError(
+                f"{the_loss.name} needs integer class labels, not probability rows: "
+                "pass labels, or use a loss that accepts soft targets"
+            )
         rows = target.to(scores.dtype)
         if label_smoothing > 0:
             rows = rows * (1.0 - label_smoothing) + label_smoothing / num_classes
-        rows, factor = reweighted(rows, weight)
-        denominator = scores.new_tensor(float(scores.shape[0]))
-        target = rows
+        target, factor = weighted_rows(the_loss, rows, weight, linear)
+        denominator = scores.shape[0]
     else:
-        keep = target != ignore_index
-        labels = torch.where(keep, target, 0).long()
-        if not torch.compiler.is_compiling():
-            check_labels(labels, num_classes)
-        keep = keep.to(scores.dtype)
-        label_weight = keep if weight is None else weight[labels] * keep
-        denominator = label_weight.sum()
-        if label_smoothing > 0:
-            rows = torch.full_like(scores, label_smoothing / num_classes)
-            rows.scatter_add_(
-                1, labels.unsqueeze(1), rows.new_full((rows.shape[0], 1), 1.0 - label_smoothing)
-            )
-            target, factor = reweighted(rows, weight)
-            factor = factor * keep
-        else:
-            target, factor = labels, label_weight
+        target, factor, denominator = label_targets(
+            the_loss, target, scores, weight, ignore_index, label_smoothing, linear
+        )
     value = per_example(the_loss, scores, target, factor, denominator, reduction, check=False)
     return value.reshape(spatial) if reduction == "none" else value
 
 
-def per_example(
-    the_loss: Loss,
-    scores: torch.Tensor,
-    target: torch.Tensor,
-    factor: torch.Tensor | None = None,
-    denominator: torch.Tensor | None = None,
-    reduction: str = "none",
-    *,
-    check: bool = True,
-) -> torch.Tensor:
-    """factor ⊙ L(scores, target), reduced: Σ/denominator (mean), Σ (sum), or as is (none).
+def label_targets(the_loss, labels, scores, weight, ignore_index, label_smoothing, linear):
+    """What the loss reads for class labels: (target, factor, denominator of ``mean``).
 
-    What ``Loss.__call__`` runs on scores that require grad (no factor, no reduction); the
-    gradient is the loss's analytic one unless it writes only ``value()``. ``check`` is
-    ``value_and_grad``'s. Shape: scores (N, K); target (N,) or (N, K); factor (N,) or None
-    -> (N,) for ``none``, else a scalar.
+    In eager mode one aminmax reads the labels' range: when every label lies in [0, C) and
+    none can equal ``ignore_index``, the labels pass as they are (factor w_y, or none, and
+    ``mean`` divides by N); otherwise ignored labels are masked (label 0, factor 0) and the
+    rest checked. With smoothing the target is the smoothed rows, weighted as probability rows.
+    Shape: labels (M,), scores (M, C) -> (M,) labels or (M, C) rows, (M,) or None, a scalar.
     """
-    if type(the_loss).compute is Loss.compute:  # value-only: autograd through its formula
-        the_loss.check_inputs(scores, target, check=check)
-        value = the_loss.value(scores, target)
-        if not isinstance(value, torch.Tensor) or value.shape != scores.shape[:1]:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
-            raise ValueError(
-                f"loss {the_loss} value() must return shape (N,) = "
-                f"({scores.shape[0]},), got {shape}"
-            )
-        if scores.requires_grad and torch.is_grad_enabled() and not value.requires_grad:
-            raise ValueError(
-                f"loss {the_loss} value() returned a tensor without an autograd graph: "
-                "compute it from scores with torch operations, or write compute()"
-            )
-        return reduce(value if factor is None else value * factor, denominator, reduction)
-    return AnalyticLoss.apply(scores, target, factor, denominator, the_loss, reduction, check)
+    num_classes = scores.shape[1]
+    labels = labels if labels.dtype == torch.int64 else labels.long()
+    clean = False
+    if not torch.compiler.is_compiling() and labels.numel():
+        low, high = torch.stack(torch.aminmax(labels)).tolist()
+        clean = 0 <= low and high < num_classes and not low <= ignore_index <= high
+    if clean:
+        keep = None
+        factor = None if weight is None else weight[labels]
+        denominator = labels.shape[0] if factor is None else factor.sum()
+    else:
+        keep = labels != ignore_index
+        labels = torch.where(keep, labels, 0)
+        if not torch.compiler.is_compiling():
+            check_labels(labels, num_classes)
+        keep = keep.to(scores.dtype)
+        factor = keep if weight is None else weight[labels] * keep
+        denominator = factor.sum()
+    if label_smoothing <= 0:
+        return labels, factor, denominator
+    rows = torch.full_like(scores, label_smoothing / num_classes)
+    rows.scatter_add_(
+        1, labels.unsqueeze(1), rows.new_full((rows.shape[0], 1), 1.0 - label_smoothing)
+    )
+    rows, row_factor = weighted_rows(the_loss, rows, weight, linear)
+    if keep is not None:
+        if row_factor is None:
+            rows = rows * keep.unsqueeze(1)
+        else:
+            row_factor = row_factor * keep
+    return rows, row_factor, denominator
 
 
-def reduce(value: torch.Tensor, denominator: torch.Tensor | None, reduction: str) -> torch.Tensor:
-    """The reduction of the (N,) weighted losses: as is, Σ, or Σ / denominator."""
-    if reduction == "none":
-        return value
-    total = value.sum()
-    return total if reduction == "sum" else total / denominator
+def weighted_rows(
+    the_loss: Loss, rows: torch.Tensor, weight: torch.Tensor | None, linear: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Probability rows and class weights as the loss reads them: (target, factor).
 
-
-class AnalyticLoss(torch.autograd.Function):
-    """The loss's value and analytic gradient in one pass forward; the saved (N, K) gradient,
-    scaled by the factor, the reduction and the incoming gradient, backward.
-
-    Differentiable once: asking for a second derivative (``create_graph=True``) raises
-    RuntimeError, rather than giving the zero that a saved constant gradient would.
+    A loss linear in its target reads u = w ⊙ t unnormalised (factor none); any other reads
+    u / s with factor s = Σ_c u_c (``reweighted``), and refuses negative weights, for which
+    u / s is no probability row (one read-back of the (C,) weights).
+    Shape: rows (M, C), weight (C,) or None -> (M, C), (M,) or None.
     """
-
-    @staticmethod
-    def forward(ctx, scores, target, factor, denominator, the_loss, reduction, check):
-        value, grad = the_loss.value_and_grad(scores, target, check=check)
-        if factor is not None:
-            value = value * factor
-        ctx.save_for_backward(grad, factor, denominator)
-        ctx.reduction = reduction
-        return reduce(value, denominator, reduction)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        if torch.is_grad_enabled():  # create_graph=True: backward would need the loss's Hessian
-            raise RuntimeError(
-                "losses: the analytic gradient can be differentiated only once (no second "
-                "derivative, create_graph=True); for one, write the loss's value() alone"
-            )
-        grad, factor, denominator = ctx.saved_tensors
-        rows = grad_output if factor is None else factor * grad_output
-        if ctx.reduction == "mean":
-            rows = rows / denominator
-        if rows.dim() == 0:
-            rows = rows.expand(grad.shape[0])
-        return grad * rows.unsqueeze(1), None, None, None, None, None, None
+    if linear:
+        return (rows if weight is None else rows * weight), None
+    if weight is not None and not torch.compiler.is_compiling() and bool((weight < 0).any()):
+        raise ValueError(
+            f"{the_loss.name} with probability targets needs non-negative class weights "
+            f"(w ⊙ t must stay a distribution up to scale); only {', '.join(LINEAR_IN_TARGET)} "
+            "takes negative ones, as torch does"
+        )
+    return reweighted(rows, weight)
 
 
 def resolve(spec_or_loss: str | Loss) -> Loss:
     """A loss from a spec string or a Loss; ValueError for anything else, or for a loss whose
     training prior is unbound (``logit_adjusted`` without a prior would be plain ``ce``)."""
     if isinstance(spec_or_loss, str):
-        import losses
-
-        spec_or_loss = losses.parse(spec_or_loss)
+        spec_or_loss = parsed(spec_or_loss)
     if not isinstance(spec_or_loss, Loss):
         raise ValueError(
             f"expected a loss spec string or a losses.Loss, got {type(spec_or_loss).__name__}"
@@ -196,6 +179,19 @@ def resolve(spec_or_loss: str | Loss) -> Loss:
             f"loss.with_prior(prior) (or use losses.nn.LogitAdjustedLoss(prior=...))"
         )
     return spec_or_loss
+
+
+def parsed(spec: str) -> Loss:
+    """``losses.parse(spec)``, parsed once per string (a loss is immutable; parsing costs more
+    than a small batch's loss): re-parsed where the name's registered class has changed."""
+    the_loss = PARSED.get(spec)
+    if the_loss is None or REGISTRY.get(the_loss.name) is not type(the_loss):
+        import losses
+
+        the_loss = losses.parse(spec)
+        if len(PARSED) < MAX_PARSED:
+            PARSED[spec] = the_loss
+    return the_loss
 
 
 def prior_unbound(the_loss: Loss) -> bool:
@@ -241,18 +237,16 @@ def flatten(
                 f"probability targets must have the input's shape "
                 f"{tuple(scores.shape)}, got {tuple(target.shape)}"
             )
-        if target.requires_grad:
-            raise ValueError(
-                "target requires grad: the criteria give no gradient for the "
-                "target; pass target.detach()"
-            )
+    elif target.dtype == torch.bool or target.shape != spatial:
+        raise ValueError(
+            f"class-index target must be integers of shape {tuple(spatial)}, "
+            f"got {target.dtype} {tuple(target.shape)}"
+        )
+    if scores.dim() == 2:  # already rows: no reshaping on the common path
+        return scores, target, spatial
+    if target.is_floating_point():
         target = target.movedim(1, -1).reshape(-1, scores.shape[1])
     else:
-        if target.dtype == torch.bool or target.shape != spatial:
-            raise ValueError(
-                f"class-index target must be integers of shape {tuple(spatial)}, "
-                f"got {target.dtype} {tuple(target.shape)}"
-            )
         target = target.reshape(-1)
     return scores.movedim(1, -1).reshape(-1, scores.shape[1]), target, spatial
 

@@ -17,12 +17,20 @@ class LogitAdjusted(CrossEntropy, name="logit_adjusted"):
 
     Rare classes get a larger margin during training; prediction stays argmax(o), so the model
     learns to favour them where a plain ``ce`` model would not. Default τ = 1, the paper's. π comes
-    from the training labels, bound by the trainer (:meth:`with_prior`); without one it is
-    uniform, where the loss equals ``ce`` — as it does on any balanced dataset.
+    from the training labels, bound by the trainer (:meth:`with_prior`); a loss object left
+    unbound uses a uniform prior, where the loss equals ``ce`` (as on any balanced dataset), so
+    the criteria refuse to run without ``counts=`` or ``prior=``
+    (``losses.nn.LogitAdjustedLoss(counts=...)``; the rule is ``losses.prior``'s).
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
 
     tau: float = 1.0
+    paper = (
+        'Menon, Jayasumana, Rawat, Jain, Veit & Kumar 2021, "Long-tail learning '
+        'via logit adjustment", ICLR'
+    )
+    code = "github.com/google-research/google-research, logit_adjustment/ (TensorFlow)"
+    departures = ()
     log_prior: torch.Tensor | None = dataclasses.field(default=None, compare=False, repr=False)
     applied_to = "log_probs"
     family = "ce-variant"
@@ -74,6 +82,13 @@ class BalancedSoftmax(LogitAdjusted, name="balanced_softmax"):
     name, so users find it. τ is fixed at 1; use ``logit_adjusted:tau=T`` for another.
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
+
+    paper = (
+        'Ren, Yu, Ma, Zhao, Yi & Li 2020, "Balanced Meta-Softmax for Long-Tailed '
+        'Visual Recognition", NeurIPS'
+    )
+    code = "github.com/jiawei-ren/BalancedMetaSoftmax-Classification, loss/BalancedSoftmaxLoss.py"
+    departures = ()
 
     def validate_params(self) -> None:
         if self.tau != 1:

@@ -1,8 +1,10 @@
 """Margins for long-tailed data from the training label prior: LDAM (Cao et al. 2019) and the
-vector-scaling loss VS (Kini et al. 2021). Both bind the prior like ``logit_adjusted``
-(:meth:`~losses.base.Loss.with_prior`, called by the trainer with the training labels' prior);
-without one the prior is uniform. Class counts n_j enter only through ratios, so the prior
-π_j = n_j/n stands for them.
+vector-scaling loss VS (Kini et al. 2021). Class counts n_j enter only through ratios, so the
+prior π_j = n_j/n stands for them. The prior, one rule for every loss that reads it
+(``losses.prior``): the trainer binds its training labels' prior
+(:meth:`~losses.base.Loss.with_prior`), and a loss object left unbound computes with a uniform
+prior; the criteria take ``counts=`` or ``prior=`` (``losses.nn.LDAMLoss(counts=...)``,
+``losses.nn.VSLoss(counts=...)``) and refuse to run without one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 
 from losses import softmax, targets
 from losses.base import Loss
+from losses.cross_entropy import CrossEntropy
 from losses.true_class import set_number
 
 
@@ -45,12 +48,24 @@ class LabelDistributionAwareMargin(Loss, name="ldam"):
     Defaults max_margin = 0.5, s = 30: the paper's CIFAR setting (its code's ``max_m``, ``s``).
     The paper fixes them; the sweep brackets them. Its deferred re-weighting (DRW) schedule is
     a trainer's, not a loss's, and is not here.
-    Without a prior every class gets max_margin; max_margin = 0 with s = 1 is ``ce``.
+    Unbound (uniform prior) every class gets max_margin; max_margin = 0 with s = 1 is ``ce``.
     Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 
     max_margin: float = 0.5
     s: float = 30.0
+    paper = (
+        'Cao, Wei, Gaidon, Arechiga & Ma 2019, "Learning Imbalanced Datasets with '
+        'Label-Distribution-Aware Margin Loss", NeurIPS'
+    )
+    code = "github.com/kaidic/LDAM-DRW, losses.py (LDAMLoss)"
+    departures = (
+        (
+            "the paper's cosine logits (normalised features and weights) are the "
+            "model's; here s scales whatever scores come in"
+        ),
+        ("the deferred re-weighting (DRW) schedule is the trainer's (the criterion's weight=)"),
+    )
     # (Δ (K,), log π (K,)) once a prior is bound
     adjust: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
     applied_to = "log_probs"
@@ -101,14 +116,21 @@ class VectorScaling(Loss, name="vs"):
     Overparameterization", NeurIPS; code github.com/orparask/VS-Loss): ce on z = Δ ⊙ o + ι,
         Δ_j = (n_j / n_max)^γ (multiplicative),  ι_j = τ·log π_j (additive, as logit_adjusted);
     gradient ∇ₒ = Δ ⊙ (softmax(z) − t). γ = 0 is ``logit_adjusted`` at the same τ (exactly:
-    Δ = 1); without a prior it is ``ce``. Defaults γ = 0.3, τ = 1, as issue 25 gives them for
-    CIFAR-10-LT; the sweep brackets them and the γ = 0.15, τ = 1.25 of published CIFAR-10-LT
-    code: γ ∈ {0.1, 0.15, 0.2, 0.3}, τ ∈ {1, 1.25}.
+    Δ = 1); unbound (uniform prior) it is ``ce``. Defaults γ = 0.3, τ = 1: the official
+    ``VSLoss``'s defaults (its x / (n_max/n_j)^γ is the Δ ⊙ o here); the sweep brackets them
+    and the γ = 0.15, τ = 1.25 of published CIFAR-10-LT code: γ ∈ {0.1, 0.15, 0.2, 0.3},
+    τ ∈ {1, 1.25}.
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
 
     gamma: float = 0.3
     tau: float = 1.0
+    paper = (
+        'Kini, Paraskevas, Oymak & Thrampoulidis 2021, "Label-Imbalanced and '
+        'Group-Sensitive Classification under Overparameterization", NeurIPS'
+    )
+    code = "github.com/orparask/VS-Loss, losses.py (VSLoss)"
+    departures = ()
     # ((n_j/n_max)^γ (K,), log π (K,)) once a prior is bound
     adjust: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
     applied_to = "log_probs"
@@ -141,14 +163,8 @@ class VectorScaling(Loss, name="vs"):
 
     def compute(self, scores, target):
         if self.adjust is None:
-            log_probs, probs = softmax.log_softmax(scores)
-            scale = None
-        else:
-            scale, log_prior = (part.to(scores.device, scores.dtype) for part in self.adjust)
-            log_probs, probs = softmax.log_softmax(scores * scale + self.tau * log_prior)
-        if target.is_floating_point():
-            value = -(target * log_probs).sum(1)
-        else:
-            value = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
-        grad = targets.residual(probs, target)
-        return value, grad if scale is None else grad.mul_(scale)
+            return CrossEntropy.compute(self, scores, target)
+        scale, log_prior = (part.to(scores.device, scores.dtype) for part in self.adjust)
+        # ce of the adjusted scores (as logit_adjusted's), its gradient times d(adjusted)/do
+        value, grad = CrossEntropy.compute(self, scores * scale + self.tau * log_prior, target)
+        return value, grad.mul_(scale)

@@ -39,6 +39,11 @@ class Margin(Loss, name="margin"):
     kind: str = "crammer_singer"
     delta: float | torch.Tensor = 1.0
     power: int = 1
+    paper = (
+        "Crammer & Singer 2001 (JMLR) and Weston & Watkins 1999 (ESANN), the multiclass SVM losses"
+    )
+    code = None
+    departures = (("torch.nn.MultiMarginLoss is Weston–Watkins divided by K; here it is the sum"),)
     applied_to = "scores"
     family = "margin-sparse"
     sweep = {"delta": (0.5, 1.0, 2.0, 4.0)}

@@ -27,6 +27,12 @@ class NormalizedCrossEntropy(Loss, name="nce"):
     applied_to = "log_probs"
     family = "noise-robust"
     target_encoding = "one-hot or probability rows"
+    paper = (
+        'Ma, Huang, Wang, Romano, Erfani & Bailey 2020, "Normalized Loss '
+        'Functions for Deep Learning with Noisy Labels", ICML'
+    )
+    code = "github.com/HanxunH/Active-Passive-Losses, loss.py (NormalizedCrossEntropy)"
+    departures = ("no scale factor (APL's scale is a weighted sum here, e.g. 10*nce)",)
     accepts_soft_targets = True
 
     def check_against(self, scores):
@@ -62,6 +68,12 @@ class NormalizedNegativeCrossEntropy(Loss, name="nnce"):
     """
 
     min_prob: float = 1e-7
+    paper = (
+        'Ye, Li, Yang, Liu & Wang 2023, "Active Negative Loss Functions for '
+        'Learning with Noisy Labels", NeurIPS'
+    )
+    code = "github.com/Virusdoll/Active-Negative-Loss, loss.py"
+    departures = (("the δ·‖θ‖₁ weight penalty of ANL acts on the model's weights and is not here"),)
     applied_to = "log_probs"
     family = "noise-robust"
     target_encoding = "class label"

@@ -17,12 +17,24 @@ class BinaryCrossEntropy(Loss, name="bce"):
     gradient σ(o) − t. softplus(o) = max(o, 0) + log(1 + exp(−|o|)), finite for any scores.
     Smoothing enters linearly: bce(ε) + ce = bce(0) + soft_label(ε), values and gradients,
     for any target (both add ε·(o·target − mean_k o_k) up to sign; ce's log-sum-exp cancels).
-    Default ε = 0 (timm's default; its recipes A1–A3 train with smoothing 0.1); the sweep is
-    {0, 0.1}.
+    Default ε = 0, plain one-vs-all BCE; timm's ``BinaryCrossEntropy`` defaults to
+    ``smoothing=0.1`` (the recipes A1–A3 train with 0.1), so ``bce:smoothing=0.1`` is timm's
+    default; the sweep is {0, 0.1}. timm's ``reduction="mean"`` averages over the N·K entries,
+    this sum over classes is K times its value (and gradient) per example.
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
 
     smoothing: float = 0.0
+    paper = (
+        'Wightman, Touvron & Jégou 2021, "ResNet strikes back: An improved training procedure '
+        'in timm"'
+    )
+    code = "github.com/huggingface/pytorch-image-models, timm/loss/binary_cross_entropy.py"
+    departures = (
+        "summed over the K classes, where timm's mean runs over them too (a factor K)",
+        "default smoothing 0 (plain BCE) where timm's default is 0.1",
+        "no target_threshold nor pos_weight (the criterion's weight= is per class)",
+    )
     applied_to = "scores"
     family = "square"
     target_encoding = "one-vs-all (smoothed) one-hot"

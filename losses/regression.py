@@ -69,6 +69,12 @@ class L2(ResidualLoss, name="l2"):
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
 
+    paper = (
+        "the textbook loss (Dive into Deep Learning, ch. 3.1); on probabilities, the Brier score"
+    )
+    code = None
+    departures = ()
+
     def residual_value_and_grad(self, r):
         return 0.5 * (r * r).sum(1), r
 
@@ -81,6 +87,18 @@ class L1(ResidualLoss, name="l1"):
     gradient −2·p_y·(e_y − p) vanishes where p_y ≈ 0: a class the model has given up on stays lost.
     Shape: scores (N, K); target (N,) labels or (N, K) probabilities -> (N,) and (N, K).
     """
+
+    paper = (
+        'Ghosh, Kumar & Sastry 2017, "Robust Loss Functions under Label Noise for '
+        'Deep Neural Networks", AAAI (MAE on probabilities)'
+    )
+    code = None
+    departures = (
+        (
+            "the paper's MAE Σ_k |p_k − t_k| = 2(1 − p_y); APL's and ALFs' copies "
+            "compute 1 − p_y (ALFs then scale by 2)"
+        ),
+    )
 
     def residual_value_and_grad(self, r):
         return r.abs().sum(1), r.sign()
@@ -98,6 +116,9 @@ class Huber(ResidualLoss, name="huber"):
     """
 
     delta: float | None = None
+    paper = 'Huber 1964, "Robust Estimation of a Location Parameter" (here on the residual p − t)'
+    code = None
+    departures = ()
     sweep = {"delta": (0.05, 0.1, 0.3, 1.0)}
 
     def validate_params(self) -> None:

@@ -45,6 +45,12 @@ class Sparsemax(Loss, name="sparsemax"):
 
     applied_to = "scores"
     family = "margin-sparse"
+    paper = (
+        'Martins & Astudillo 2016, "From Softmax to Sparsemax: A Sparse Model of '
+        'Attention and Multi-Label Classification", ICML'
+    )
+    code = "github.com/deep-spin/entmax, entmax/losses.py (SparsemaxLoss)"
+    departures = ()
     target_encoding = "one-hot or probability rows"
     accepts_soft_targets = True
     convex_in_scores = True

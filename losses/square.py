@@ -26,6 +26,12 @@ class HuiBelkin(Loss, name="hui_belkin"):
 
     k: float = 1.0
     m: float = 1.0
+    paper = (
+        'Hui & Belkin 2021, "Evaluation of Neural Architectures Trained with '
+        'Square Loss vs Cross-Entropy in Classification Tasks", ICLR'
+    )
+    code = None
+    departures = ()
     applied_to = "scores"
     family = "square"
     sweep = {"k": (1.0, 5.0), "m": (1.0, 15.0)}  # Hui & Belkin 2021

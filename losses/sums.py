@@ -1,7 +1,13 @@
 """Weighted sums of registered losses, ``W*SPEC+W*SPEC``: value and gradient the weighted sums.
 
-The active–passive losses of Ma et al. 2020 are sums: ``1*nce+1*rce`` (NCE+RCE) and
-``1*nce+1*l1`` (NCE+MAE, MAE being ``l1`` on probabilities).
+The active–passive losses of Ma et al. 2020 are sums: α·NCE + β·RCE is ``α*nce+β*rce`` and
+α·NCE + β·MAE is ``α*nce+β*l1``, with the paper's MAE = Σ_k |p_k − t_k| = 2(1 − p_y) (``l1`` on
+probabilities). The official code (github.com/HanxunH/Active-Passive-Losses, ``loss.py``) differs
+in both passive terms: its MAE is 1 − p_y, half the paper's, and its RCE's A is ln 1e-4 ≈ −9.21
+(the one-hot label clamped at 1e-4), not −4. So its NCEandMAE(α, β) is ``α*nce+(β/2)*l1`` and its
+NCEandRCE(α, β) is ``α*nce+β*rce:a=-9.21``, i.e. ``α*nce+2.30β*rce`` at the default A = −4 (its
+CIFAR-10 setting α = β = 1: ``1*nce+0.5*l1`` and ``1*nce+2.30*rce``). Its GCE, RCE and SCE clamp
+p at 1e-7; nothing is clamped here. ``losses.nn.NCEAndRCE`` and ``NCEAndMAE`` build these sums.
 
     losses.parse("1*nce+1*rce")      # WeightedSum; str() gives "1*nce+1*rce" back
     losses.parse("nce+0.5*l1")       # a term without W* has weight 1
@@ -136,6 +142,12 @@ class WeightedSum(Loss):
 
     def __str__(self) -> str:
         return "+".join(f"{format_value(weight)}*{loss}" for weight, loss in self.terms)
+
+    def with_prior(self, prior) -> WeightedSum:
+        """The sum with each term's ``with_prior``: terms that read the prior bind it."""
+        return dataclasses.replace(
+            self, terms=tuple((weight, loss.with_prior(prior)) for weight, loss in self.terms)
+        )
 
     # -- value and gradient ---------------------------------------------------------------------
     def check_against(self, scores):

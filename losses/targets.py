@@ -96,3 +96,12 @@ def residual(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return probs - target
     minus_one = probs.new_full((probs.shape[0], 1), -1.0)
     return probs.scatter_add(1, target.unsqueeze(1), minus_one)
+
+
+def residual_(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`residual` in place: probs becomes probs − t (for a loss's own fresh probs, it
+    saves a copy of the (N, K) scores). Shape: as :func:`residual`."""
+    if target.is_floating_point():
+        return probs.sub_(target)
+    minus_one = probs.new_full((probs.shape[0], 1), -1.0)
+    return probs.scatter_add_(1, target.unsqueeze(1), minus_one)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from losses import softmax
 from losses.base import Loss
 
 
@@ -35,9 +36,13 @@ def split_true_class(
     log p_y = o_y − max o − log(total) takes the rounding error of total back in (TwoSum), so
     it stays exact (≈ −Σ rivals) where p_y rounds to 1; log1p would too, but torch's float32
     log1p is scalar code on the CPU, 8× slower than log.
+    From K = 128 classes up the split comes from torch's fused softmax instead (see
+    :func:`split_by_softmax`); total is then 1.
     Shape: scores (N, K), labels (N,) -> four (N, 1) columns and rival_exp (N, K).
     """
     index = labels.unsqueeze(1)
+    if scores.shape[1] >= softmax.FUSED_FROM_CLASSES:
+        return split_by_softmax(scores, index)
     shifted = scores - scores.amax(1, keepdim=True)
     true_shifted = shifted.gather(1, index)
     rival_exp = shifted.exp_()
@@ -48,6 +53,29 @@ def split_true_class(
     rounding = (true_exp - (total - back)).add_(rival_sum - back)  # (true + rivals) − total
     log_p_y = true_shifted.sub_(total.log()).sub_(rounding.div_(total))
     return log_p_y, true_exp / total, rival_sum / total, rival_exp, total
+
+
+def split_by_softmax(scores: torch.Tensor, index: torch.Tensor):
+    """:func:`split_true_class` from one fused softmax pass, for many classes, where torch.exp
+    over the (N, K) scores costs more than the whole softmax kernel.
+
+    rival_exp is p with 0 in the true column and total is 1. log p_y, on (N, 1) columns only:
+    where y is the most probable class, −log1p(Σ_{k≠y} p_k / p_y), exact as p_y → 1; elsewhere
+    o_y − max o + log max p (log-sum-exp is max o − log max p), exact where p_y underflows,
+    since max p >= 1/K never does. Shape: scores (N, K), index (N, 1) -> as split_true_class.
+    """
+    probs = torch.softmax(scores, 1)
+    p_y = probs.gather(1, index)
+    rivals = probs.scatter_(1, index, 0.0)
+    rest = rivals.sum(1, keepdim=True)
+    top_rival = rivals.amax(1, keepdim=True)
+    on_top = p_y >= top_rival
+    # both branches stay finite (the other's gradient would be 0·inf under double backward)
+    near_one = -torch.log1p(rest / torch.where(on_top, p_y, 1.0))
+    below = scores.gather(1, index) - scores.amax(1, keepdim=True)
+    below = below + torch.where(on_top, 1.0, top_rival).log()
+    log_p_y = torch.where(on_top, near_one, below)
+    return log_p_y, p_y, rest, rivals, torch.ones_like(p_y)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +123,15 @@ class Focal(TrueClassLoss, name="focal"):
     """
 
     gamma: float = 2.0
+    paper = 'Lin, Goyal, Girshick, He & Dollár 2017, "Focal Loss for Dense Object Detection", ICCV'
+    code = (
+        "Detectron's softmax form: github.com/pytorch/pytorch, "
+        "modules/detectron/softmax_focal_loss_op.cu (SoftmaxFocalLoss)"
+    )
+    departures = (
+        "no scalar α on every class (Detectron's alpha): per-class α is the criterion's weight=",
+        "log p_y from log-sum-exp, where the op takes log max(p_y, FLT_MIN)",
+    )
     applied_to = "log_probs"
     family = "ce-variant"
     sweep = {"gamma": (0.5, 1.0, 2.0, 5.0)}  # Lin et al. 2017, Table 1a
@@ -116,11 +153,25 @@ class GeneralizedCrossEntropy(TrueClassLoss, name="gce"):
 
     q → 0 is ``ce`` (w = 1), q = 1 is MAE/2 = 1 − p_y (w = p_y). Default q = 0.7, the paper's
     choice for all its experiments. p_y^q = exp(q·log p_y), so f = −expm1(q·log p_y)/q, exact
-    where p_y rounds to 1.
+    where p_y rounds to 1. Nothing is clamped; APL's copy, the code most runs use, clamps p at
+    1e-7 (where p_y < 1e-7 its value is (1 − 1e-7^q)/q and its gradient 0).
     Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 
     q: float = 0.7
+    paper = (
+        'Zhang & Sabuncu 2018, "Generalized Cross Entropy Loss for Training Deep Neural '
+        'Networks with Noisy Labels", NeurIPS'
+    )
+    code = (
+        "none by the authors; the copy most runs use: "
+        "github.com/HanxunH/Active-Passive-Losses, loss.py (GeneralizedCrossEntropy)"
+    )
+    departures = (
+        "no clamp of p at 1e-7 (APL's copy clamps: where p_y < 1e-7 its value is "
+        "(1 − 1e-7^q)/q and its gradient 0)",
+        "no truncation (the paper's truncated L_q variant is not written)",
+    )
     family = "noise-robust"
     sweep = {"q": (0.3, 0.5, 0.7, 0.9)}  # Zhang & Sabuncu 2018
 
@@ -138,11 +189,27 @@ class ReverseCrossEntropy(TrueClassLoss, name="rce"):
     Cross Entropy for Robust Learning with Noisy Labels"): f = −A·(1 − p_y);  w = −A·p_y.
 
     A scaled MAE: bounded, so robust to symmetric label noise. Default A = −4, the paper's.
-    (The authors' code clamps t at 1e-4, i.e. A = ln 1e-4 ≈ −9.2; the paper's A is used here.)
+    (The authors' code clamps t at 1e-4, i.e. A = ln 1e-4 ≈ −9.2; the paper's A is used here.
+    APL's copy also clamps p at 1e-7, which zeroes the gradient of classes below it; nothing
+    is clamped here.)
     Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 
     a: float = -4.0
+    paper = (
+        'Wang, Ma, Chen, Luo, Yi & Bailey 2019, "Symmetric Cross Entropy for Robust Learning '
+        'with Noisy Labels", ICCV'
+    )
+    code = (
+        "github.com/YisenWang/symmetric_cross_entropy_for_noisy_labels, loss.py "
+        "(symmetric_cross_entropy, Keras)"
+    )
+    departures = (
+        "A = −4 as the paper states; the authors' code clips the one-hot label at 1e-4, "
+        "A = ln 1e-4 ≈ −9.21 (rce:a=-9.21 is theirs)",
+        "no clamp of p at 1e-7 (APL's copy clamps it: its value shifts by up to "
+        "9.21·(K − 1)·1e-7 and those classes' gradient is 0)",
+    )
     family = "noise-robust"
 
     def validate_params(self) -> None:
@@ -157,13 +224,25 @@ class SymmetricCrossEntropy(TrueClassLoss, name="sce"):
     """Symmetric cross-entropy α·CE + β·RCE (Wang et al. 2019): f = −α·log p_y − β·A·(1 − p_y).
 
     w = α − β·A·p_y. Defaults α = 0.1, β = 1, A = −4: the paper's CIFAR-10 setting (its
-    MNIST setting is α = 0.01, β = 1; CIFAR-100 α = 6, β = 0.1).
+    MNIST setting is α = 0.01, β = 1; CIFAR-100 α = 6, β = 0.1). The authors' Keras code clips
+    p at 1e-7 inside CE's log: the CE term is capped at −ln 1e-7 ≈ 16.1 and its gradient is 0
+    on rows with p_y < 1e-7; and its A is ln 1e-4 (the label clipped at 1e-4). APL's copy
+    clamps p at 1e-7 inside RCE. Nothing is clamped here.
     Shape: scores (N, K); target (N,) labels -> (N,) and (N, K).
     """
 
     alpha: float = 0.1
     beta: float = 1.0
     a: float = -4.0
+    paper = ReverseCrossEntropy.paper
+    code = ReverseCrossEntropy.code
+    departures = (
+        "A = −4 as the paper states; the authors' code clips the one-hot label at 1e-4, "
+        "A = ln 1e-4 ≈ −9.21",
+        "no clip of p inside CE's log: the authors' Keras code clips p at 1e-7, which caps "
+        "the CE term at −ln 1e-7 ≈ 16.1 and zeroes its gradient where p_y < 1e-7 (the loss "
+        "there is lower by α·(−ln p_y − 16.1)); APL's copy clamps p at 1e-7 inside RCE",
+    )
     applied_to = "log_probs"
     family = "noise-robust"
     sweep = {"alpha": (0.01, 0.1, 1.0, 6.0), "beta": (0.1, 1.0)}  # Wang et al. 2019
@@ -188,6 +267,12 @@ class Poly1(TrueClassLoss, name="poly1"):
     """
 
     epsilon: float = 1.0
+    paper = (
+        'Leng, Xu, Liu, Li, Gan, Hu, Zhou, Yang & Anguelov 2022, "PolyLoss: A Polynomial '
+        'Expansion Perspective of Classification Loss Functions", ICLR'
+    )
+    code = "none by the authors; the paper's Listing 1 (TensorFlow) is the reference"
+    departures = ()
     applied_to = "log_probs"
     family = "ce-variant"
     sweep = {"epsilon": (-1.0, 1.0, 2.0, 5.0)}  # Leng et al. 2022
@@ -211,6 +296,12 @@ class TaylorCrossEntropy(TrueClassLoss, name="taylor"):
     """
 
     t: int = 2
+    paper = (
+        'Feng, Shu, Lin, Lv, Li & An 2020, "Can Cross Entropy Loss Be Robust to Label '
+        'Noise?", IJCAI'
+    )
+    code = None
+    departures = ()
     family = "noise-robust"
     sweep = {"t": (1, 2, 4, 6)}  # Feng et al. 2020
 

@@ -3,6 +3,8 @@ half precision, saturated scores, torch.compile, and the errors."""
 
 import itertools
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,9 @@ import losses
 from bench.suite import default_specs
 from losses import functional as LF
 from losses import nn as LN
+
+sys.path.insert(0, str(Path(__file__).parent))
+import reference_formulas as ref  # noqa: E402
 
 C = 5
 REDUCTIONS = ("none", "mean", "sum")
@@ -268,8 +273,8 @@ def test_an_out_of_range_label_is_a_clear_error_unless_ignored():
             "weight requires grad",
         ),
         (
-            lambda s, y: LF.loss("ce", s, torch.softmax(s, 1).requires_grad_()),
-            "target requires grad",
+            lambda s, y: LF.loss("nce", s, torch.softmax(s, 1), weight=torch.arange(C) - 1.0),
+            "needs non-negative class weights",
         ),
     ],
 )
@@ -287,3 +292,57 @@ def test_all_labels_ignored_gives_nan_mean_as_torch():
         F.cross_entropy(scores, labels)
     )
     assert LF.loss("ce", scores, labels, reduction="sum") == 0
+
+
+def test_a_spec_string_is_parsed_once():
+    first = LF.resolve("gce:q=0.5")
+    assert LF.resolve("gce:q=0.5") is first and first == losses.parse("gce:q=0.5")
+    assert LF.resolve("gce:q=0.6").q == 0.6
+
+
+MANY_CLASSES = [
+    "ce",
+    "soft_label",
+    "focal",
+    "gce",
+    "poly1",
+    "taylor",
+    "rce",
+    "sce",
+    "agce",
+    "aul",
+    "ael",
+    "dual_focal",
+    "nce",
+]
+
+
+@pytest.mark.parametrize("spec", MANY_CLASSES)
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_many_classes_take_the_fused_path_and_still_equal_their_formulas(spec, dtype, tolerance):
+    """K = 300 (torch's fused softmax), with a row where p_y underflows to 0 and one where it
+    rounds to 1, against autograd through the independent reference formula in float64."""
+    scores, labels = batch((6, 300), dtype=torch.float64, ignored=False)
+    scores[0, labels[0]] = -2e3  # p_y = exp(−2000) = 0: log p_y must stay finite
+    scores[1, labels[1]] = 60.0  # p_y = 1 − 300·e^−60 rounds to 1
+    the_loss = losses.parse(spec)
+    ours = value_and_grad(
+        lambda s: LF.loss(the_loss, s, labels, reduction="none"), scores.to(dtype)
+    )
+    expected = value_and_grad(lambda s: ref.value(the_loss, s, labels), scores)
+    assert torch.isfinite(ours[0]).all() and torch.isfinite(ours[1]).all()
+    torch.testing.assert_close(
+        [x.double() for x in ours], expected, rtol=tolerance, atol=tolerance * 1e-2
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ce_on_probability_rows_with_many_classes_equals_torch(weighted):
+    """K = 300: the fused-softmax form s·lse − Σ t·o of −Σ t log p, rows of any sum."""
+    scores, _ = batch((5, 300), ignored=False)
+    g = torch.Generator().manual_seed(3)
+    rows = torch.softmax(torch.randn(5, 300, generator=g, dtype=torch.float64) * 3, 1) * 1.7
+    weight = torch.randn(300, generator=g, dtype=torch.float64) if weighted else None
+    ours = value_and_grad(lambda s: LF.loss("ce", s, rows, weight=weight), scores)
+    torch_ = value_and_grad(lambda s: F.cross_entropy(s, rows, weight=weight), scores)
+    torch.testing.assert_close(ours, torch_, rtol=1e-10, atol=1e-12)

@@ -1,11 +1,15 @@
-"""Property-based tests: any N, K, scale and soft target; the gradient is the formula's."""
+"""Property-based tests: any N, K, scale and soft target; the gradient is the formula's. And
+the zoo's properties of every loss (losses.properties: symmetric, bounded, Lipschitz, the
+gradient at saturation), measured, against what each formula says."""
 
+import pytest
 import reference_formulas as ref
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import losses
+from losses import properties
 
 SPECS = [
     "ce",
@@ -96,3 +100,72 @@ def test_float32_values_stay_finite_at_any_scale(case, scale):
     target32 = target.float() if target.is_floating_point() else target
     value, grad = loss.value_and_grad(scores32, target32)
     assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+
+
+# -- the zoo's properties (losses.properties), each against the formula's ------------------------
+
+# (symmetric, bounded, Lipschitz in the scores, gradient on a confidently wrong row from
+# s = 30 to 300) of every built-in loss at its defaults, from its formula: one line per loss.
+KNOWN = {
+    "ael": (False, True, True, "vanishes"),
+    "agce": (False, True, True, "vanishes"),
+    "aul": (False, True, True, "vanishes"),
+    "balanced_softmax": (False, False, True, "stays"),
+    "bce": (False, False, True, "stays"),  # σ(o) − t
+    "bi_tempered": (False, True, True, "vanishes"),  # polynomially, t2 > 1
+    "ce": (False, False, True, "stays"),  # ‖p − e_y‖ → √2
+    "dual_focal": (False, False, True, "stays"),
+    "focal": (False, False, True, "stays"),  # w → 1 as p_y → 0
+    "gce": (False, True, True, "vanishes"),  # w = p_y^q
+    "huber": (False, True, True, "vanishes"),  # on probabilities by default
+    "hui_belkin": (False, False, False, "grows"),  # a square loss on raw scores
+    "js": (False, True, True, "vanishes"),
+    "l1": (True, True, True, "vanishes"),  # MAE: Σ_k 2(1 − p_k) = 2(K − 1)
+    "l2": (False, True, True, "vanishes"),
+    "ldam": (False, False, True, "stays"),  # s·(softmax − e_y), s = 30
+    "logit_adjusted": (False, False, True, "stays"),
+    "logitnorm": (False, True, False, "vanishes"),  # ∇ ∝ 1/(t‖o‖): unbounded near o = 0
+    "margin": (False, False, True, "stays"),  # the hinge's slope
+    "mbls": (False, False, True, "stays"),
+    "nce": (True, True, True, "vanishes"),  # Σ_k NCE(o, e_k) = 1
+    "nnce": (True, True, True, "vanishes"),  # Σ_k NNCE(o, e_k) = K − 1
+    "poly1": (False, False, True, "stays"),
+    "rce": (True, True, True, "vanishes"),  # −A·Σ_k (1 − p_k) = −A·(K − 1)
+    "sce": (False, False, True, "stays"),  # α·CE keeps α·√2
+    "soft_label": (False, False, True, "stays"),
+    "sparsemax": (False, False, True, "stays"),
+    "taylor": (False, True, True, "vanishes"),
+    "vs": (False, False, True, "stays"),
+}
+BUILT_IN = sorted(n for n, c in losses.base.REGISTRY.items() if c.__module__.startswith("losses."))
+
+
+def test_every_built_in_loss_has_its_known_properties_listed():
+    assert sorted(KNOWN) == BUILT_IN
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_measured_properties_match_the_formulas(name):
+    found = properties.measure(losses.parse(name))
+    measured = (found.symmetric, found.bounded, found.lipschitz, found.wrong_trend)
+    assert measured == KNOWN[name]
+    if found.symmetric:
+        assert found.symmetric_spread < 1e-12  # constant to round-off, not nearly constant
+    else:
+        assert found.symmetric_spread > 1e-4
+
+
+def test_the_measured_bounds_are_the_formulas_suprema():
+    # sup of MAE = 2, of RCE = −A = 4, of NCE and NNCE = 1; CE's gradient norm sup is √2
+    assert properties.measure(losses.parse("l1")).largest_value == pytest.approx(2, rel=1e-9)
+    assert properties.measure(losses.parse("rce")).largest_value == pytest.approx(4, rel=1e-9)
+    assert properties.measure(losses.parse("nnce")).largest_value == pytest.approx(1, rel=1e-9)
+    assert properties.measure(losses.parse("ce")).largest_grad == pytest.approx(2**0.5, rel=1e-9)
+    ldam = properties.measure(losses.parse("ldam"))
+    assert ldam.grad_wrong == pytest.approx(30 * 2**0.5, rel=1e-6)  # s·√2
+
+
+def test_a_loss_with_a_growing_gradient_reads_not_lipschitz():
+    assert not properties.measure(losses.parse("l2:on=scores")).lipschitz
+    assert properties.measure(losses.parse("l2:on=scores")).right_trend == "grows"
+    assert properties.measure(losses.parse("gce:q=1")).symmetric  # q = 1 is MAE/2
