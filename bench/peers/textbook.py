@@ -32,7 +32,13 @@ from torchvision import datasets, transforms
 from bench import datasets as dataset_parts
 from bench import models
 from bench.training.config import TRAINER, RunConfig
-from bench.training.loop import Interrupted, class_metrics, peak_memory_mb
+from bench.training.loop import (
+    FLIP_METRICS,
+    VAL_METRICS,
+    Interrupted,
+    class_metrics,
+    peak_memory_mb,
+)
 
 NAME = "d2l-textbook"
 # The book's loop is written for its dataset and models: it runs beside those alone.
@@ -158,7 +164,8 @@ def train(
             "peak_mem_mb": peak_memory_mb(torch.device("cpu")),
             "grad_norm": float("nan"),
             "active_frac": float("nan"),
-            "memorised": float("nan"),
+            # the textbook's loops train clean labels and hold nothing out
+            **dict.fromkeys((*FLIP_METRICS, *VAL_METRICS), float("nan")),
         }
         on_epoch(row)
         if beside is not None:

@@ -276,6 +276,7 @@ def _trial(noise, loss, lr, score, epochs=30, status="ok"):
         "metric": "balanced_acc",
         "val_score": score,
         "validation": "noisy",
+        "optimizer": "sgd",
     }
 
 
