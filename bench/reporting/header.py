@@ -21,8 +21,12 @@ def facts(meta: dict, workloads: list[Workload]) -> dict:
     config, env = meta.get("config", {}), meta.get("environment", {})
     if len(workloads) == 1:
         w = workloads[0]
-        count = w.final.loc[w.final["trainer"] == TRAINER, "loss"].nunique()
+        mine = w.final[w.final["trainer"] == TRAINER]
+        # a loss is its entry (family); tuning may train several settings of it
+        count, settings = entries(mine).nunique(), mine["loss"].nunique()
         what = f"{subject(w)} under {prose.count(count, 'loss', 'losses')}"
+        if settings > count:
+            what += f" ({prose.count(settings, 'setting')} that trained)"
     else:
         what = f"{len(workloads)} workloads (dataset × model), each under its losses"
     return {
@@ -153,13 +157,20 @@ def environment(meta: dict) -> str:
     )
 
 
+def entries(runs):
+    """Each run's loss as asked (its ``entry``), or the setting where a folder predates it."""
+    return (runs["entry"] if "entry" in runs else runs["loss"]).fillna(runs["loss"])
+
+
 def workload_facts(w: Workload) -> dict:
     """One workload in the folder's list: title, subject, losses, epochs, finished runs."""
     mine = w.final[w.final["trainer"] == TRAINER]
     return {
         "title": w.title,
         "subject": subject(w),
-        "losses": mine["loss"].nunique(),
+        "losses": (mine["entry"] if "entry" in mine else mine["loss"])
+        .fillna(mine["loss"])
+        .nunique(),
         "epochs": sorted(int(e) for e in mine["epochs"].unique()),
         "runs": len(w.final),
         "speed_only": w.speed_only,
