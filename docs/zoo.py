@@ -136,7 +136,9 @@ def page(name: str, answer: pd.DataFrame, anchors: dict[str, str], props) -> str
         {
             "entry": row.entry,
             "workload": row.workload,
-            "anchor": anchors.get(f"{row.dataset} · {row.model}", "workloads"),
+            # a folder of several workloads heads each "dataset · model"; one of a single
+            # workload has no such heading, and its verdicts are under "Per loss"
+            "anchor": anchors.get(f"{row.dataset} · {row.model}", anchors.get("Per loss", "")),
             "loss": row.loss,
             "verdict": row.verdict,
             "difference": difference(row),
