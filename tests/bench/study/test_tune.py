@@ -250,7 +250,7 @@ def test_stacked_trials_of_several_settings_match_and_diverge_alone(tmp_path, ma
 
 
 def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data, monkeypatch):
-    monkeypatch.setattr(tune, "rate_grid", lambda count: (1e4,) * 1)
+    monkeypatch.setattr(tune, "rate_grid", lambda count, decades=tune.RATES: (1e4,) * 1)
     tuner = tune.Tuner(tmp_path / "t.csv", epochs=1, batch_size=32, schedule="constant", budget=1)
     with pytest.raises(ValueError, match="every trial diverged"):
         tuner.run(["l2:on=scores"], ["none"], make_data(n_train=3000), "cpu")
