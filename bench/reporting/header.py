@@ -159,7 +159,10 @@ def environment(meta: dict) -> str:
 
 def entries(runs):
     """Each run's loss as asked (its ``entry``), or the setting where a folder predates it."""
-    return (runs["entry"] if "entry" in runs else runs["loss"]).fillna(runs["loss"])
+    if "entry" not in runs:
+        return runs["loss"]
+    entry = runs["entry"].astype(object)  # all-NaN where a folder predates it: float64
+    return entry.where(entry.notna(), runs["loss"])
 
 
 def workload_facts(w: Workload) -> dict:
@@ -168,9 +171,7 @@ def workload_facts(w: Workload) -> dict:
     return {
         "title": w.title,
         "subject": subject(w),
-        "losses": (mine["entry"] if "entry" in mine else mine["loss"])
-        .fillna(mine["loss"])
-        .nunique(),
+        "losses": entries(mine).nunique(),
         "epochs": sorted(int(e) for e in mine["epochs"].unique()),
         "runs": len(w.final),
         "speed_only": w.speed_only,
