@@ -30,27 +30,19 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import losses  # noqa: E402
+from bench.environment import cpu_model  # noqa: E402
 from losses import functional as LF  # noqa: E402
 
 SHAPES = ((64, 10), (4096, 10), (65536, 10), (4096, 1000), (256, 32000))
 GOALS = {(64, 10): 1.2, (4096, 10): 1.0, (65536, 10): 1.0, (4096, 1000): 1.2, (256, 32000): 1.2}
 
 
-def cpu_name() -> str:
-    """The CPU's model name (lscpu's "Model name"), or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def environment() -> str:
+    """The machine a table was measured on: CPU, threads, torch and Python."""
+    threads = torch.get_num_threads()
     return (
-        f"{cpu_name()}, {torch.get_num_threads()} thread, torch {torch.__version__}, "
-        f"Python {platform.python_version()}"
+        f"{cpu_model()}, {threads} thread{'' if threads == 1 else 's'}, "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
     )
 
 
