@@ -11,7 +11,7 @@ import pandas as pd
 import losses
 from bench.reporting import prose
 from bench.reporting.markdown import markdown_table
-from bench.reporting.workload import Workload
+from bench.reporting.workload import Workload, noise_order
 from bench.training.config import TRAINER
 
 
@@ -97,8 +97,17 @@ def protocol(config: dict, *, grid: bool = True, ran: list[Workload] | None = No
         rates=config.get("rates"),
         lr=config.get("lr"),
         seeds=len(config.get("seeds", [])),
-        noise=config.get("noise", ["none"]),
+        noise=levels(ran) or config.get("noise", ["none"]),
     )
+
+
+def levels(ran: list[Workload] | None) -> list[str]:
+    """The noise levels the folder's runs trained at (run.json's config holds only the last
+    command's), clean first, then by kind and rate."""
+    if not ran:
+        return []
+    found = {noise for w in ran for noise in w.final["noise"].dropna().unique()}
+    return sorted(found, key=noise_order)
 
 
 def relative(command: str) -> str:

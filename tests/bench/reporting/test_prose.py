@@ -109,3 +109,21 @@ def test_the_protocol_names_each_optimiser_the_runs_used():
     )
     assert "minibatch SGD or minibatch SGD with momentum 0.9 and weight decay 0.0005" in both
     assert "(per workload" in both
+
+
+def test_the_header_names_every_noise_level_the_runs_trained_at():
+    """run.json's config is the last command's: the levels come from the runs themselves."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bench.reporting import header
+
+    runs = [
+        SimpleNamespace(final=pd.DataFrame({"noise": ["sym:0.8", "idn:0.4", "none"]})),
+        SimpleNamespace(final=pd.DataFrame({"noise": ["pairs:0.4", "sym:0.4"]})),
+    ]
+    assert header.levels(runs) == ["none", "idn:0.4", "pairs:0.4", "sym:0.4", "sym:0.8"]
+    assert header.levels([]) == []
+    text = header.protocol({"noise": ["sym:0.8"], "seeds": [0, 1, 2]}, ran=runs[:1])
+    assert text.endswith("label noise: none, idn:0.4, sym:0.8")
