@@ -42,14 +42,13 @@ PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 ## others), each named bare so that tuning chooses its own settings, at reduced size: clean
 ## labels and sym:0.4, 3 seeds each (at 3 seeds many verdicts stay undecided: expected), each
 ## loss's own settings × rates tuned per noise level on an equal budget of 20 trials (every
-## trial 2 epochs, the 3 best 30), CPU and CUDA if present: 6m15s on 2 cores (AMD EPYC VM, .venv
-## made; tuning 180 s, training 124 s), over its 5 minutes since l1, soft labels and
-## Weston–Watkins came back -> runs/
+## trial 2 epochs, the 3 best 10 of the compressed schedule, where the study runs them 30: the
+## finalists were half of make bench's time), CPU and CUDA if present -> runs/
 BENCH_LOSSES := ce,l2,l1,huber,soft_label,margin:kind=crammer_singer,margin:kind=weston_watkins
 BENCH_LOSSES := $(BENCH_LOSSES),focal,bi_tempered,gce,sce,nce+rce,sparsemax,huber:on=scores
 bench: setup
 	$(BIN)/python -m bench $(PROTOCOL) --seeds 3 --noise-seeds 3 --noise none,sym:0.4 \
-		--tune-budget 12 --tune-screen-epochs 2 --batch-sizes 64,256,1024,4096 \
+		--tune-budget 20 --tune-screen-epochs 2 --tune-epochs 10 --batch-sizes 64,256,1024,4096 \
 		--reference-iters 50 --textbook-epochs 3 --out $(OUT) $(PARALLEL) \
 		$(if $(LOSSES),,--losses '$(BENCH_LOSSES)') $(EXTRA)
 

@@ -76,6 +76,9 @@ def loss(
     """
     the_loss = resolve(spec_or_loss)
     check_options(the_loss, reduction, label_smoothing)
+    value = fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing)
+    if value is not None:
+        return value
     scores, target, spatial = flatten(input, target)
     if input.dtype in HALF:
         scores = scores.float()
@@ -99,6 +102,76 @@ def loss(
         )
     value = per_example(the_loss, scores, target, factor, denominator, reduction, check=False)
     return value.reshape(spatial) if reduction == "none" else value
+
+
+# Losses that are torch's own cross-entropy kernel, on float32 or float64 scores: ``ce``, ``ce``
+# with label smoothing, and ``ce`` of scores shifted by τ·log π (tests/losses/test_fused.py holds
+# each to its analytic value and gradient). One fused C++ call each way costs a third of the
+# criterion's own path on a small batch, where a call's fixed cost dominates (docs/timing.md).
+FUSED = ("ce", "soft_label", "logit_adjusted", "balanced_softmax")
+
+
+def fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
+    """The loss by ``F.cross_entropy`` where it is that function (FUSED, the registered class,
+    float32 or float64 scores, and the options it composes with), else None: the general path.
+    """
+    name = type(the_loss).name
+    if (
+        name not in FUSED
+        or REGISTRY.get(name) is not type(the_loss)
+        or not isinstance(input, torch.Tensor)
+        or input.dtype not in (torch.float32, torch.float64)
+        or input.dim() < 2
+    ):
+        return None
+    if name == "ce":
+        return torch_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if weight is not None or label_smoothing > 0:
+        return None  # torch's weights would act on the loss's own smoothing or shifted scores
+    if name == "soft_label":
+        return torch_cross_entropy(input, target, None, ignore_index, reduction, the_loss.smoothing)
+    log_prior = the_loss.log_prior
+    if log_prior is None or log_prior.shape != input.shape[1:2]:
+        return None  # the general path says what is wrong
+    shift = (the_loss.tau * log_prior).to(input.device, input.dtype)
+    shifted = input + shift.view(-1, *(1,) * (input.dim() - 2))
+    return torch_cross_entropy(shifted, target, None, ignore_index, reduction, 0.0)
+
+
+def torch_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
+    """``F.cross_entropy`` with these options, or None where it refuses the input: then the
+    general path runs and raises the library's clearer error (or computes what torch would not,
+    e.g. labels of another integer dtype). On CUDA the labels' range is checked first, since
+    an out-of-range label there is a device-side assert, not an exception."""
+    if torch.compiler.is_compiling():
+        return torch.nn.functional.cross_entropy(
+            input,
+            target,
+            weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+    if not isinstance(target, torch.Tensor):
+        return None
+    if input.is_cuda and not target.is_floating_point():
+        if target.dtype != torch.int64:
+            return None
+        kept = target[target != ignore_index]
+        if kept.numel() and not 0 <= kept.min().item() <= kept.max().item() < input.shape[1]:
+            return None
+    weight = check_weight(weight, input.shape[1], input)
+    try:
+        return torch.nn.functional.cross_entropy(
+            input,
+            target,
+            weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+    except (RuntimeError, IndexError, ValueError):
+        return None
 
 
 def label_targets(the_loss, labels, scores, weight, ignore_index, label_smoothing, linear):

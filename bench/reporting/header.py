@@ -96,9 +96,21 @@ def protocol(config: dict, *, grid: bool = True, ran: list[Workload] | None = No
         schedule=config.get("schedule"),
         rates=config.get("rates"),
         lr=config.get("lr"),
-        seeds=len(config.get("seeds", [])),
+        seeds=seed_counts(ran) or [len(config.get("seeds", []))],
         noise=levels(ran) or config.get("noise", ["none"]),
     )
+
+
+def seed_counts(ran: list[Workload] | None) -> list[int]:
+    """The fewest and the most seeds a loss trained at one noise level (one number where all
+    trained as many; the race gives some losses more), from the runs; [] without them."""
+    counts = [
+        n
+        for w in ran or []
+        if {"noise", "loss", "seed"} <= set(w.final.columns)
+        for n in w.final.groupby(["noise", "loss"], dropna=False)["seed"].nunique()
+    ]
+    return sorted({min(counts), max(counts)}) if counts else []
 
 
 def levels(ran: list[Workload] | None) -> list[str]:

@@ -230,7 +230,11 @@ def test_torch_compile_aot_eager_gives_the_eager_values(spec, options):
     eager = value_and_grads(forward)
     # fullgraph: a host sync (.item(), .tolist()) would break the graph and fail here
     compiled = value_and_grads(torch.compile(forward, backend="aot_eager", fullgraph=True))
-    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
+    # a FUSED loss is F.cross_entropy, which aot_eager decomposes: float32 rounding apart
+    exact = type(loss).name not in LF.FUSED
+    torch.testing.assert_close(
+        compiled, eager, rtol=0 if exact else 2e-6, atol=0 if exact else 1e-7
+    )
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="inductor needs a C compiler")

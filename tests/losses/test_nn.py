@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import losses
 from bench.suite import default_specs
+from losses import functional as LF
 from losses import nn as LN
 from losses.base import Loss
 
@@ -44,9 +45,11 @@ def test_the_criterion_gradient_is_the_loss_analytic_gradient(spec):
     value = LN.Criterion(loss, reduction="sum")(leaf, labels)
     value.backward()
     expected_value, expected_grad = loss.value_and_grad(scores, labels)
-    assert value.grad_fn.name() == "AnalyticLossBackward"
-    torch.testing.assert_close(value.detach(), expected_value.sum(), rtol=1e-14, atol=0)
-    torch.testing.assert_close(leaf.grad, expected_grad, rtol=1e-14, atol=0)
+    fused = type(loss).name in LF.FUSED  # torch's own kernel: the same function, other rounding
+    assert (value.grad_fn.name() == "AnalyticLossBackward") is not fused
+    tolerance = {"rtol": 1e-12, "atol": 1e-15} if fused else {"rtol": 1e-14, "atol": 0}
+    torch.testing.assert_close(value.detach(), expected_value.sum(), **tolerance)
+    torch.testing.assert_close(leaf.grad, expected_grad, **tolerance)
 
 
 # every built-in loss's named module, by the name users search for (plug-ins register more)

@@ -127,3 +127,20 @@ def test_the_header_names_every_noise_level_the_runs_trained_at():
     assert header.levels([]) == []
     text = header.protocol({"noise": ["sym:0.8"], "seeds": [0, 1, 2]}, ran=runs[:1])
     assert text.endswith("label noise: none, idn:0.4, sym:0.8")
+
+
+def test_the_header_counts_the_seeds_the_runs_trained_not_the_first_round():
+    """The race gives some losses more seeds than --seeds: the header says the range."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bench.reporting import header
+
+    raced = pd.DataFrame(
+        {"noise": ["sym:0.4"] * 7, "loss": ["ce"] * 3 + ["gce"] * 4, "seed": [0, 1, 2, 0, 1, 2, 3]}
+    )
+    even = raced[raced.seed < 3]
+    assert header.seed_counts([SimpleNamespace(final=raced)]) == [3, 4]
+    assert header.seed_counts([SimpleNamespace(final=even)]) == [3]
+    assert header.seed_counts([]) == []
