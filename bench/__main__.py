@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"{tune.KEEP} best for --tune-epochs (default: every trial for --tune-epochs)",
     )
     parser.add_argument(
+        "--tune-keep",
+        type=int,
+        default=tune.KEEP,
+        metavar="N",
+        help=f"with --tune-screen-epochs: how many of the screened trials go on to --tune-epochs "
+        f"(default {tune.KEEP})",
+    )
+    parser.add_argument(
         "--tune-budget",
         type=int,
         default=tune.BUDGET,
@@ -288,6 +296,7 @@ def study_from(args: argparse.Namespace) -> api.Study:
         tune_epochs=args.tune_epochs,
         tune_screen_epochs=args.tune_screen_epochs,
         tune_budget=args.tune_budget,
+        tune_keep=args.tune_keep,
         tune_rates=args.tune_rates,
         seed_cap=args.seed_cap,
         seed_round=args.seed_round,

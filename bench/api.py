@@ -67,6 +67,7 @@ class Study:
     tune_epochs: int | None = None
     tune_screen_epochs: int | None = None  # the two-stage search: every trial this long first
     tune_budget: int = tune.BUDGET  # trials per loss and noise level (settings × rates)
+    tune_keep: int = tune.KEEP  # with screening: the trials of the first rung that run in full
     tune_rates: tuple[float, float] | None = None  # the rates' range (low, high); None: RATES
     seed_cap: int | None = None  # racing: more seeds where verdicts are undecided, up to this
     seed_round: int = 2  # seeds added per round of the race
@@ -185,6 +186,11 @@ def run(study: Study, command: str = "") -> int:
         raise UsageError(
             "--step-mode cuda-graph needs CUDA: use --devices cuda, or --step-mode auto"
         )
+    if study.tune_keep < 1:
+        raise UsageError(
+            f"--tune-keep must be at least 1 (the screened trials that train in full), "
+            f"got {study.tune_keep}"
+        )
     if study.rate_mode == "defaults":
         built_in_rates(specs)  # before any work: a loss without a rate is refused at once
     out = Path(study.out)
@@ -223,7 +229,7 @@ def run(study: Study, command: str = "") -> int:
                 "step_mode": study.step_mode,
                 "tune_budget": study.tune_budget,
                 "tune_rates": [10**d for d in study.rate_decades],
-                "tune_keep": tune.KEEP,
+                "tune_keep": study.tune_keep,
                 "seed_cap": study.seed_cap,
                 "seed_round": study.seed_round,
                 **protocol.steps(len(data.train_y), study.batch_size, study.epochs),

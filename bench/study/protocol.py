@@ -69,6 +69,7 @@ def choose(study, specs, levels, data, model_spec, devices, stop, cluster, clock
             data_root=study.data,
             imports=study.imports,
             screen_epochs=study.tune_screen_epochs,
+            keep=study.tune_keep,
             validation=study.validation,
             optimizer=study.optimizer,
         )

@@ -139,6 +139,10 @@ class Tuner:
     ):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        if not (isinstance(keep, int) and keep >= 1):
+            raise ValueError(
+                f"--tune-keep must be a whole number of trials, at least 1, got {keep!r}"
+            )
         self.path = None if path is None else Path(path)
         self.validation_fraction = validation_fraction
         self.validation = protocols.canonical(validation)

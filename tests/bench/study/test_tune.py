@@ -4,6 +4,7 @@ as noisy as training, selected by the verdicts' metric, and cached."""
 import dataclasses
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -301,3 +302,31 @@ def test_the_cli_refuses_a_bad_rate_range_in_one_line(capsys):
         assert main(["--tune-rates", bad, "--losses", "ce"]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert "--tune-rates" in line
+
+
+@pytest.mark.parametrize("keep", [1, 2])
+def test_tune_keep_sets_how_many_screened_trials_run_in_full(tmp_path, labelled, monkeypatch, keep):
+    monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
+    monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
+    tuner = tune.Tuner(
+        tmp_path / "t.csv",
+        epochs=2,
+        batch_size=64,
+        schedule="cosine",
+        budget=10,
+        screen_epochs=1,
+        keep=keep,
+    )
+    tuner.run(["gce"], ["none"], labelled, "cpu")
+    trials = pd.read_csv(tmp_path / "t.csv")
+    assert (trials["epochs"] == 1).sum() == 10 and (trials["epochs"] == 2).sum() == keep
+    with pytest.raises(ValueError, match="--tune-keep"):
+        tune.Tuner(None, epochs=2, batch_size=64, schedule="cosine", keep=0)
+
+
+def test_the_cli_refuses_a_tune_keep_below_one_in_one_line(capsys):
+    from bench.__main__ import main
+
+    assert main(["--tune-keep", "0", "--losses", "ce", "--tune-screen-epochs", "1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--tune-keep" in line
