@@ -71,21 +71,30 @@ bench: setup
 ##    best the full 60 epochs, so the noisy validation split sees the memorisation the last
 ##    epoch scores (30-epoch finalists chose gce:q=0.3 at sym:0.4, and its 60-epoch run ended at
 ##    0.74, where q = 0.7 had held 0.83); seeds 3 raced to 4.
-## 2. Softmax regression (the low-capacity case), in the order of what the answer needs most:
-##    Fashion-MNIST at sym:0.8 with 1,000 trusted labels and with noisy ones (sym:0.4 and
-##    pairs:0.4 moved to study-full: the memorisation workload carries them); digits and
-##    breast_cancer, a new split per seed, 1-point margins, seeds raced 5 → 20 (seconds each),
-##    with step budgets that converge: digits 100 epochs (600 steps), breast_cancer 60 (120
-##    steps); Fashion-MNIST clean (L-BFGS optima, scikit-learn peers, the batch-size sweep; seeds
-##    raced 5 → 6 to keep the hour); the long tail clean. The rest is make study-full.
+##    With 1,000 trusted labels: ce and four of the family (MEMO_TRUSTED), to keep the hour.
+## 2. Softmax regression (the low-capacity case), on make bench's 14 losses (the textbook's and
+##    the strongest of each newer family; all 35 are study-full's: measured here, the MLP
+##    workload took three quarters of the hour, so 35 losses × 6 linear commands, about 32
+##    minutes, did not fit), in the order of what the answer needs most: Fashion-MNIST at
+##    sym:0.8 with 1,000 trusted labels and with noisy ones (sym:0.4 and pairs:0.4 moved to
+##    study-full: the memorisation workload carries them); digits and breast_cancer, a new split
+##    per seed, 1-point margins, seeds raced 5 → 15 (seconds each), with step budgets that
+##    converge: digits 100 epochs (600 steps), breast_cancer 60 (120 steps); Fashion-MNIST clean
+##    (the calibration family joins: L-BFGS optima, scikit-learn peers, the batch-size sweep;
+##    seeds raced 5 → 6); the long tail clean (the long-tail family joins). The rest is make
+##    study-full.
 SEEDS := --seeds 5 --noise-seeds 3 --seed-cap 10 --seed-round 2
 NOISY_CAP := --seed-cap 6
 # digits and breast_cancer draw a new split per seed: δ is 1 point and seeds cost seconds
-SMALL_CAP := --seed-cap 20 --seed-round 5
+SMALL_CAP := --seed-cap 15 --seed-round 5
 STUDY := $(PROTOCOL) $(SEEDS) --tune-budget 40 --tune-screen-epochs 3 --reference-iters 300 \
 	--textbook-epochs 5 --out $(OUT)/study --no-report $(PARALLEL) $(EXTRA)
 TRUSTED := --validation trusted:1000
 MEMO_LOSSES := ce,gce,sce,nce+rce,nce+l1,agce,nce+nnce,js
+MEMO_TRUSTED := ce,gce,sce,nce+rce,agce
+LINEAR := $(if $(LOSSES),,--losses '$(BENCH_LOSSES)')
+CALIBRATION_LOSSES := logitnorm,mbls,dual_focal
+LONG_TAIL_LOSSES := logit_adjusted,balanced_softmax,ldam,vs
 MEMO := --dataset fashion_mnist_subset:size=10000 --model mlp:hidden=256:layers=2 \
 	--optimizer momentum:beta=0.9:wd=0 --batch-size 128 --epochs 60 --early-stop \
 	--tune-budget 16 --tune-rates 0.03,1 --tune-screen-epochs 4 --tune-keep 2 \
@@ -93,15 +102,19 @@ MEMO := --dataset fashion_mnist_subset:size=10000 --model mlp:hidden=256:layers=
 	$(if $(LOSSES),,--losses '$(MEMO_LOSSES)')
 study: setup peers
 	$(BIN)/python -m bench $(STUDY) $(MEMO) --noise sym:0.4,sym:0.8,pairs:0.4,idn:0.4
-	$(BIN)/python -m bench $(STUDY) $(MEMO) --noise sym:0.8 $(TRUSTED)
-	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(TRUSTED) $(NOISY_CAP) --reference-iters 0
-	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(NOISY_CAP) --reference-iters 0
+	$(BIN)/python -m bench $(STUDY) $(MEMO) --noise sym:0.8 $(TRUSTED) \
+		$(if $(LOSSES),,--losses '$(MEMO_TRUSTED)')
+	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(TRUSTED) $(NOISY_CAP) --reference-iters 0 \
+		$(LINEAR)
+	$(BIN)/python -m bench $(STUDY) --noise sym:0.8 $(NOISY_CAP) --reference-iters 0 $(LINEAR)
 	$(BIN)/python -m bench $(STUDY) --dataset digits --epochs 100 --tune-screen-epochs 10 \
-		--noise none,sym:0.4 --peers $(SMALL_CAP)
+		--noise none,sym:0.4 --peers $(SMALL_CAP) $(LINEAR)
 	$(BIN)/python -m bench $(STUDY) --dataset breast_cancer --epochs 60 --tune-screen-epochs 6 \
-		--noise none,sym:0.2 --peers $(SMALL_CAP)
-	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 --noise none $(NOISY_CAP)
-	$(BIN)/python -m bench $(STUDY) --dataset fashion_mnist_lt --noise none
+		--noise none,sym:0.2 --peers $(SMALL_CAP) $(LINEAR)
+	$(BIN)/python -m bench $(STUDY) --peers --batch-sizes 64,256,1024,4096 --noise none $(NOISY_CAP) \
+		$(if $(LOSSES),,--losses '$(BENCH_LOSSES),$(CALIBRATION_LOSSES)')
+	$(BIN)/python -m bench $(STUDY) --dataset fashion_mnist_lt --noise none \
+		$(if $(LOSSES),,--losses '$(BENCH_LOSSES),$(LONG_TAIL_LOSSES)')
 	$(BIN)/python -m bench.reporting $(OUT)/study
 
 ## study-full: the full cross-product (every loss × workload × noise level, the MLP included,

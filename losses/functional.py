@@ -105,44 +105,85 @@ def loss(
 
 
 # Losses that are torch's own cross-entropy kernel, on float32 or float64 scores: ``ce``, ``ce``
-# with label smoothing, and ``ce`` of scores shifted by τ·log π (tests/losses/test_fused.py holds
-# each to its analytic value and gradient). One fused C++ call each way costs a third of the
-# criterion's own path on a small batch, where a call's fixed cost dominates (docs/timing.md).
-FUSED = ("ce", "soft_label", "logit_adjusted", "balanced_softmax")
+# with label smoothing, and ``ce`` of the scores shifted by τ·log π (``logit_adjusted``,
+# ``balanced_softmax``), shifted at the label and scaled (``ldam``) or scaled and shifted per
+# class (``vs``): the transform by autograd, the rest by F.cross_entropy. tests/losses/
+# test_fused.py holds each to its analytic value and gradient. One fused C++ call each way costs
+# a third of the general path's on a small batch, where a call's fixed cost dominates, and
+# writes fewer (N, K) tensors on a large one (docs/timing.md).
+FUSED = ("ce", "soft_label", "logit_adjusted", "balanced_softmax", "ldam", "vs")
 
 
 def fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
-    """The loss by ``F.cross_entropy`` where it is that function (FUSED, the registered class,
-    float32 or float64 scores, and the options it composes with), else None: the general path.
-    """
+    """The loss by ``F.cross_entropy`` where it is that function of (transformed) scores (FUSED,
+    the registered class, float32 or float64 scores, and the options it composes with), else
+    None: the general path, which also says what is wrong with a bad input."""
     name = type(the_loss).name
     if (
         name not in FUSED
         or REGISTRY.get(name) is not type(the_loss)
         or not isinstance(input, torch.Tensor)
+        or not isinstance(target, torch.Tensor)
         or input.dtype not in (torch.float32, torch.float64)
         or input.dim() < 2
+        or (target.is_floating_point() and not the_loss.accepts_soft_targets)
     ):
+        return None
+    if not cuda_labels_fit(input, target, ignore_index):
         return None
     if name == "ce":
         return torch_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if weight is not None or label_smoothing > 0:
-        return None  # torch's weights would act on the loss's own smoothing or shifted scores
+        return None  # torch's weights would act on the loss's own smoothing or transform
     if name == "soft_label":
         return torch_cross_entropy(input, target, None, ignore_index, reduction, the_loss.smoothing)
-    log_prior = the_loss.log_prior
-    if log_prior is None or log_prior.shape != input.shape[1:2]:
-        return None  # the general path says what is wrong
-    shift = (the_loss.tau * log_prior).to(input.device, input.dtype)
-    shifted = input + shift.view(-1, *(1,) * (input.dim() - 2))
-    return torch_cross_entropy(shifted, target, None, ignore_index, reduction, 0.0)
+    per_class = the_loss.adjust if name in ("ldam", "vs") else the_loss.log_prior
+    if per_class is None and name != "ldam":
+        return None  # unbound: refused before here, or the general path's uniform prior
+    if per_class is not None:
+        per_class = per_class[0] if isinstance(per_class, tuple) else per_class
+        if per_class.shape != input.shape[1:2]:
+            return None  # the general path says the prior does not fit
+    view = (-1, *(1,) * (input.dim() - 2))  # a (C,) vector along the class dimension
+    if name == "ldam":
+        if target.is_floating_point() or target.dtype != torch.int64:
+            return None
+        index = torch.where(target == ignore_index, 0, target).unsqueeze(1)
+        if the_loss.adjust is None:
+            margin = torch.full_like(index, the_loss.max_margin, dtype=input.dtype)
+        else:
+            margin = the_loss.adjust[0].to(input.device, input.dtype)
+        try:
+            margin = margin if the_loss.adjust is None else margin[index]
+            shifted = input.scatter_add(1, index, -margin)
+        except (RuntimeError, IndexError):  # a label out of range: the general path says so
+            return None
+        scores = shifted * the_loss.s if the_loss.s != 1 else shifted
+    elif name == "vs":
+        scale, log_prior = (part.to(input.device, input.dtype) for part in the_loss.adjust)
+        scores = input * scale.view(view) + (the_loss.tau * log_prior).view(view)
+    else:
+        shift = (the_loss.tau * the_loss.log_prior).to(input.device, input.dtype)
+        scores = input + shift.view(view)
+    return torch_cross_entropy(scores, target, None, ignore_index, reduction, 0.0)
+
+
+def cuda_labels_fit(input, target, ignore_index) -> bool:  # noqa: A002
+    """On CUDA, whether every label not ignored lies in [0, C) (read back once): an
+    out-of-range label there is a device-side assert, not an exception the general path can
+    turn into an error. True on the CPU, for probability rows and under torch.compile."""
+    if not input.is_cuda or target.is_floating_point() or torch.compiler.is_compiling():
+        return True
+    if target.dtype != torch.int64:
+        return False
+    kept = target[target != ignore_index]
+    return not kept.numel() or 0 <= kept.min().item() <= kept.max().item() < input.shape[1]
 
 
 def torch_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
     """``F.cross_entropy`` with these options, or None where it refuses the input: then the
     general path runs and raises the library's clearer error (or computes what torch would not,
-    e.g. labels of another integer dtype). On CUDA the labels' range is checked first, since
-    an out-of-range label there is a device-side assert, not an exception."""
+    e.g. labels of another integer dtype). On CUDA, :func:`cuda_labels_fit` comes first."""
     if torch.compiler.is_compiling():
         return torch.nn.functional.cross_entropy(
             input,
@@ -152,14 +193,6 @@ def torch_cross_entropy(input, target, weight, ignore_index, reduction, label_sm
             reduction=reduction,
             label_smoothing=label_smoothing,
         )
-    if not isinstance(target, torch.Tensor):
-        return None
-    if input.is_cuda and not target.is_floating_point():
-        if target.dtype != torch.int64:
-            return None
-        kept = target[target != ignore_index]
-        if kept.numel() and not 0 <= kept.min().item() <= kept.max().item() < input.shape[1]:
-            return None
     weight = check_weight(weight, input.shape[1], input)
     try:
         return torch.nn.functional.cross_entropy(

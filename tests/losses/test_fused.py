@@ -1,7 +1,8 @@
-"""losses.functional.fused: the losses that are torch's own cross-entropy kernel (``ce``,
-``soft_label``, ``logit_adjusted``, ``balanced_softmax``) run as ``F.cross_entropy`` on float32
-and float64 scores, and give the value and gradient of their analytic formula, whatever the
-options; anything torch refuses still gets the library's error."""
+"""losses.functional.fused: the losses that are torch's own cross-entropy kernel, of the scores
+or of a transform of them (``ce``, ``soft_label``, ``logit_adjusted``, ``balanced_softmax``,
+``ldam``, ``vs``), run as ``F.cross_entropy`` on float32 and float64 scores, and give the value
+and gradient of their analytic formula, whatever the options; anything torch refuses still
+gets the library's error."""
 
 import pytest
 import torch
@@ -12,7 +13,15 @@ from losses import nn as LN
 
 K = 5
 PRIOR = torch.tensor([0.4, 0.25, 0.15, 0.12, 0.08], dtype=torch.float64)
-SPECS = ("ce", "soft_label:smoothing=0.2", "logit_adjusted:tau=1.5", "balanced_softmax")
+SPECS = (
+    "ce",
+    "soft_label:smoothing=0.2",
+    "logit_adjusted:tau=1.5",
+    "balanced_softmax",
+    "ldam:max_margin=0.3:s=10",
+    "vs:gamma=0.2:tau=1.25",
+)
+SOFT = [spec for spec in SPECS if losses.parse(spec).accepts_soft_targets]
 
 
 def batch(n=7, spatial=(), seed=0):
@@ -59,7 +68,7 @@ def test_the_fused_path_gives_the_formula_s_value_and_gradient(spec, reduction, 
     torch.testing.assert_close(leaf.grad, grad, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", SOFT)
 def test_probability_rows_and_double_backward_on_the_fused_path(spec):
     loss = losses.parse(spec).with_prior(PRIOR)
     scores, _ = batch()
