@@ -109,14 +109,23 @@ def loss(
 # ``balanced_softmax``), shifted at the label and scaled (``ldam``) or scaled and shifted per
 # class (``vs``): the transform by autograd, the rest by F.cross_entropy. tests/losses/
 # test_fused.py holds each to its analytic value and gradient. One fused C++ call each way costs
-# a third of the general path's on a small batch, where a call's fixed cost dominates, and
-# writes fewer (N, K) tensors on a large one (docs/timing.md).
-FUSED = ("ce", "soft_label", "logit_adjusted", "balanced_softmax", "ldam", "vs")
+# a third of the general path's on a small batch, where a call's fixed cost dominates; on a
+# large one the analytic path is faster (torch's kernels reduce a narrow class dimension slowly
+# on the CPU). So each runs fused up to a number of scores N·K, measured (docs/timing.md).
+FUSED = {
+    "ce": 8192,
+    "soft_label": 8192,
+    "logit_adjusted": 8192,
+    "balanced_softmax": 8192,
+    "ldam": 8192,
+    "vs": 8192,
+}
 
 
 def fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
     """The loss by ``F.cross_entropy`` where it is that function of (transformed) scores (FUSED,
-    the registered class, float32 or float64 scores, and the options it composes with), else
+    the registered class, float32 or float64 scores, at most FUSED[name] of them, and the
+    options it composes with), else
     None: the general path, which also says what is wrong with a bad input."""
     name = type(the_loss).name
     if (
@@ -126,6 +135,7 @@ def fused(the_loss, input, target, weight, ignore_index, reduction, label_smooth
         or not isinstance(target, torch.Tensor)
         or input.dtype not in (torch.float32, torch.float64)
         or input.dim() < 2
+        or input.numel() > FUSED[name]
         or (target.is_floating_point() and not the_loss.accepts_soft_targets)
     ):
         return None

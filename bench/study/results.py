@@ -112,7 +112,7 @@ class Results:
             )
         datasets = dict(old.get("datasets", {}))
         if rows:
-            self._check_protocol(old.get("config", {}), meta["config"])
+            self._check_protocol(old.get("config", {}), meta["config"], rows)
             self._check_epochs(rows, meta["config"])
             self._check_machine(old.get("environment", {}), meta["environment"])
             for spec, fingerprint in meta.get("datasets", {}).items():
@@ -147,8 +147,42 @@ class Results:
     def _write_meta(self, meta: dict) -> None:
         schema.write_atomic(self.meta_path, json.dumps(meta, indent=2) + "\n")
 
-    def _check_protocol(self, old: dict, new: dict) -> None:
-        changed = [k for k in PROTOCOL if old.get(k) != new.get(k)]
+    def _check_protocol(self, old: dict, new: dict, rows: list[dict]) -> None:
+        """The command's workload (dataset × model) must keep the batch size and schedule of
+        its runs in OUT, and the rate rule of the last command where that was the same
+        workload; another workload may train under its own (the memorisation workload's batch
+        128 beside the linear model's 256), as each workload's verdicts compare its own runs."""
+        workload = (
+            new.get("dataset", schema.UPGRADE["dataset"]),
+            new.get("model", schema.UPGRADE["model"]),
+        )
+        ours = [
+            row
+            for row in rows
+            if row.get("trainer", TRAINER) == TRAINER
+            and (
+                row.get("dataset", schema.UPGRADE["dataset"]),
+                row.get("model", schema.UPGRADE["model"]),
+            )
+            == workload
+        ]
+        before = (
+            old.get("dataset", schema.UPGRADE["dataset"]),
+            old.get("model", schema.UPGRADE["model"]),
+        )
+        changed = [
+            k for k in PROTOCOL if k == "lr" and before == workload and old.get(k) != new.get(k)
+        ]
+        for key, kind in (("batch_size", int), ("schedule", str)):
+            found = {
+                kind(float(row[key]) if kind is int else row[key])
+                for row in ours
+                if row.get(key) not in (None, "")
+            }
+            found.discard(new.get(key))
+            if found:
+                changed.append(key)
+                old = {**old, key: ", ".join(map(str, sorted(found)))}
         if changed:
             what = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in changed)
             raise RunsError(

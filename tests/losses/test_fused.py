@@ -126,3 +126,14 @@ def test_a_loss_registered_over_ce_s_name_is_not_taken_for_torch_s():
     scores, labels = batch()
     value = LF.loss(NotCe(), scores.requires_grad_(), labels)
     assert value.grad_fn.name() == "AnalyticLossBackward"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_batch_above_the_fused_size_takes_the_analytic_path(spec):
+    loss = losses.parse(spec).with_prior(PRIOR)
+    rows = LF.FUSED[type(loss).name] // K + 1
+    scores, labels = batch(n=rows)
+    value = LF.loss(loss, scores.requires_grad_(), labels)
+    assert value.grad_fn.name() == "AnalyticLossBackward"
+    small = LF.loss(loss, scores[:7], labels[:7])
+    assert small.grad_fn.name() != "AnalyticLossBackward"
