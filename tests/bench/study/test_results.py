@@ -137,6 +137,25 @@ def test_each_workload_keeps_its_own_number_of_epochs(tmp_path):
     runs.Results(tmp_path).prepare(meta())
 
 
+def test_each_workload_keeps_its_own_batch_size_and_schedule(tmp_path):
+    """make study's memorisation workload trains at batch 128 beside the linear model's 256."""
+    results = runs.Results(tmp_path)
+    results.prepare(meta())
+    results.append(row(A, 2))
+    mlp = dict(model="mlp:hidden=256", batch_size=128)
+    assert runs.Results(tmp_path).prepare(meta(**mlp)) == {A}
+    results.append(row(RunConfig("ce", epochs=2, lr=0.1, batch_size=128, model=mlp["model"]), 2))
+    runs.Results(tmp_path).prepare(meta())  # back to the linear workload: its own batch size
+    with pytest.raises(runs.RunsError, match="batch_size 128 -> 256"):
+        runs.Results(tmp_path).prepare(meta(model=mlp["model"]))
+    with pytest.raises(runs.RunsError, match="batch_size 256 -> 64"):
+        runs.Results(tmp_path).prepare(meta(batch_size=64))
+    with pytest.raises(runs.RunsError, match="schedule cosine -> constant"):
+        runs.Results(tmp_path).prepare(meta(schedule="constant"))
+    with pytest.raises(runs.RunsError, match="lr None -> 0.5"):
+        runs.Results(tmp_path).prepare(meta(lr=0.5))
+
+
 def test_results_without_run_json_are_refused(tmp_path):
     results = runs.Results(tmp_path)
     results.prepare(meta())
