@@ -104,27 +104,28 @@ def loss(
     return value.reshape(spatial) if reduction == "none" else value
 
 
-# Losses that are torch's own cross-entropy kernel, on float32 or float64 scores: ``ce``, ``ce``
-# with label smoothing, and ``ce`` of the scores shifted by τ·log π (``logit_adjusted``,
+# Losses that are torch's own cross-entropy kernel of (transformed) scores, on float32 or
+# float64 scores: ``ce``, ``ce`` of the scores shifted by τ·log π (``logit_adjusted``,
 # ``balanced_softmax``), shifted at the label and scaled (``ldam``) or scaled and shifted per
 # class (``vs``): the transform by autograd, the rest by F.cross_entropy. tests/losses/
-# test_fused.py holds each to its analytic value and gradient. One fused C++ call each way costs
-# a third of the general path's on a small batch, where a call's fixed cost dominates; on a
-# large one the analytic path is faster (torch's kernels reduce a narrow class dimension slowly
-# on the CPU). So each runs fused up to a number of scores N·K, measured (docs/timing.md).
+# test_fused.py holds each to its analytic value and gradient. The fused call's fixed cost is a
+# third of the general path's, but torch's kernels reduce a narrow class dimension slowly on
+# the CPU, so each runs fused up to a number of scores N·K: (limit where K < WIDE, limit where
+# K >= WIDE), measured side by side (1 thread, AMD EPYC; docs/timing.md). ``soft_label`` is not
+# here: F.cross_entropy with label_smoothing was no faster at any shape measured.
+WIDE = 128
 FUSED = {
-    "ce": 8192,
-    "soft_label": 8192,
-    "logit_adjusted": 8192,
-    "balanced_softmax": 8192,
-    "ldam": 8192,
-    "vs": 8192,
+    "ce": (4096, 65536),
+    "logit_adjusted": (4096, 65536),
+    "balanced_softmax": (4096, 65536),
+    "ldam": (4096, None),  # the general path's margin gather made it 5–8× at K = 1000
+    "vs": (4096, 65536),
 }
 
 
 def fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
     """The loss by ``F.cross_entropy`` where it is that function of (transformed) scores (FUSED,
-    the registered class, float32 or float64 scores, at most FUSED[name] of them, and the
+    the registered class, float32 or float64 scores, few enough by :func:`fits_fused`, and the
     options it composes with), else
     None: the general path, which also says what is wrong with a bad input."""
     name = type(the_loss).name
@@ -135,7 +136,7 @@ def fused(the_loss, input, target, weight, ignore_index, reduction, label_smooth
         or not isinstance(target, torch.Tensor)
         or input.dtype not in (torch.float32, torch.float64)
         or input.dim() < 2
-        or input.numel() > FUSED[name]
+        or not fits_fused(FUSED[name], input)
         or (target.is_floating_point() and not the_loss.accepts_soft_targets)
     ):
         return None
@@ -144,9 +145,7 @@ def fused(the_loss, input, target, weight, ignore_index, reduction, label_smooth
     if name == "ce":
         return torch_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if weight is not None or label_smoothing > 0:
-        return None  # torch's weights would act on the loss's own smoothing or transform
-    if name == "soft_label":
-        return torch_cross_entropy(input, target, None, ignore_index, reduction, the_loss.smoothing)
+        return None  # torch's weights and smoothing would act on the transformed scores
     per_class = the_loss.adjust if name in ("ldam", "vs") else the_loss.log_prior
     if per_class is None and name != "ldam":
         return None  # unbound: refused before here, or the general path's uniform prior
@@ -176,6 +175,13 @@ def fused(the_loss, input, target, weight, ignore_index, reduction, label_smooth
         shift = (the_loss.tau * the_loss.log_prior).to(input.device, input.dtype)
         scores = input + shift.view(view)
     return torch_cross_entropy(scores, target, None, ignore_index, reduction, 0.0)
+
+
+def fits_fused(limits: tuple[int, int | None], input: torch.Tensor) -> bool:  # noqa: A002
+    """Whether the scores are few enough for the fused path: ``limits`` (narrow, wide) caps N·K
+    below and from WIDE classes on (None: no cap)."""
+    limit = limits[input.shape[1] >= WIDE]
+    return limit is None or input.numel() <= limit
 
 
 def cuda_labels_fit(input, target, ignore_index) -> bool:  # noqa: A002

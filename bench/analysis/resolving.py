@@ -231,6 +231,7 @@ def screen_ranks(tuning: pd.DataFrame) -> pd.DataFrame:
         if not pairs:
             continue
         pooled = pd.concat(pairs)
+        constant = min(pooled[c].nunique() for c in ("val_score_screen", "val_score_final")) < 2
         rows.append(
             {
                 **dict(zip(WORKLOAD, key, strict=True)),
@@ -238,7 +239,9 @@ def screen_ranks(tuning: pd.DataFrame) -> pd.DataFrame:
                 "full_epochs": int(level["epochs"].astype(int).max()),
                 "losses": len(pairs),
                 "candidates": len(pooled),
-                "rho_pooled": float(
+                "rho_pooled": math.nan  # a rank correlation of a constant is not defined
+                if constant
+                else float(
                     stats.spearmanr(pooled["val_score_screen"], pooled["val_score_final"])[0]
                 ),
                 "rho_within": float(np.mean(within)) if within else math.nan,

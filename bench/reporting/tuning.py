@@ -256,7 +256,18 @@ def figure(w: Workload) -> str:
                 ax.set_xlabel("learning rate (peak of the schedule)", fontsize=8)
             if c == 0:
                 ax.set_ylabel(f"{name}\nvalidation score", fontsize=8)
-        axes[r, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7, frameon=False)
+        handles = {}  # every loss of the row once, whichever level it ran at
+        for ax in axes[r]:
+            handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+        if handles:
+            axes[r, -1].legend(
+                list(handles.values()),
+                list(handles),
+                loc="upper left",
+                bbox_to_anchor=(1.02, 1),
+                fontsize=7,
+                frameon=False,
+            )
     for c in range(len(levels)):
         drawn = [ax for ax in axes[:, c] if ax.lines]
         if drawn:

@@ -1,8 +1,8 @@
 """losses.functional.fused: the losses that are torch's own cross-entropy kernel, of the scores
-or of a transform of them (``ce``, ``soft_label``, ``logit_adjusted``, ``balanced_softmax``,
-``ldam``, ``vs``), run as ``F.cross_entropy`` on float32 and float64 scores, and give the value
-and gradient of their analytic formula, whatever the options; anything torch refuses still
-gets the library's error."""
+or of a transform of them (``ce``, ``logit_adjusted``, ``balanced_softmax``, ``ldam``, ``vs``),
+run as ``F.cross_entropy`` on float32 and float64 scores (up to a size), and give the value and
+gradient of their analytic formula, whatever the options; anything torch refuses still gets
+the library's error."""
 
 import pytest
 import torch
@@ -15,7 +15,6 @@ K = 5
 PRIOR = torch.tensor([0.4, 0.25, 0.15, 0.12, 0.08], dtype=torch.float64)
 SPECS = (
     "ce",
-    "soft_label:smoothing=0.2",
     "logit_adjusted:tau=1.5",
     "balanced_softmax",
     "ldam:max_margin=0.3:s=10",
@@ -131,9 +130,17 @@ def test_a_loss_registered_over_ce_s_name_is_not_taken_for_torch_s():
 @pytest.mark.parametrize("spec", SPECS)
 def test_a_batch_above_the_fused_size_takes_the_analytic_path(spec):
     loss = losses.parse(spec).with_prior(PRIOR)
-    rows = LF.FUSED[type(loss).name] // K + 1
+    rows = LF.FUSED[type(loss).name][0] // K + 1  # K < WIDE: the narrow limit
     scores, labels = batch(n=rows)
     value = LF.loss(loss, scores.requires_grad_(), labels)
     assert value.grad_fn.name() == "AnalyticLossBackward"
     small = LF.loss(loss, scores[:7], labels[:7])
     assert small.grad_fn.name() != "AnalyticLossBackward"
+
+
+def test_the_wide_limit_applies_from_wide_classes_on():
+    narrow, wide = torch.zeros(64, 10), torch.zeros(64, 1000)
+    assert LF.fits_fused((4096, 65536), narrow) and LF.fits_fused((4096, 65536), wide)
+    assert not LF.fits_fused((4096, 65536), torch.zeros(4096, 10))
+    assert not LF.fits_fused((4096, 65536), torch.zeros(4096, 1000))
+    assert LF.fits_fused((4096, None), torch.zeros(4096, 1000))

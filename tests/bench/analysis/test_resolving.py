@@ -2,6 +2,7 @@
 screen's rank correlation with full training."""
 
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -143,3 +144,12 @@ def test_the_screen_rank_correlation_per_level():
 def test_a_search_without_a_screen_has_no_rank_correlation():
     tuning = trials("none", [], [0.9, 0.8, 0.7])
     assert resolving.screen_ranks(tuning).empty
+
+
+def test_a_constant_screen_or_final_has_no_rank_correlation_and_no_warning():
+    """Every finalist at chance on its noisy split (sym:0.8 on the MLP): no rank to correlate."""
+    flat = trials("sym:0.8", [0.1, 0.1, 0.1, 0.1], [0.1, 0.1], entry="a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ranks = resolving.screen_ranks(flat)
+    assert math.isnan(ranks["rho_pooled"].iloc[0]) and ranks["candidates"].iloc[0] == 2
