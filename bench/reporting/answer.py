@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from bench import schema
-from bench.analysis import across, early_stopping, profiles, settings, tables, verdicts
+from bench.analysis import across, early_stopping, profiles, resolving, settings, tables, verdicts
 from bench.reporting import answer_facts, answer_figures, noisy, prose, scenarios
 from bench.reporting.answer_facts import TARGET_FRACTION as TARGET_FRACTION
 from bench.reporting.scenarios import LONG_TAIL as LONG_TAIL
@@ -41,6 +41,7 @@ def section(found: list[Workload]) -> str:
     schema.write_rows(out / "answer.csv", schema.ANSWER, answer.to_dict("records"))
     facts = answer_facts.facts(answer, final, rows, info)
     facts["tuned_blind"] = noisy.tuned_blind(searches(found))
+    facts["blind_se"], facts["blind_clean"] = resolving.BLIND_SE, resolving.BLIND_CLEAN
     schema.write_rows(out / "picks.csv", schema.PICKS, scenarios.picks(facts["scenarios"]))
     where = SimpleNamespace(out=out, prefix="")
     facts["figures"] = answer_figures.draw(facts, answer, where)

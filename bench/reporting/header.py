@@ -92,13 +92,25 @@ def protocol(config: dict, *, grid: bool = True, ran: list[Workload] | None = No
         grid=grid,
         optimizers=optimizers(config, ran),
         epochs=config.get("epochs"),
-        batch_size=config.get("batch_size"),
+        batch_size=batch_sizes(ran) or [config.get("batch_size")],
         schedule=config.get("schedule"),
         rates=config.get("rates"),
         lr=config.get("lr"),
         seeds=seed_counts(ran) or [len(config.get("seeds", []))],
         noise=levels(ran) or config.get("noise", ["none"]),
     )
+
+
+def batch_sizes(ran: list[Workload] | None) -> list[int]:
+    """The batch sizes the folder's runs trained with (workloads may differ: the memorisation
+    MLP's 128 beside the linear model's 256), smallest first; [] without runs."""
+    found = {
+        int(size)
+        for w in ran or []
+        if "batch_size" in w.final.columns
+        for size in w.final["batch_size"].dropna().unique()
+    }
+    return sorted(found)
 
 
 def seed_counts(ran: list[Workload] | None) -> list[int]:

@@ -94,7 +94,7 @@ def test_the_protocol_names_each_optimiser_the_runs_used():
             grid=False,
             optimizers=list(optimizers),
             epochs=60,
-            batch_size=128,
+            batch_size=[128],
             schedule="cosine",
             rates="tuned",
             lr=None,
@@ -144,3 +144,16 @@ def test_the_header_counts_the_seeds_the_runs_trained_not_the_first_round():
     assert header.seed_counts([SimpleNamespace(final=raced)]) == [3, 4]
     assert header.seed_counts([SimpleNamespace(final=even)]) == [3]
     assert header.seed_counts([]) == []
+
+
+def test_the_header_takes_each_workload_s_batch_size_from_its_runs():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bench.reporting import header
+
+    memo = SimpleNamespace(final=pd.DataFrame({"batch_size": [128, 128]}))
+    linear = SimpleNamespace(final=pd.DataFrame({"batch_size": [256]}))
+    assert header.batch_sizes([linear, memo]) == [128, 256]
+    assert header.batch_sizes([]) == []
