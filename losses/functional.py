@@ -200,16 +200,9 @@ def torch_cross_entropy(input, target, weight, ignore_index, reduction, label_sm
     """``F.cross_entropy`` with these options, or None where it refuses the input: then the
     general path runs and raises the library's clearer error (or computes what torch would not,
     e.g. labels of another integer dtype). On CUDA, :func:`cuda_labels_fit` comes first."""
-    if torch.compiler.is_compiling():
-        return torch.nn.functional.cross_entropy(
-            input,
-            target,
-            weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            label_smoothing=label_smoothing,
-        )
-    weight = check_weight(weight, input.shape[1], input)
+    compiling = torch.compiler.is_compiling()
+    if not compiling:
+        weight = check_weight(weight, input.shape[1], input)
     try:
         return torch.nn.functional.cross_entropy(
             input,
@@ -220,6 +213,8 @@ def torch_cross_entropy(input, target, weight, ignore_index, reduction, label_sm
             label_smoothing=label_smoothing,
         )
     except (RuntimeError, IndexError, ValueError):
+        if compiling:  # no fallback inside a graph: torch's own error
+            raise
         return None
 
 

@@ -25,6 +25,19 @@ from bench.training.config import TRAINER, RunConfig
 PROTOCOL = ("batch_size", "schedule", "lr")
 
 
+def _workload(record: dict) -> tuple[str, str]:
+    """(dataset, model) of a results row or a command's config (older ones: the defaults)."""
+    return (
+        record.get("dataset", schema.UPGRADE["dataset"]),
+        record.get("model", schema.UPGRADE["model"]),
+    )
+
+
+def _runs_of(rows: list[dict], workload: tuple[str, str]) -> list[dict]:
+    """Our trainer's rows of ``workload`` (the textbook loop's have their own protocol)."""
+    return [r for r in rows if r.get("trainer", TRAINER) == TRAINER and _workload(r) == workload]
+
+
 class RunsError(ValueError):
     """A results folder that cannot be used as asked; the message says what to do."""
 
@@ -152,24 +165,9 @@ class Results:
         its runs in OUT, and the rate rule of the last command where that was the same
         workload; another workload may train under its own (the memorisation workload's batch
         128 beside the linear model's 256), as each workload's verdicts compare its own runs."""
-        workload = (
-            new.get("dataset", schema.UPGRADE["dataset"]),
-            new.get("model", schema.UPGRADE["model"]),
-        )
-        ours = [
-            row
-            for row in rows
-            if row.get("trainer", TRAINER) == TRAINER
-            and (
-                row.get("dataset", schema.UPGRADE["dataset"]),
-                row.get("model", schema.UPGRADE["model"]),
-            )
-            == workload
-        ]
-        before = (
-            old.get("dataset", schema.UPGRADE["dataset"]),
-            old.get("model", schema.UPGRADE["model"]),
-        )
+        workload = _workload(new)
+        ours = _runs_of(rows, workload)
+        before = _workload(old)
         changed = [
             k for k in PROTOCOL if k == "lr" and before == workload and old.get(k) != new.get(k)
         ]
@@ -192,20 +190,8 @@ class Results:
 
     def _check_epochs(self, rows: list[dict], new: dict) -> None:
         """Our trainer's runs of the command's workload must have its number of epochs."""
-        workload = (
-            new.get("dataset", schema.UPGRADE["dataset"]),
-            new.get("model", schema.UPGRADE["model"]),
-        )
-        found = {
-            int(float(row["epochs"]))
-            for row in rows
-            if row.get("trainer", TRAINER) == TRAINER
-            and (
-                row.get("dataset", schema.UPGRADE["dataset"]),
-                row.get("model", schema.UPGRADE["model"]),
-            )
-            == workload
-        }
+        workload = _workload(new)
+        found = {int(float(row["epochs"])) for row in _runs_of(rows, workload)}
         found.discard(int(new["epochs"]))
         if found:
             raise RunsError(
