@@ -126,8 +126,8 @@ FUSED = {
 def fused(the_loss, input, target, weight, ignore_index, reduction, label_smoothing):  # noqa: A002
     """The loss by ``F.cross_entropy`` where it is that function of (transformed) scores (FUSED,
     the registered class, float32 or float64 scores, few enough by :func:`fits_fused`, and the
-    options it composes with), else
-    None: the general path, which also says what is wrong with a bad input."""
+    options it composes with), else None: the general path, which also says what is wrong
+    with a bad input."""
     name = type(the_loss).name
     if (
         name not in FUSED
