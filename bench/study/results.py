@@ -22,8 +22,6 @@ from bench.training.config import TRAINER, RunConfig
 # What makes rows of one study comparable; a second command into the same folder must agree.
 # The number of epochs is checked per workload (dataset × model): a folder may hold an MLP's
 # shorter grid beside the linear model's, never two lengths of one workload.
-PROTOCOL = ("batch_size", "schedule", "lr")
-
 
 def _workload(record: dict) -> tuple[str, str]:
     """(dataset, model) of a results row or a command's config (older ones: the defaults)."""
@@ -168,9 +166,9 @@ class Results:
         workload = _workload(new)
         ours = _runs_of(rows, workload)
         before = _workload(old)
-        changed = [
-            k for k in PROTOCOL if k == "lr" and before == workload and old.get(k) != new.get(k)
-        ]
+        # the rate rule (a fixed --lr or tuned) is the last command's: compared where that
+        # command trained this workload
+        changed = ["lr"] if before == workload and old.get("lr") != new.get("lr") else []
         for key, kind in (("batch_size", int), ("schedule", str)):
             found = {
                 kind(float(row[key]) if kind is int else row[key])
