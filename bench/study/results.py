@@ -19,9 +19,11 @@ import torch
 from bench import environment, schema
 from bench.training.config import TRAINER, RunConfig
 
-# What makes rows of one study comparable; a second command into the same folder must agree.
-# The number of epochs is checked per workload (dataset × model): a folder may hold an MLP's
-# shorter grid beside the linear model's, never two lengths of one workload.
+# What makes rows of one study comparable: a second command into the same folder must agree
+# with the runs of its workload (dataset × model) on the epochs, the batch size and the schedule
+# (a folder may hold the memorisation MLP's 60 epochs at batch 128 beside the linear model's 30
+# at 256, never two versions of one workload), and with the last command on the rate rule.
+
 
 def _workload(record: dict) -> tuple[str, str]:
     """(dataset, model) of a results row or a command's config (older ones: the defaults)."""
