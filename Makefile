@@ -67,8 +67,8 @@ bench: setup
 ##    trusted labels; a sixth of the subset held out to early-stop, so every run has two scores
 ##    (last epoch, early-stopped). MEMO_LOSSES: ce and seven of the noise-robust family (gce,
 ##    sce, NCE+RCE, NCE+MAE, AGCE, ANL-CE, JS); the rest of the family is study-full's (an MLP
-##    epoch here costs ~0.26 core-s with its evaluations, so each loss × level costs ~1.6
-##    core-minutes). Tuning: 16 trials per loss and level over 0.03–1 (8 left sce one rate per
+##    epoch with its evaluations costs ~0.4 s per worker with two workers on 2 cores, 0.26 s in
+##    one process alone: each loss × level took ~2.3 worker-minutes, tuning included). Tuning: 16 trials per loss and level over 0.03–1 (8 left sce one rate per
 ##    setting, and the robust losses chose the old range's top, 0.3), 4 epochs each, then the 2
 ##    best the full 60 epochs, so the noisy validation split sees the memorisation the last
 ##    epoch scores (30-epoch finalists chose gce:q=0.3 at sym:0.4, and its 60-epoch run ended at
