@@ -257,20 +257,26 @@ def test_every_trial_diverging_is_a_clear_error(tmp_path, make_data, monkeypatch
         tuner.run(["l2:on=scores"], ["none"], make_data(n_train=3000), "cpu")
 
 
-def test_what_the_searches_could_see_is_one_row_per_search_and_level(
-    tmp_path, labelled, monkeypatch
-):
+def screened_gce(tmp_path, monkeypatch, keep):
+    """A Tuner of gce's two settings (q = 0.3, 0.9) on 10 trials, screened 1 epoch, the ``keep``
+    best trained 2, its trials faked (fake_trials), cached in tmp_path / "t.csv"."""
     monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
     monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
-    tuner = tune.Tuner(
+    return tune.Tuner(
         tmp_path / "t.csv",
         epochs=2,
         batch_size=64,
         schedule="cosine",
         budget=10,
         screen_epochs=1,
-        keep=3,
+        keep=keep,
     )
+
+
+def test_what_the_searches_could_see_is_one_row_per_search_and_level(
+    tmp_path, labelled, monkeypatch
+):
+    tuner = screened_gce(tmp_path, monkeypatch, keep=3)
     tuner.run(["gce"], ["none", "sym:0.5"], labelled, "cpu")
     searches, screens = tuner.resolving(["gce"], ["none", "sym:0.5"], labelled, "cpu")
     searches = searches.set_index("noise")
@@ -306,17 +312,7 @@ def test_the_cli_refuses_a_bad_rate_range_in_one_line(capsys):
 
 @pytest.mark.parametrize("keep", [1, 2])
 def test_tune_keep_sets_how_many_screened_trials_run_in_full(tmp_path, labelled, monkeypatch, keep):
-    monkeypatch.setattr(tune.stacked, "train_trials", fake_trials)
-    monkeypatch.setattr(tune.sweeps, "settings", lambda e: ["gce:q=0.3", "gce:q=0.9"])
-    tuner = tune.Tuner(
-        tmp_path / "t.csv",
-        epochs=2,
-        batch_size=64,
-        schedule="cosine",
-        budget=10,
-        screen_epochs=1,
-        keep=keep,
-    )
+    tuner = screened_gce(tmp_path, monkeypatch, keep=keep)
     tuner.run(["gce"], ["none"], labelled, "cpu")
     trials = pd.read_csv(tmp_path / "t.csv")
     assert (trials["epochs"] == 1).sum() == 10 and (trials["epochs"] == 2).sum() == keep
