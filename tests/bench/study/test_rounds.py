@@ -94,28 +94,33 @@ def test_an_undecided_loss_and_the_best_get_more_seeds_a_decided_one_none():
     assert final[("none", "b")] == 8
 
 
+def finished_rows(plan):
+    """A finished row per seed that ``plan`` ((level, entry) -> seeds) asks for, all at 0.5."""
+    return [
+        {
+            "trainer": "lossbench",
+            "dataset": "d",
+            "model": "m",
+            "noise": level,
+            "entry": entry,
+            "loss": entry,
+            "seed": seed,
+            "status": "ok",
+            "epoch": 2,
+            "epochs": 2,
+            "test_acc": 0.5,
+        }
+        for (level, entry), n in plan.items()
+        for seed in range(n)
+    ]
+
+
 def test_the_race_stops_when_every_verdict_is_decided():
     trained = []
 
     def train(plan):
         trained.append(dict(plan))
-        return [
-            {
-                "trainer": "lossbench",
-                "dataset": "d",
-                "model": "m",
-                "noise": level,
-                "entry": entry,
-                "loss": entry,
-                "seed": seed,
-                "status": "ok",
-                "epoch": 2,
-                "epochs": 2,
-                "test_acc": 0.5,
-            }
-            for (level, entry), n in plan.items()
-            for seed in range(n)
-        ]
+        return finished_rows(plan)
 
     plan = rounds.first(["none"], ["a", "b", "c"], clean=5, noisy=3)
     last = rounds.race(
@@ -276,23 +281,7 @@ def test_the_race_passes_its_looks_margin_and_chance_to_the_verdicts():
         return 0.01 if test_per_seed else 0.005
 
     def train(plan):
-        return [
-            {
-                "trainer": "lossbench",
-                "dataset": "d",
-                "model": "m",
-                "noise": level,
-                "entry": entry,
-                "loss": entry,
-                "seed": seed,
-                "status": "ok",
-                "epoch": 2,
-                "epochs": 2,
-                "test_acc": 0.5,
-            }
-            for (level, entry), n in plan.items()
-            for seed in range(n)
-        ]
+        return finished_rows(plan)
 
     plan = rounds.first(["none", "sym:0.4"], ["a", "b"], clean=5, noisy=3)
     rounds.race(
