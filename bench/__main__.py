@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="final runs hold out the validation split (--validation's protocol) from training "
         "and record its accuracy every epoch, so the report scores each run twice: at its last "
-        "epoch and at the first epoch with the best validation accuracy (default: off, the "
-        "whole training set trains)",
+        "epoch and at the first epoch with the best validation accuracy; tuning then scores "
+        "each trial at its best epoch too (default: off, the whole training set trains)",
     )
     parser.add_argument(
         "--seed-cap",

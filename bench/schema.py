@@ -64,7 +64,8 @@ FAILURES = ("trainer", "dataset", "model", "loss", "device", "seed", "noise", "r
 # A tuning trial: ``entry`` the suite spec it tunes, ``loss`` the setting tried (its spec names
 # its hyperparameters), at ``noise`` (train and validation labels alike); ``val_score`` is its
 # validation score by ``metric`` (accuracy, or balanced_acc on long-tailed data), the one that
-# chooses; ``val_acc`` is plain accuracy either way.
+# chooses; ``val_acc`` is plain accuracy either way; ``selection`` the epoch both are read at:
+# ``last``, or ``early_stopped`` (the epoch of the best score, where final runs early-stop).
 TUNING = (
     "dataset",
     "model",
@@ -82,6 +83,7 @@ TUNING = (
     "metric",
     "val_score",
     "validation",
+    "selection",
 )
 # What tuning could see (OUT/resolving.csv, bench.analysis.resolving): per search (workload,
 # validation protocol, noise level, suite entry) the winner and its validation score on
@@ -187,6 +189,7 @@ UPGRADE = {
     "val_score": "nan",
     "validation": "noisy",
     "optimizer": "sgd",
+    "selection": "last",
 }
 
 
@@ -247,9 +250,17 @@ def append_row(path: Path, columns: tuple[str, ...], row: dict) -> None:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         if new:
             writer.writeheader()
-        writer.writerow({k: _cell(row[k]) for k in columns})
+        writer.writerow({k: _cell(_value(row, k)) for k in columns})
         f.flush()
         os.fsync(f.fileno())
+
+
+def _value(row: dict, column: str):
+    """``row``'s cell of ``column``; a column it lacks reads as an older table's would
+    (``UPGRADE``), and any other is a KeyError."""
+    if column not in row and column in UPGRADE:
+        return UPGRADE[column]
+    return row[column]
 
 
 def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -257,7 +268,7 @@ def write_rows(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: _cell(row[k]) for k in columns} for row in rows)
+    writer.writerows({k: _cell(_value(row, k)) for k in columns} for row in rows)
     write_atomic(Path(path), buffer.getvalue())
 
 

@@ -353,8 +353,9 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
 
 # The keys of one tuning search: a loss (its suite entry) at one noise level of one workload, on
 # one device (bench.study.tune chooses per device), under one validation protocol (noisy or
-# trusted:N labels, bench.datasets.validation).
-TUNING_KEYS = ["dataset", "model", "noise", "entry", "device", "validation"]
+# trusted:N labels, bench.datasets.validation), with its trials scored at one epoch (the last,
+# or the best where the final runs early-stop: bench.study.tune).
+TUNING_KEYS = ["dataset", "model", "noise", "entry", "device", "validation", "selection"]
 
 
 def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
@@ -373,6 +374,7 @@ def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
         "entry": "",
         "device": "",
         "validation": "noisy",
+        "selection": "last",
     }
     cache = cache.assign(
         **{k: v for k, v in {**defaults, "metric": "accuracy"}.items() if k not in cache}
@@ -385,6 +387,7 @@ def tuning_trials(cache: pd.DataFrame) -> pd.DataFrame:
         noise=cache["noise"].astype(str),
         device=cache["device"].astype(str),
         validation=cache["validation"].fillna("noisy").astype(str),
+        selection=cache["selection"].fillna("last").astype(str),
         lr=pd.to_numeric(cache["lr"]),
         epochs=pd.to_numeric(cache["epochs"]).astype(int),
         val_score=score.fillna(val_acc).where(cache["status"] == "ok"),
@@ -406,7 +409,7 @@ def tuning(cache: pd.DataFrame) -> pd.DataFrame:
     ``lr``, ``val_score``, ``metric``, ``epochs`` (the full epochs), ``trials`` (trials spent,
     every rung) and ``diverged`` (of them); a search with no usable full-epoch trial is left out.
 
-    Shape: cache (T, 10+) -> (S, 12), S the searches.
+    Shape: cache (T, 10+) -> (S, 13), S the searches.
     """
     cache = tuning_trials(cache)
     full = cache.groupby(["dataset", "model"])["epochs"].transform("max")

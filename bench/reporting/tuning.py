@@ -58,6 +58,8 @@ def facts(w: Workload) -> dict:
         # the trusted-label protocols searched beside the noisy split (bench.datasets.validation)
         "trusted": [protocols.parse(v).size for v in trials["validation"].unique() if v != "noisy"],
         "stacked_skipped": w.skipped("stacked tuning"),
+        # searches whose trials were scored at their best epoch, as the runs early-stop
+        "early_stopped": bool((trials["selection"] == "early_stopped").any()),
     }
 
 

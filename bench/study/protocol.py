@@ -72,6 +72,7 @@ def choose(study, specs, levels, data, model_spec, devices, stop, cluster, clock
             keep=study.tune_keep,
             validation=study.validation,
             optimizer=study.optimizer,
+            selection="early_stopped" if study.early_stop else "last",
         )
 
 

@@ -94,6 +94,7 @@ def tune(
     validation: str = "noisy",
     optimizer: str = "sgd",
     decades: tuple[float, float] = tune_.RATES,
+    selection: str = "last",
 ) -> dict[tuple[str, str], tune_.Trial]:
     """Each loss's setting and rate per noise level from the validation search (bench.study.
     tune), cached in OUT/tuning.csv; on ``cluster`` (bench.study.parallel) each rung of one
@@ -114,6 +115,7 @@ def tune(
         validation=validation,
         optimizer=optimizer,
         decades=decades,
+        selection=selection,
     )
     jobs = tuner.todo(entries, levels, device)
     if jobs:

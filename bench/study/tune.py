@@ -13,7 +13,13 @@ the training labels: a user with noisy labels has no clean ones; ``trusted:N`` h
 examples with their true labels instead, excluded from training. Trials of the two protocols
 are kept apart in tuning.csv (its ``validation`` column). A trial is scored by the metric the
 verdicts use (:func:`metric_for`): balanced accuracy on long-tailed data (training prior's
-largest class ≥ LONG_TAIL × its smallest), accuracy elsewhere.
+largest class ≥ LONG_TAIL × its smallest), accuracy elsewhere. It is read where the final runs
+will be scored (``selection``): at the last epoch, or, where they early-stop (``--early-stop``),
+at the epoch of the trial's best score (the first of ties), so the rate is chosen for the
+checkpoint a practitioner keeps. A network that memorises noisy labels shows why: ce's
+last-epoch validation score favours the rates that memorise least, its early-stopped score the
+rates that peak highest. Trials of the two selections are kept apart (tuning.csv's
+``selection``).
 
 With ``screen_epochs`` S the search is successive halving in two rungs: every trial trains S
 epochs (the same schedule, compressed), and only the ``keep`` best go on to the full epochs; the
@@ -53,6 +59,9 @@ KEEP = 3
 # the verdicts score such a workload by balanced accuracy, and so does tuning.
 LONG_TAIL = 10.0
 METRICS = {"accuracy": "val_acc", "balanced_acc": "val_balanced_acc"}
+# Where a trial is scored (bench.analysis.early_stopping.SELECTIONS): its last epoch, or the
+# epoch of its best validation score.
+SELECTIONS = ("last", "early_stopped")
 
 
 class Trial(NamedTuple):
@@ -136,6 +145,7 @@ class Tuner:
         validation: str = protocols.DEFAULT,
         optimizer: str = optimizers.DEFAULT,
         decades: tuple[float, float] = RATES,
+        selection: str = "last",
     ):
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -143,10 +153,17 @@ class Tuner:
             raise ValueError(
                 f"--tune-keep must be a whole number of trials, at least 1, got {keep!r}"
             )
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
         self.path = None if path is None else Path(path)
         self.validation_fraction = validation_fraction
         self.validation = protocols.canonical(validation)
-        self.workload = {"dataset": dataset, "model": model, "validation": self.validation}
+        self.workload = {
+            "dataset": dataset,
+            "model": model,
+            "validation": self.validation,
+            "selection": selection,
+        }
         self.protocol = {
             "epochs": epochs,
             "batch_size": batch_size,
@@ -219,13 +236,17 @@ class Tuner:
         tuning.csv (recorded by :meth:`record`, in the driver)."""
         protocol = {**self.protocol, "epochs": job.epochs}
         part = self.split(data, job.noise)
-        config = RunConfig(
-            loss=job.trials[0].spec, device=device, seed=0, **protocol, **self.workload
-        )
-        if models.parse(config.model).linear and optimizers.is_plain(config.optimizer):
+        workload = {k: v for k, v in self.workload.items() if k != "selection"}
+        config = RunConfig(loss=job.trials[0].spec, device=device, seed=0, **protocol, **workload)
+        stack = models.parse(config.model).linear and optimizers.is_plain(config.optimizer)
+        if stack and self.workload["selection"] == "last":
             results = stacked.train_trials(config, list(job.trials), part)
-        else:  # a hidden layer has no single matmul to stack; a stack steps with plain SGD
-            results = [self._train_one(config, trial, part, should_stop) for trial in job.trials]
+        else:  # a hidden layer has no single matmul to stack; a stack steps with plain SGD and
+            # scores the last epoch only
+            results = [
+                self._train_one(config, trial, part, should_stop, self.workload["selection"])
+                for trial in job.trials
+            ]
         column = METRICS[self.metric]
         return [
             {
@@ -241,24 +262,30 @@ class Tuner:
             for result in results
         ]
 
-    @staticmethod
-    def _train_one(config, trial: Trial, data, should_stop) -> dict:
-        last = {}
+    def _train_one(self, config, trial: Trial, data, should_stop, selection="last") -> dict:
+        """Train one trial; its scores at the last epoch, or (``early_stopped``) at the first
+        epoch of its best score by the metric. A trial that diverged scores NaN either way."""
+        epochs = []
         loop.train(
             dataclasses.replace(config, loss=trial.spec, lr=trial.lr),
             data,
-            on_epoch=last.update,
+            on_epoch=epochs.append,
             should_stop=should_stop,
             step_mode="eager",
             train_metrics=False,
         )
+        last = epochs[-1]
         ok = last["status"] == "ok"
+        read = last
+        if ok and selection == "early_stopped":
+            column = {"accuracy": "test_acc", "balanced_acc": "balanced_acc"}[self.metric]
+            read = max(epochs, key=lambda row: row[column])  # the first of ties
         return {
             "loss": trial.spec,
             "lr": trial.lr,
             "status": last["status"],
-            "val_acc": last["test_acc"] if ok else math.nan,
-            "val_balanced_acc": last["balanced_acc"] if ok else math.nan,
+            "val_acc": read["test_acc"] if ok else math.nan,
+            "val_balanced_acc": read["balanced_acc"] if ok else math.nan,
             "train_loss": last["train_loss"],
         }
 

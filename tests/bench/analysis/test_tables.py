@@ -277,6 +277,7 @@ def _trial(noise, loss, lr, score, epochs=30, status="ok"):
         "val_score": score,
         "validation": "noisy",
         "optimizer": "sgd",
+        "selection": "last",
     }
 
 
@@ -304,6 +305,7 @@ def test_tuning_chooses_each_losss_setting_per_noise_level(tmp_path):
             "entry": ["gce", "gce", "ce", "ce"],
             "device": "cpu",
             "validation": "noisy",
+            "selection": "last",
             "loss": ["gce:q=0.3", "gce:q=0.9", "ce", "ce"],
             "lr": [0.1, 0.1, 0.3, 1.0],
             "val_score": [0.90, 0.70, 0.88, 0.60],

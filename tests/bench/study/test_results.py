@@ -253,3 +253,14 @@ def test_runs_under_both_validation_protocols_coexist_and_resume_apart(tmp_path)
     assert sorted({r["validation"] for r in results.rows()}) == ["noisy", "trusted:1000"]
     assert runs.slug(trusted) == "ce__cpu__seed0__trusted_1000"
     assert runs.slug(A) == "ce__cpu__seed0"
+
+
+def test_a_row_without_a_newer_column_is_written_as_an_older_table_reads(tmp_path):
+    path = tmp_path / "tuning.csv"
+    row = dict.fromkeys(schema.TUNING, "x")
+    del row["selection"]  # a column newer than the row's producer: its UPGRADE meaning
+    schema.write_rows(path, schema.TUNING, [row])
+    assert schema.read_rows(path, schema.TUNING)[0]["selection"] == "last"
+    del row["loss"]  # a column every producer writes: an error, never a guess
+    with pytest.raises(KeyError, match="loss"):
+        schema.write_rows(path, schema.TUNING, [row])

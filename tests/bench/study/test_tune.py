@@ -326,3 +326,48 @@ def test_the_cli_refuses_a_tune_keep_below_one_in_one_line(capsys):
     assert main(["--tune-keep", "0", "--losses", "ce", "--tune-screen-epochs", "1"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "--tune-keep" in line
+
+
+def peaking_train(config, data, *, on_epoch, **kwargs):
+    """A fake loop.train: a trial's validation accuracy peaks at epoch 2 and falls after it,
+    as ce's does when it fits noisy labels: rate 0.3 peaks higher and falls further."""
+    curve = {0.1: (0.3, 0.7, 0.65), 0.3: (0.3, 0.9, 0.5)}[config.lr]
+    for epoch, acc in enumerate(curve, start=1):
+        on_epoch(
+            {
+                "epoch": epoch,
+                "status": "ok",
+                "test_acc": acc,
+                "balanced_acc": acc - 0.1,
+                "train_loss": 1.0 / epoch,
+            }
+        )
+
+
+def test_early_stopped_runs_are_tuned_at_their_best_epoch_and_kept_apart(
+    tmp_path, labelled, monkeypatch
+):
+    monkeypatch.setattr(tune.loop, "train", peaking_train)
+    monkeypatch.setattr(tune, "rate_grid", lambda count, decades=tune.RATES: (0.1, 0.3))
+    path = tmp_path / "tuning.csv"
+    common = {"epochs": 3, "batch_size": 64, "schedule": "cosine", "budget": 2}
+    common["optimizer"] = "momentum:beta=0.9:wd=0"  # not stacked: trained one at a time
+    last = tune.Tuner(path, **common).run(["ce"], ["sym:0.5"], labelled, "cpu")
+    stopped = tune.Tuner(path, selection="early_stopped", **common)
+    assert [len(j.trials) for j in stopped.todo(["ce"], ["sym:0.5"], "cpu")] == [2]
+    chosen = stopped.run(["ce"], ["sym:0.5"], labelled, "cpu")
+    # the last epoch favours the rate that falls least, the best epoch the one that peaks
+    assert last[("sym:0.5", "ce")].lr == 0.1
+    assert chosen[("sym:0.5", "ce")].lr == 0.3
+    rows = tune.schema.read_rows(path, tune.schema.TUNING)
+    scores = {(r["selection"], float(r["lr"])): float(r["val_score"]) for r in rows}
+    assert scores == pytest.approx(
+        {
+            ("last", 0.1): 0.65,
+            ("last", 0.3): 0.5,
+            ("early_stopped", 0.1): 0.7,
+            ("early_stopped", 0.3): 0.9,
+        }
+    )
+    with pytest.raises(ValueError, match="selection must be one of last, early_stopped"):
+        tune.Tuner(None, selection="best", **common)
