@@ -93,7 +93,7 @@ bench: setup
 ##    the long tail clean (the long-tail family joins); both with seeds raced 3 → 5. The rest is make
 ##    study-full.
 SEEDS := --seeds 5 --noise-seeds 3 --seed-cap 10 --seed-round 2
-NOISY_CAP := --seed-cap 3
+NOISY_CAP := --seeds 3 --seed-cap 3
 CLEAN_CAP := --seeds 3 --seed-cap 5
 # digits and breast_cancer draw a new split per seed: δ is 1 point and seeds cost seconds
 SMALL_CAP := --seed-cap 15 --seed-round 5
