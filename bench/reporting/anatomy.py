@@ -42,7 +42,8 @@ def section(w: Workload) -> str:
         left += cache[f"{part}_us"].to_numpy()
     ax.invert_yaxis()
     ax.set(xlabel="median µs per part", title=f"Anatomy of a CPU step, batch {found['batch']}")
-    ax.legend(loc="lower right", ncols=4)
+    # beside the bars, never over the longest one
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return prose.render(
         "anatomy",
         **found,
