@@ -256,16 +256,26 @@ def critical_difference(table: pd.DataFrame):
         return autorank(table, alpha=ALPHA, verbose=False, force_mode="nonparametric")
 
 
-def _bootstrap(statistic, samples, seed=0):
+def _bootstrap(statistic, samples, seed=0, *, vectorized=False):
     result = scipy_stats.bootstrap(
         samples,
         statistic,
         n_resamples=BOOTSTRAP,
-        vectorized=False,
+        vectorized=vectorized,
         method="percentile",
         random_state=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def improvement_probability(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """rliable's probability of improvement, P(X > Y) + ½·P(X = Y) per unit averaged over
+    units, over leading batch axes: x (..., R_x, U), y (..., R_y, U) -> (...). The bootstrap's
+    statistic: rliable's own calls scipy's Mann–Whitney once per unit and resample (7 ms a
+    call, three quarters of a minute of the study's report); the tests hold the two equal."""
+    above = x[..., :, None, :] > y[..., None, :, :]
+    tied = x[..., :, None, :] == y[..., None, :, :]
+    return (above.mean(axis=(-3, -2)) + 0.5 * tied.mean(axis=(-3, -2))).mean(axis=-1)
 
 
 def iqm(arrays: dict) -> pd.DataFrame:
@@ -305,10 +315,11 @@ def improvement(arrays: dict, reference: str = REFERENCE) -> pd.DataFrame:
             (math.nan, math.nan)
             if x.shape[0] < 2
             else _bootstrap(
-                lambda *u: metrics.probability_of_improvement(
+                lambda *u, axis: improvement_probability(
                     np.stack(u[:units], axis=-1), np.stack(u[units:], axis=-1)
                 ),
                 (*x.T, *y.T),
+                vectorized=True,
             )
         )
         rows.append(

@@ -14,9 +14,6 @@ from bench.study import grid, rounds, runner, stages, sweeps, tune
 from bench.study.results import Results
 from bench.training.config import TRAINER
 
-# What a run scores under the verdicts: results.csv's column for each tuning metric.
-SCORE_COLUMN = {"accuracy": "test_acc", "balanced_acc": "balanced_acc"}
-
 
 def steps(n_train: int, batch_size: int, epochs: int) -> dict[str, int]:
     """The step budget of a workload: SGD steps per epoch (⌈N / B⌉) and in all (× epochs)."""
@@ -174,7 +171,7 @@ def carry_out(
         plan = rounds.race(
             train,
             plan,
-            metric=SCORE_COLUMN[metric],
+            metric=tune.SCORE_COLUMN[metric],
             step=study.seed_round,
             cap=study.seed_cap or 0,
             verdicts=rounds.default_verdicts(),

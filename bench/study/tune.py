@@ -78,6 +78,11 @@ class TuneJob(NamedTuple):
     trials: tuple[Trial, ...]
 
 
+# What a run scores by each tuning metric: results.csv's column (a trial's scores are on its
+# validation split, which its run evaluates as the test split). The verdicts read the same.
+SCORE_COLUMN = {"accuracy": "test_acc", "balanced_acc": "balanced_acc"}
+
+
 def metric_for(prior: torch.Tensor) -> str:
     """ "balanced_acc" when ``prior`` (K,) is long-tailed (max/min ≥ LONG_TAIL), else "accuracy"."""
     present = prior[prior > 0]
@@ -273,12 +278,13 @@ class Tuner:
             should_stop=should_stop,
             step_mode="eager",
             train_metrics=False,
+            flip_metrics=False,
         )
         last = epochs[-1]
         ok = last["status"] == "ok"
         read = last
         if ok and selection == "early_stopped":
-            column = {"accuracy": "test_acc", "balanced_acc": "balanced_acc"}[self.metric]
+            column = SCORE_COLUMN[self.metric]
             read = max(epochs, key=lambda row: row[column])  # the first of ties
         return {
             "loss": trial.spec,

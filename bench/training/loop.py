@@ -62,12 +62,12 @@ VAL_METRICS = ("val_acc",)
 METRICS = (*TEST_METRICS, *TRAIN_METRICS, *FLIP_METRICS, *VAL_METRICS)
 TRAIN_PASSES = 3  # about this many evenly spaced epochs, besides the first
 # FLIP_METRICS look at most this many flipped examples (a seeded sample, the same every epoch):
-# a share's standard error on it is at most 0.5/√5,000 = 0.7 points. Measured (1 thread, AMD
-# EPYC, loaded): on a 10,000-image subset, 784-256-256-10 MLP at sym:0.8 (8,000 flips), a
-# training epoch takes 0.74 s and a pass over all flips 0.20 s (the test pass 0.23 s), so the
-# sample keeps the cost near +13% an epoch; linear on 60,000 images (48,000 flips), 0.26 s an
-# epoch, 93 ms for all flips, 10 ms for 5,000: +4%.
-FLIP_SAMPLE = 5_000
+# a share's standard error on it is at most 0.5/√2,000 = 1.1 points a run. Measured (1 thread,
+# AMD EPYC): on the 10,000-image subset's 784-256-256-10 MLP, a training epoch takes 0.20 s, the
+# test pass 84 ms and a pass over 5,000 flips 38 ms (2,000: 15 ms); linear on 60,000 images
+# (48,000 flips), 0.26 s an epoch, 93 ms for all flips. 5,000 cost the memorisation workload
+# about a minute of make study's hour.
+FLIP_SAMPLE = 2_000
 
 
 class Flips(NamedTuple):
@@ -251,6 +251,7 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     step_mode: str = "auto",
     train_metrics: bool = True,
+    flip_metrics: bool = True,
 ):
     """Train one model; call ``on_epoch(row)`` as each epoch ends; return the final model.
 
@@ -261,12 +262,15 @@ def train(
     ``should_stop()`` is polled after every step; when true, raises :class:`Interrupted`.
     ``step_mode`` is one of STEP_MODES; each row records the mode the steps ran in.
     TRAIN_METRICS are measured at the epochs of :func:`train_pass_epochs`, or never without
-    ``train_metrics`` (a run kept for its times); FLIP_METRICS and VAL_METRICS every epoch.
+    ``train_metrics`` (a run kept for its times); VAL_METRICS every epoch, and FLIP_METRICS every
+    epoch, or never without ``flip_metrics`` (a tuning trial, scored on its validation split only).
     """
     device = torch.device(config.device)
     # the prior of the training labels as given (before any noise): what logit adjustment uses
     loss = losses.parse(config.loss).with_prior(data.prior.to(device))
     data, flips, val = prepare(config, data)
+    if not flip_metrics:
+        flips = None
     model = models.parse(config.model).init_for(config.seed, data, device)
     optimizer = optimizers.parse(config.optimizer).bind(model)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)

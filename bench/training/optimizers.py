@@ -161,26 +161,32 @@ class AdamW(Optimizer, name="adamw"):
 
 
 class _AdamW(Bound):
-    moments: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
-    steps = 0
+    """torch.optim.AdamW itself, fused where the parameters' device and dtype allow (one
+    kernel per step: measured 1 thread, AMD EPYC, on the 784-256-256-10 MLP's parameters, 0.29
+    ms a step against 0.60 for the same update as seven foreach calls), else foreach. The
+    gradients are handed over as ``.grad`` and dropped after the step."""
+
+    torch_optimizer: torch.optim.AdamW | None = None
 
     @torch.no_grad()
     def step(self, x, grad, lr):
-        opt = self.optimizer
         params, grads = self._mean_gradients(x, grad)
-        if self.moments is None:
-            self.moments = tuple([torch.zeros_like(p) for p in params] for _ in range(2))
-        first, second = self.moments
-        self.steps += 1
-        if opt.wd:
-            torch._foreach_mul_(params, 1 - lr * opt.wd)
-        torch._foreach_lerp_(first, grads, 1 - opt.beta1)
-        torch._foreach_mul_(second, opt.beta2)
-        torch._foreach_addcmul_(second, grads, grads, value=1 - opt.beta2)
-        denominator = torch._foreach_sqrt(second)
-        torch._foreach_div_(denominator, math.sqrt(1 - opt.beta2**self.steps))
-        torch._foreach_add_(denominator, opt.eps)
-        torch._foreach_addcdiv_(params, first, denominator, value=-lr / (1 - opt.beta1**self.steps))
+        if self.torch_optimizer is None:
+            self.torch_optimizer = self._build(params)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        self.torch_optimizer.param_groups[0]["lr"] = lr
+        self.torch_optimizer.step()
+        for p in params:
+            p.grad = None
+
+    def _build(self, params) -> torch.optim.AdamW:
+        opt = self.optimizer
+        settings = dict(lr=0.0, betas=(opt.beta1, opt.beta2), eps=opt.eps, weight_decay=opt.wd)
+        try:
+            return torch.optim.AdamW(params, fused=True, **settings)
+        except RuntimeError:  # a device or dtype the fused kernel does not take
+            return torch.optim.AdamW(params, foreach=True, **settings)
 
 
 def names() -> list[str]:

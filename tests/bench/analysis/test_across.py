@@ -205,3 +205,36 @@ def test_critical_difference_needs_two_units():
     )
     result = across.critical_difference(table)
     assert result.rankdf["meanrank"].idxmin() == "a" and math.isfinite(result.cd)
+
+
+@pytest.mark.parametrize("runs", [(3, 3), (5, 2), (10, 10)])
+def test_the_bootstrap_s_improvement_statistic_is_rliable_s_with_ties(runs):
+    from rliable import metrics
+
+    rng = np.random.default_rng(runs[0])
+    x = rng.integers(0, 4, size=(runs[0], 4)).astype(float)  # few values: many ties
+    y = rng.integers(0, 4, size=(runs[1], 4)).astype(float)
+    assert across.improvement_probability(x, y) == pytest.approx(
+        metrics.probability_of_improvement(x, y), abs=1e-12
+    )
+    assert across.improvement_probability(x, x) == pytest.approx(0.5)
+    batch = np.stack([x, x + 1, x - 1])  # leading batch axes, as the bootstrap passes them
+    assert across.improvement_probability(batch, y[None]) == pytest.approx(
+        [metrics.probability_of_improvement(b, y) for b in batch], abs=1e-12
+    )
+
+
+def test_the_improvement_interval_is_the_per_resample_bootstrap_s(monkeypatch):
+    from rliable import metrics
+
+    monkeypatch.setattr(across, "BOOTSTRAP", 200)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    row = across.improvement({"ce": y, "gce": x}).iloc[0]
+    slow = across._bootstrap(
+        lambda *u: metrics.probability_of_improvement(
+            np.stack(u[:3], axis=-1), np.stack(u[3:], axis=-1)
+        ),
+        (*x.T, *y.T),
+    )
+    assert (row["lower"], row["upper"]) == pytest.approx(slow, abs=1e-12)

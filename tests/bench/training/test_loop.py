@@ -344,6 +344,19 @@ def test_a_noisy_run_records_memorised_and_corrected_every_epoch_a_clean_one_nev
     )
 
 
+def test_a_run_without_flip_metrics_trains_the_same_and_measures_no_flips(make_data):
+    # what a tuning trial asks for: its score is on the validation split, the flips cost a pass
+    config = RunConfig("ce", epochs=3, lr=0.5, batch_size=32, noise="sym:0.4", seed=1)
+    measured, unmeasured = [], []
+    a = train(config, small(make_data), on_epoch=measured.append)
+    b = train(config, small(make_data), on_epoch=unmeasured.append, flip_metrics=False)
+    assert all(math.isnan(r["memorised"]) and math.isnan(r["corrected"]) for r in unmeasured)
+    assert not math.isnan(measured[-1]["memorised"])
+    assert [r["test_acc"] for r in unmeasured] == [r["test_acc"] for r in measured]
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
 @pytest.mark.parametrize("protocol", ["noisy", "trusted:20"])
 def test_early_stop_holds_out_the_split_and_records_val_acc_every_epoch(protocol, make_data):
     data = small(make_data)
