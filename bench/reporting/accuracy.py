@@ -162,7 +162,8 @@ def figures_of(w: Workload, table: pd.DataFrame) -> dict[str, str]:
         y="run",
         x="test_acc",
         order=order,
-        xlabel="final test accuracy (dot: mean; line: 95% CI over seeds)",
+        xlabel="final test accuracy (dot: mean; line: 95% CI over seeds, within 0–1)",
         title="Final test accuracy by family",
+        within=(0.0, 1.0),
     )
     return {"curves": curves, "dots": figures.image("final accuracy", fig, w, "final_accuracy.png")}

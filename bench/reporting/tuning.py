@@ -196,20 +196,35 @@ def screen_table(screens: pd.DataFrame) -> pd.DataFrame:
 
 
 def searches(cache: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The first rung of each search (the trials every setting ran): per (noise, entry, rate),
-    the best validation score over the entry's settings, as a column per noise level
-    ("score none", "score sym:0.4", ...), with ``loss`` the entry, and the levels (clean
-    first). A rate at which every setting diverged is NaN (a gap in the line).
+    """The first rung of each search (the trials every setting ran; each validation protocol's
+    searches their own, e.g. a 10-epoch screen with trusted labels beside a 3-epoch one with
+    noisy labels): per (noise, validation, entry, rate), the best validation score over the
+    entry's settings, in a column per search ("score none", "score sym:0.8",
+    "score sym:0.8 trusted:1000", ...), with ``loss`` the entry, ``column`` the search's name
+    and ``rung`` its first rung's epochs, and the searches' names (clean first, the noisy
+    protocol before the others). A rate at which every setting diverged is NaN (a gap).
 
-    Shape: cache (T, 5+) -> ((rows, 3 + levels), levels)."""
-    cache = tables.tuning_trials(cache)
-    first = cache[cache["epochs"] == cache["epochs"].min()]
-    best = first.groupby(["noise", "entry", "lr"], sort=False)["val_score"].max().reset_index()
-    levels = sorted(best["noise"].unique(), key=workloads.noise_order)
+    Shape: cache (T, 5+) -> ((rows, 5 + searches), searches)."""
+    cache = tables.tuning_trials(cache)  # epochs typed as int there
+    rung = cache.groupby(["noise", "validation"], sort=False)["epochs"].transform("min")
+    first = cache[cache["epochs"] == rung]
+    best = (
+        first.groupby(["noise", "validation", "entry", "lr"], sort=False)
+        .agg(val_score=("val_score", "max"), rung=("epochs", "first"))
+        .reset_index()
+    )
+    best["column"] = best["noise"].where(
+        best["validation"] == "noisy", best["noise"] + " " + best["validation"]
+    )
+    order = best.drop_duplicates("column").sort_values(
+        ["noise", "validation"],
+        key=lambda c: c.map(workloads.noise_order) if c.name == "noise" else c != "noisy",
+    )
+    columns = order["column"].tolist()
     wide = best.rename(columns={"entry": "loss"})
-    for level in levels:
-        wide[f"score {level}"] = wide["val_score"].where(wide["noise"] == level)
-    return wide.drop(columns="val_score"), levels
+    for column in columns:
+        wide[f"score {column}"] = wide["val_score"].where(wide["column"] == column)
+    return wide.drop(columns="val_score"), columns
 
 
 def rows(entries, size: int = LINES) -> list[tuple[str, list[str]]]:
@@ -220,11 +235,11 @@ def rows(entries, size: int = LINES) -> list[tuple[str, list[str]]]:
 
 
 def figure(w: Workload) -> str:
-    """Validation score against the rate, the best setting at each rate, in the first rung:
-    a row of panels per family (at most LINES lines an axis), a column per noise level, each
-    column on one scale."""
+    """Validation score against the rate, the best setting at each rate, in each search's first
+    rung: a row of panels per family (at most LINES lines an axis), a column per noise level
+    and validation protocol, each column on one scale."""
     wide, levels = searches(w.caches["tuning"])
-    epochs = int(pd.to_numeric(w.caches["tuning"]["epochs"]).min())
+    rungs = wide.drop_duplicates("column").set_index("column")["rung"]
     grid = rows(wide["loss"])
     palette = families.palette(wide["loss"])
     fig, axes = plt.subplots(
@@ -237,7 +252,7 @@ def figure(w: Workload) -> str:
     for r, (name, chunk) in enumerate(grid):
         for c, level in enumerate(levels):
             ax = axes[r, c]
-            shown = wide[wide["loss"].isin(chunk) & (wide["noise"] == level)]
+            shown = wide[wide["loss"].isin(chunk) & (wide["column"] == level)]
             for entry, line in shown.groupby("loss", sort=False):
                 ax.plot(
                     line["lr"],
@@ -253,7 +268,8 @@ def figure(w: Workload) -> str:
                 ax.axis("off")
             ax.tick_params(which="both", labelsize=7)
             if r == 0:
-                ax.set_title("clean" if level == "none" else level, fontsize=9)
+                title = "clean" if level == "none" else level
+                ax.set_title(f"{title} ({rungs[level]}-epoch rung)", fontsize=9)
             if r == len(grid) - 1:
                 ax.set_xlabel("learning rate (peak of the schedule)", fontsize=8)
             if c == 0:
@@ -280,7 +296,7 @@ def figure(w: Workload) -> str:
     fig.suptitle(
         "Validation score of each loss's best setting at each rate"
         + ("\n" if len(levels) < 2 else " ")
-        + f"({epochs}-epoch rung, every trial; gaps: diverged)",
+        + "(each search's first rung, every trial; gaps: diverged)",
         fontsize=10,
     )
     fig.tight_layout()

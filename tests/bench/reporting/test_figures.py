@@ -62,3 +62,10 @@ def test_the_dots_interval_is_students_t_over_the_seeds():
     half = 4.302652729911275 * 0.02 / 3**0.5  # t_{0.975, 2} · sd / √n, from a t table
     assert (low, high) == pytest.approx((0.82 - half, 0.82 + half))
     assert figures.t_interval([0.8]) == (0.8, 0.8)  # one seed: a dot without a line
+
+
+def test_an_accuracy_s_interval_stays_within_0_and_1():
+    values = [0.97, 0.99, 1.0]  # mean 0.9867, t half-width 0.038: past 1 uncut
+    assert figures.t_interval(values)[1] > 1
+    low, high = figures.t_interval(values, within=(0.0, 1.0))
+    assert high == 1.0 and low == pytest.approx(figures.t_interval(values)[0])

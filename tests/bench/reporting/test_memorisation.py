@@ -86,6 +86,22 @@ def test_the_run_table_has_both_scores_and_the_shares_at_the_end(tmp_path):
     assert gce["gain"] == pytest.approx(0.0)
 
 
+def test_gains_that_cancel_over_seeds_read_zero_not_float_noise(tmp_path):
+    # the committed study's agce at sym:0.4: per seed (last, early-stopped at epoch 5) test
+    # accuracy; the gains +0.0001, −0.0008 and +0.0007 cancel, and a mean of floats leaves −4e-17
+    seeds = {0: (0.8304, 0.8305), 1: (0.8347, 0.8339), 2: (0.8312, 0.8319)}
+    frame = rows(seeds=tuple(seeds))
+    gce = frame["loss"] == "gce:q=0.7"
+    for seed, (last, early) in seeds.items():
+        mine = gce & (frame["seed"] == seed)
+        frame.loc[mine & (frame["epoch"] == 5), ["test_acc", "val_acc"]] = [early, 0.7]
+        frame.loc[mine & (frame["epoch"] == 6), "test_acc"] = last
+    table = memorisation.facts(workload(frame, tmp_path))["table"].set_index("entry")
+    gain = table.loc["gce", "gain"]
+    assert table.loc["gce", "stopped_epoch"] == 5
+    assert gain == 0.0 and math.copysign(1.0, gain) == 1.0
+
+
 def test_spans_compare_the_losses_at_the_last_epoch_and_early_stopped(tmp_path):
     spans = memorisation.facts(workload(rows(), tmp_path))["spans"]
     assert len(spans) == 1

@@ -62,11 +62,33 @@ def test_searches_take_the_best_setting_at_each_rate_of_the_first_rung():
         ]
     )
     wide, levels = tuning.searches(trials)
-    assert levels == ["none", "sym:0.4"]
+    assert levels == ["none", "sym:0.4"] and set(wide["rung"]) == {3}
     clean = wide[wide["noise"] == "none"].set_index("lr")["score none"]
     assert clean.loc[0.1] == 0.6 and pd.isna(clean.loc[1.0])
     assert wide.loc[wide["noise"] == "sym:0.4", "score sym:0.4"].tolist() == [0.4]
     assert len(tables.tuning(trials)) == 1  # only the clean search reached the full epochs
+
+
+def test_each_validation_protocol_s_search_is_drawn_at_its_own_first_rung():
+    trials = pd.DataFrame(
+        [
+            {"noise": n, "validation": v, "entry": "gce", "loss": "gce:q=0.7", "lr": lr}
+            | {"epochs": e, "status": "ok", "val_acc": a}
+            for n, v, lr, e, a in (
+                ("sym:0.8", "trusted:1000", 0.1, 10, 0.70),  # the trusted screen: 10 epochs
+                ("sym:0.8", "trusted:1000", 0.1, 30, 0.80),
+                ("sym:0.8", "noisy", 0.1, 3, 0.17),
+                ("sym:0.8", "noisy", 0.1, 30, 0.18),
+                ("none", "noisy", 0.1, 3, 0.60),
+            )
+        ]
+    )
+    wide, columns = tuning.searches(trials)
+    assert columns == ["none", "sym:0.8", "sym:0.8 trusted:1000"]
+    by = wide.set_index("column")
+    assert by.loc["sym:0.8 trusted:1000", "rung"] == 10
+    assert by.loc["sym:0.8 trusted:1000", "score sym:0.8 trusted:1000"] == 0.70
+    assert by.loc["sym:0.8", "rung"] == 3 and by.loc["sym:0.8", "score sym:0.8"] == 0.17
 
 
 def test_facts_of_an_old_cache_on_long_tailed_data():
