@@ -51,9 +51,9 @@ class MarginLabelSmoothing(Loss, name="mbls"):
             return value, grad
         top, top_index = scores.max(1, keepdim=True)
         over = (top - self.margin) - scores  # max_j o_j − o_k − margin
-        active = (over > 0).to(scores.dtype)
         scale = self.lam / scores.shape[1]
         value = value + over.clamp_min_(0).sum(1) * scale
+        active = over.sign_()  # [over > 0], in place: one (N, K) write in all
         grad = grad.sub_(active, alpha=scale)
         count = active.sum(1, keepdim=True)
         return value, grad.scatter_add_(1, top_index, count.mul_(scale))
@@ -88,9 +88,10 @@ class LogitNorm(Loss, name="logitnorm"):
     def compute(self, scores, target):
         norm = torch.linalg.vector_norm(scores, dim=1, keepdim=True)
         radius = norm + 1e-7
-        value, grad = CrossEntropy.compute(self, scores / radius / self.t, target)
-        along = (grad * scores).sum(1, keepdim=True).div_(radius * norm.clamp_min(1e-30))
-        return value, grad.sub_(scores * along).div_(radius).div_(self.t)
+        # z = o/r/t, in that order (the official code's), written once
+        value, grad = CrossEntropy.compute(self, (scores / radius).div_(self.t), target)
+        along = torch.linalg.vecdot(grad, scores).unsqueeze(1).div_(radius * norm.clamp_min(1e-30))
+        return value, grad.addcmul_(scores, along, value=-1.0).div_(radius).div_(self.t)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,8 +49,9 @@ class BinaryCrossEntropy(Loss, name="bce"):
 
     def compute(self, scores, target):
         eps, k = self.smoothing, scores.shape[1]
-        softplus = (-scores.abs()).exp_().add_(1.0).log_().add_(scores.clamp_min(0))
-        value = softplus.sum(1)
+        # Σ softplus(o) = Σ log(1 + exp(−|o|)) + Σ max(o, 0): two (N, K) writes, the rest in
+        # place (log1p_ was 2-3x slower than add_(1).log_() here: 1 thread, AMD EPYC)
+        value = scores.abs().neg_().exp_().add_(1.0).log_().sum(1) + torch.relu(scores).sum(1)
         if target.is_floating_point():
             hit = (target * scores).sum(1)
         else:

@@ -52,8 +52,19 @@ class ResidualLoss(Loss):
         if self.on == "scores":
             return self.residual_value_and_grad(targets.residual(scores, target))
         probs = softmax.softmax(scores)
-        value, dr = self.residual_value_and_grad(targets.residual(probs, target))
-        return value, probs * (dr - (probs * dr).sum(1, keepdim=True))
+        if target.is_floating_point():
+            value, dr = self.residual_value_and_grad(targets.residual(probs, target))
+            return value, probs * (dr - torch.linalg.vecdot(probs, dr).unsqueeze(1))
+        # labels: r = p − e_y is written over p, and with p = r + e_y the Jacobian's product is
+        # p ⊙ (dh/dr − s) = r ⊙ (dh/dr − s) + e_y·((dh/dr)_y − s), s = ⟨r, dh/dr⟩ + (dh/dr)_y:
+        # two (N, K) writes fewer (at 4096×1000, 1 thread, AMD EPYC: see docs/timing.md)
+        labels = target.unsqueeze(1)
+        r = targets.residual_(probs, target)
+        value, dr = self.residual_value_and_grad(r)
+        at_y = dr.gather(1, labels)
+        s = torch.linalg.vecdot(r, dr).unsqueeze(1) + at_y
+        grad = dr - s if dr is r else dr.sub_(s)
+        return value, grad.mul_(r).scatter_add_(1, labels, at_y - s)
 
     @property
     def convex_in_scores(self) -> bool:  # type: ignore[override]
@@ -76,7 +87,7 @@ class L2(ResidualLoss, name="l2"):
     departures = ()
 
     def residual_value_and_grad(self, r):
-        return 0.5 * (r * r).sum(1), r
+        return 0.5 * torch.linalg.vecdot(r, r), r
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,10 @@ def log_softmax(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def softmax(scores: torch.Tensor) -> torch.Tensor:
     """softmax(o) = exp(o − max o) / Σ exp(o − max o) over the class dimension, without the log
-    that :func:`log_softmax` also takes. Shape: (N, K) -> (N, K)."""
+    that :func:`log_softmax` also takes; torch's fused kernel where :func:`log_softmax` uses it
+    (at 4096×1000, 1 thread, AMD EPYC: about 2.7 ms against 6.5 written out).
+    Shape: (N, K) -> (N, K)."""
+    if scores.shape[1] >= FUSED_FROM_CLASSES or scores.numel() <= FUSED_UP_TO_SCORES:
+        return torch.softmax(scores, 1)  # as log_softmax: one pass and one write here
     exp = (scores - scores.amax(1, keepdim=True)).exp_()
     return exp.div_(exp.sum(1, keepdim=True))

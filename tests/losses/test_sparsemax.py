@@ -122,3 +122,29 @@ def test_any_scores_match_the_reference(k, scale, seed, soft):
     assert (value >= 0).all()
     torch.testing.assert_close(value, want_value, rtol=1e-12, atol=1e-12 * (1 + scale**2))
     torch.testing.assert_close(grad, want_grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "k, scale",
+    [(200, 30.0), (1000, 1.0), (1000, 0.01), (5000, 0.001)],  # supports of 2 to ~1,500 classes
+)
+def test_michelot_s_iteration_finds_the_sorted_support_at_many_classes(k, scale):
+    scores = scores_of(n=16, k=k, scale=scale, seed=k)
+    probs, _, _ = sparsemax(scores)
+    torch.testing.assert_close(probs, entmax.sparsemax(scores, dim=1), rtol=0, atol=1e-12)
+    labels = torch.randint(0, k, (16,), generator=torch.Generator().manual_seed(k))
+    value, grad = losses.get("sparsemax").value_and_grad(scores, labels)
+    want = entmax.SparsemaxLoss(reduction="none")(scores, labels)
+    torch.testing.assert_close(value, want, rtol=0, atol=1e-12)
+    assert (probs > 0).sum(1).max() > (100 if scale < 0.1 else 0)  # supports of many classes
+
+
+def test_ties_and_float32_extremes_at_many_classes():
+    scores = torch.zeros(3, 200)
+    scores[0, :2], scores[0, 2:] = 1e4, -1e4
+    scores[1] = 2.0
+    scores[2, :2] = torch.tensor([1e4, 1e4 - 0.5])
+    want = torch.zeros(3, 200)
+    want[0, :2], want[1], want[2, :2] = 0.5, 1 / 200, torch.tensor([0.75, 0.25])
+    probs, _, _ = sparsemax(scores)
+    torch.testing.assert_close(probs, want, rtol=0, atol=1e-7)

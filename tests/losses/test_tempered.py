@@ -191,3 +191,18 @@ def test_bad_parameters_raise_a_one_line_value_error(params, words):
     with pytest.raises(ValueError, match=words) as error:
         losses.get("bi_tempered", **params)
     assert "\n" not in str(error.value)
+
+
+def test_the_vectorised_log1p_is_within_two_ulp_of_float64_and_keeps_its_ends():
+    from losses.tempered import _log1p
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.rand(4000, generator=g) * 50 - 1, torch.rand(1000, generator=g) * 1e-6])
+    want = torch.log1p(x.double())
+    got = _log1p(x).double()
+    ulp = torch.finfo(torch.float32).eps * want.abs().clamp_min(torch.finfo(torch.float32).tiny)
+    assert ((got - want).abs() <= 2 * ulp).all()
+    ends = _log1p(torch.tensor([-1.0, 0.0, float("inf"), float("nan")]))
+    assert ends[0] == -float("inf") and ends[1] == 0 and ends[2] == float("inf") and ends[3].isnan()
+    x64 = x.double()
+    assert torch.equal(_log1p(x64), torch.log1p(x64))  # float64: torch's own
