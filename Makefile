@@ -43,9 +43,10 @@ PROTOCOL := --data $(DATA) --epochs 30 --batch-size 256 --schedule cosine
 ## labels and sym:0.4, 3 seeds each (at 3 seeds many verdicts stay undecided: expected), each
 ## loss's own settings × rates tuned per noise level on an equal budget of 20 trials (every
 ## trial 2 epochs, the 3 best 10 of the compressed schedule, where the study runs them 30: the
-## finalists were half of make bench's time), CPU and CUDA if present: 4m37s and, later on the
-## same VM, 4m58s from a fresh clone on 2 cores (AMD EPYC VM, .venv made; tuning 71 and 72 s,
-## training 121 and 140 s: the VM's speed drifts) -> runs/
+## finalists were half of make bench's time), CPU and CUDA if present: 4m25s from a fresh clone
+## on 2 cores once make setup has made .venv (1m45s more the first time; AMD EPYC VM; the bench
+## command 233 s: tuning 74, training 122; earlier runs on the same VM 4m37s and 4m58s: its
+## speed drifts) -> runs/
 BENCH_LOSSES := ce,l2,l1,huber,soft_label,margin:kind=crammer_singer,margin:kind=weston_watkins
 BENCH_LOSSES := $(BENCH_LOSSES),focal,bi_tempered,gce,sce,nce+rce,sparsemax,huber:on=scores
 bench: setup
