@@ -55,10 +55,10 @@ bench: setup
 		--reference-iters 50 --textbook-epochs 3 --out $(OUT) $(PARALLEL) \
 		$(if $(LOSSES),,--losses '$(BENCH_LOSSES)') $(EXTRA)
 
-## study: the protocol, within an hour on 2 cores: 3,455 s (57.6 minutes) in one sitting after
-## make setup peers (AMD EPYC VM: the memorisation workload 1,721 s, with 1,000 trusted labels
-## 263 s, the report under 2 minutes; the committed study's run.json has each command's time)
-## -> runs/study/. Every loss's own
+## study: the protocol, within an hour on 2 cores: 3,115 s (51.9 minutes) in one sitting after
+## make setup peers (AMD EPYC VM: the memorisation workload 1,645 s, with 1,000 trusted labels
+## 252 s, the report about 2 minutes; an earlier sitting 3,455 s; the committed study's
+## run.json has each command's time) -> runs/study/. Every loss's own
 ## settings × rates tuned per noise level on an equal budget of trials, on a validation split as
 ## noisy as training (and, where said, on 1,000 trusted labels); seeds raced, α spent over the
 ## race's looks (bench.analysis.verdicts).
