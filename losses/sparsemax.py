@@ -40,15 +40,19 @@ def threshold(shifted: torch.Tensor) -> torch.Tensor:
     rows, columns = (shifted > -1.0).nonzero(as_tuple=True)  # row by row, in column order
     counts = torch.bincount(rows, minlength=shifted.shape[0])
     place = torch.arange(rows.numel(), device=rows.device) - (counts.cumsum(0) - counts)[rows]
-    narrow = shifted.new_full((shifted.shape[0], int(counts.max())), float("-inf"))
+    most = int(counts.max()) if counts.numel() else 0
+    narrow = shifted.new_full((shifted.shape[0], most), float("-inf"))
     narrow[rows, place] = shifted[rows, columns]
     tau = shifted.new_full((shifted.shape[0], 1), -1.0)
-    size = None
+    inside = narrow > tau
+    size = inside.sum(1, keepdim=True)
     while True:
-        inside = narrow > tau
+        tau = (torch.where(inside, narrow, 0.0).sum(1, keepdim=True) - 1.0) / size
+        # C only shrinks (as it does exactly), so rounding near τ cannot make it cycle: at most
+        # `most` steps
+        inside &= narrow > tau
         found = inside.sum(1, keepdim=True)
-        tau = (torch.where(inside, narrow, 0.0).sum(1, keepdim=True) - 1.0) / found
-        if size is not None and torch.equal(found, size):
+        if torch.equal(found, size):
             return tau
         size = found
 

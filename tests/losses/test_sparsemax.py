@@ -148,3 +148,12 @@ def test_ties_and_float32_extremes_at_many_classes():
     want[0, :2], want[1], want[2, :2] = 0.5, 1 / 200, torch.tensor([0.75, 0.25])
     probs, _, _ = sparsemax(scores)
     torch.testing.assert_close(probs, want, rtol=0, atol=1e-7)
+
+
+def test_many_classes_take_an_empty_batch_and_a_row_of_nan():
+    assert sparsemax(torch.zeros(0, 200))[0].shape == (0, 200)
+    scores = scores_of(n=3, k=200, scale=1.0, seed=1)
+    scores[1] = float("nan")
+    probs, _, _ = sparsemax(scores)
+    assert probs[1].isnan().all() and torch.isfinite(probs[[0, 2]]).all()
+    torch.testing.assert_close(probs[[0, 2]], entmax.sparsemax(scores[[0, 2]], dim=1))
