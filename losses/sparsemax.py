@@ -9,7 +9,6 @@ import torch
 
 from losses.base import Loss
 
-
 # From this many classes τ is found by Michelot's iteration instead of a sort of every row (a sort
 # is O(K log K) a row: 34-45x F.cross_entropy at 4096x1000 and 256x32000, 1 thread, AMD EPYC).
 SEARCH_FROM_CLASSES = 128

@@ -57,9 +57,7 @@ def tempered_softmax(
     scaled = (scores - top).mul_(one_minus_t)  # (1 − t)(o − max o)
     lam = scores.new_zeros(scores.shape[0], 1)  # λ − max o
     for _ in range(NEWTON_STEPS.get(scores.dtype, NEWTON_STEPS_DEFAULT)):
-        arg = torch.sub(scaled, lam, alpha=one_minus_t)  # b − 1, as _powers
-        if t < 1:
-            arg.clamp_min_(-1.0)
+        arg = _base_minus_one(scaled, lam, t)
         escort = _log1p(arg).mul_(t / one_minus_t).exp_()  # p^t
         # Σ p = Σ p^t·(1 + (b − 1)): the step needs the two sums, not p itself
         escort_total = escort.sum(1, keepdim=True)
@@ -78,12 +76,17 @@ def _powers(
 
     Shape: scaled (N, K), lam (N, 1) -> three (N, K) tensors.
     """
-    arg = torch.sub(scaled, lam, alpha=1.0 - t)  # b − 1
-    if t < 1:
-        arg.clamp_min_(-1.0)  # outside the support: b = 0, p = p^t = 0 (t > 0)
+    arg = _base_minus_one(scaled, lam, t)
     log_base = _log1p(arg)
     escort = log_base.mul(t / (1.0 - t)).exp_()
     return log_base, escort, torch.addcmul(escort, escort, arg)  # b^(t/(1−t))·(1 + (b − 1))
+
+
+def _base_minus_one(scaled: torch.Tensor, lam: torch.Tensor, t: float) -> torch.Tensor:
+    """b − 1 = (1 − t)(o − max o − λ), at least −1: outside the support (t < 1) b = 0, so
+    p = p^t = 0 (t > 0). Shape: scaled (N, K), lam (N, 1) -> (N, K), a new tensor."""
+    arg = torch.sub(scaled, lam, alpha=1.0 - t)
+    return arg.clamp_min_(-1.0) if t < 1 else arg
 
 
 def _log1p(x: torch.Tensor) -> torch.Tensor:
